@@ -1,0 +1,102 @@
+"""Input checks, run on the host before any computation.
+
+Each check raises ``ValueError`` (``TypeError`` for wrong types) with a message that
+names the offending argument, and the frame where a dataset is involved.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import jax
+import numpy as np
+
+# A periodic cell is degenerate when its (periodic) lattice vectors span less than
+# this fraction of the volume/area of the box of their lengths.
+DEGENERACY_TOLERANCE = 1e-8
+
+
+def check_k_cutoff(k, cutoff) -> tuple[int, float]:
+    """Validate the descriptor's static configuration; returns (int k, float cutoff)."""
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral):
+        raise TypeError(f"k must be an integer number of neighbours, got {k!r}")
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    if isinstance(cutoff, bool) or not isinstance(cutoff, numbers.Real):
+        raise TypeError(f"cutoff must be a number (Angstrom), got {cutoff!r}")
+    if not np.isfinite(cutoff) or cutoff <= 0:
+        raise ValueError(f"cutoff must be a finite number > 0 (Angstrom), got {cutoff}")
+    return int(k), float(cutoff)
+
+
+def check_frame(positions, cell, pbc, atom_mask=None, where: str = "") -> None:
+    """Check one frame given as concrete arrays. ``where`` prefixes messages, e.g.
+    "frame 12: "."""
+    positions = np.asarray(positions)
+    if positions.ndim != 2 or positions.shape[1] != 3:
+        raise ValueError(f"{where}positions must have shape (N, 3), got {positions.shape}")
+    if positions.shape[0] == 0:
+        raise ValueError(f"{where}positions is empty: a frame needs at least one atom")
+    if atom_mask is not None:
+        atom_mask = np.asarray(atom_mask)
+        if atom_mask.shape != positions.shape[:1]:
+            raise ValueError(
+                f"{where}atom_mask must have shape ({positions.shape[0]},) like positions, "
+                f"got {atom_mask.shape}"
+            )
+        atom_mask = atom_mask.astype(bool)
+        if not atom_mask.any():
+            raise ValueError(f"{where}atom_mask selects no atom: a frame needs at least one atom")
+    real = positions if atom_mask is None else positions[atom_mask]
+    bad = ~np.isfinite(real).all(axis=1)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"{where}positions has {int(bad.sum())} atom(s) with NaN or infinite "
+            f"coordinates (first: atom {first})"
+        )
+    cell = np.asarray(cell)
+    if cell.shape != (3, 3):
+        raise ValueError(f"{where}cell must have shape (3, 3) (lattice vectors as rows), got {cell.shape}")
+    if not np.isfinite(cell).all():
+        raise ValueError(f"{where}cell has NaN or infinite entries")
+    check_periodic_cell(cell, pbc, where)
+
+
+def check_periodic_cell(cell, pbc, where: str = "") -> None:
+    """Lattice vectors of periodic axes must be non-zero and linearly independent."""
+    cell = np.asarray(cell, dtype=np.float64)
+    axes = [d for d in range(3) if pbc[d]]
+    if not axes:
+        return
+    vectors = cell[axes]
+    lengths = np.linalg.norm(vectors, axis=1)
+    if (lengths == 0).any():
+        d = axes[int(np.flatnonzero(lengths == 0)[0])]
+        raise ValueError(
+            f"{where}cell vector {d} is zero but pbc[{d}] is True: a periodic axis needs "
+            "a lattice vector (or set pbc False along it)"
+        )
+    # volume (3 axes), area (2) or length (1) spanned, relative to the lengths' product
+    measure = np.sqrt(max(np.linalg.det(vectors @ vectors.T), 0.0))
+    if measure <= DEGENERACY_TOLERANCE * np.prod(lengths):
+        what = {3: "zero volume", 2: "zero area"}[len(axes)]
+        raise ValueError(
+            f"{where}cell is degenerate: its periodic lattice vectors {axes} span {what}"
+        )
+
+
+def static_pbc(pbc) -> tuple[bool, bool, bool]:
+    """pbc as a hashable tuple of three Python bools (it fixes shapes, so it must be
+    concrete)."""
+    if isinstance(pbc, jax.core.Tracer):
+        raise TypeError(
+            "pbc must be concrete (a bool or three bools), not a traced array: it "
+            "decides which axes wrap, which fixes shapes; mark it static under jit"
+        )
+    arr = np.asarray(pbc, dtype=bool)
+    if arr.shape == ():
+        arr = np.repeat(arr, 3)
+    if arr.shape != (3,):
+        raise ValueError(f"pbc must be a bool or three bools, got shape {arr.shape}")
+    return tuple(bool(p) for p in arr)

@@ -1,0 +1,72 @@
+"""Dataset entry points: parity, bucketing, options."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from ase import Atoms
+
+import quests_jax as qj
+import quests_jax.dataset as ds
+from conftest import cu_cluster, cu_slab, cubic_cu, molecules, small_triclinic_cell, triclinic_cu
+from quests_jax.progress import Progress
+
+
+def mixed_dataset():
+    return [cubic_cu(2), triclinic_cu(), cu_cluster(), small_triclinic_cell(), *molecules(), cubic_cu(3, seed=9)]
+
+
+def test_parity_on_mixed_dataset(reference):
+    frames = mixed_dataset()
+    ref = reference.get_descriptors(frames, dtype="float64")
+    x64 = qj.get_descriptors(frames, dtype="float64")
+    x32 = qj.get_descriptors(frames)
+    assert x64.dtype == np.float64 and x32.dtype == np.float32
+    assert x64.shape == ref.shape == (sum(len(a) for a in frames), 63)
+    np.testing.assert_array_less(np.abs(x64 - ref).max(), 1e-10)
+    np.testing.assert_array_less(np.abs(x32 - ref).max(), 1e-5)
+    x1, x2 = qj.get_descriptors(frames, dtype="float64", concat=False)
+    np.testing.assert_array_equal(np.concatenate([x1, x2], axis=1), x64)
+
+
+def test_rows_follow_frame_order_with_slab():
+    frames = [cu_slab(), cubic_cu(2)]
+    x = qj.get_descriptors(frames, dtype="float64")
+    single = [qj.get_descriptors([a], dtype="float64") for a in frames]
+    np.testing.assert_allclose(x, np.concatenate(single), atol=1e-12)
+
+
+def test_many_frame_sizes_compile_a_handful_of_times():
+    rng = np.random.default_rng(0)
+    frames = []
+    for n in rng.integers(1, 70, size=300):
+        positions = rng.random((n, 3)) * (n * 12.0) ** (1 / 3)
+        frames.append(Atoms("Ar" * n, positions=positions))
+    ds._batched.clear_cache()
+    x = qj.get_descriptors(frames)
+    assert x.shape == (sum(len(a) for a in frames), 63)
+    compiles = ds._batched._cache_size()
+    assert compiles <= 8, compiles
+    # and padding/batching does not change the numbers
+    for i in (0, 17, 299):
+        start = sum(len(a) for a in frames[:i])
+        single = qj.get_descriptors([frames[i]])
+        np.testing.assert_allclose(x[start : start + len(frames[i])], single, atol=1e-6)
+
+
+def test_bucket_sizes():
+    sizes = [ds.bucket_size(n) for n in range(1, 2000)]
+    assert sorted(set(sizes))[:8] == [8, 12, 16, 24, 32, 48, 64, 96]
+    assert all(s >= n and s <= max(8, 1.5 * n) for n, s in zip(range(1, 2000), sizes))
+
+
+def test_progress_bar_reports_to_stream():
+    stream = io.StringIO()
+    with Progress(3, "descriptors", enabled=True, stream=stream, interval=0) as bar:
+        for _ in range(3):
+            bar.update()
+    out = stream.getvalue()
+    assert "descriptors" in out and "3/3 frames" in out
+    assert Progress(3, "x", stream=io.StringIO()).enabled is False  # not a terminal
