@@ -36,9 +36,10 @@ def machine() -> str:
     except OSError:
         pass
     dev = jax.devices()[0]
+    devices = f"{dev.platform} ({dev.device_kind}, {jax.device_count()} device(s))"
     return (
         f"{cpu}, {os.cpu_count()} cores; python {platform.python_version()}, "
-        f"jax {jax.__version__} on {dev.platform} ({dev.device_kind}, {jax.device_count()} device(s))"
+        f"jax {jax.__version__} on {devices}"
     )
 
 
@@ -68,18 +69,23 @@ def timed(fn, repeats):
 
 
 def bench_small(repeats: int):
-    import quests_jax
     from quests.descriptor import get_descriptors as reference
+
+    import quests_jax
 
     frames = copper_frames()
     n_env = sum(len(a) for a in frames)
     rows = []
     for dtype in ("float32", "float64"):
-        ref_first, ref_best, ref_x = timed(lambda: reference(frames, dtype=dtype), repeats)
-        jax_first, jax_best, jax_x = timed(lambda: quests_jax.get_descriptors(frames, dtype=dtype), repeats)
+        ref_first, ref_best, ref_x = timed(lambda d=dtype: reference(frames, dtype=d), repeats)
+        jax_first, jax_best, jax_x = timed(
+            lambda d=dtype: quests_jax.get_descriptors(frames, dtype=d), repeats
+        )
         err = float(np.abs(jax_x.astype(np.float64) - ref_x.astype(np.float64)).max())
         rows.append((dtype, ref_first, ref_best, jax_first, jax_best, err))
-    print(f"\n{n_env:,} environments in {len(frames)} periodic frames of 256 atoms (rattled fcc Cu)")
+    print(
+        f"\n{n_env:,} environments in {len(frames)} periodic frames of 256 atoms (rattled fcc Cu)"
+    )
     print(
         f"{'dtype':8} {'reference env/s':>16} {'quests_jax env/s':>17} {'ratio':>6} "
         f"{'jax compile (s)':>16} {'ref 1st call (s)':>17} {'max |diff|':>11}"
@@ -109,27 +115,49 @@ def _large_child(n_atoms: int, which: str):
 
         first, best, x = timed(lambda: get_descriptors([atoms], dtype="float32"), 1)
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps(dict(n=len(atoms), first=first, best=best, rss_mb=rss_mb, finite=bool(np.isfinite(x).all()))))
+    print(
+        json.dumps(
+            dict(
+                n=len(atoms),
+                first=first,
+                best=best,
+                rss_mb=rss_mb,
+                finite=bool(np.isfinite(x).all()),
+            )
+        )
+    )
 
 
 def bench_large(n_atoms: int, with_reference: bool):
     print(f"\none periodic fcc Cu frame of ~{n_atoms:,} atoms (float32), separate processes")
-    print(f"{'package':11} {'atoms':>10} {'env/s':>10} {'time (s)':>9} {'1st call (s)':>13} {'peak RSS (MB)':>14}")
-    for which in (["jax", "reference"] if with_reference else ["jax"]):
+    print(
+        f"{'package':11} {'atoms':>10} {'env/s':>10} {'time (s)':>9} "
+        f"{'1st call (s)':>13} {'peak RSS (MB)':>14}"
+    )
+    for which in ["jax", "reference"] if with_reference else ["jax"]:
         out = subprocess.run(
             [sys.executable, __file__, "--_child", str(n_atoms), which],
-            capture_output=True, text=True, check=True,
+            capture_output=True,
+            text=True,
+            check=True,
         )
         r = json.loads(out.stdout.strip().splitlines()[-1])
         name = "quests_jax" if which == "jax" else "reference"
-        print(f"{name:11} {r['n']:10,} {r['n'] / r['best']:10,.0f} {r['best']:9.2f} {r['first']:13.2f} {r['rss_mb']:14,.0f}")
+        print(
+            f"{name:11} {r['n']:10,} {r['n'] / r['best']:10,.0f} {r['best']:9.2f} "
+            f"{r['first']:13.2f} {r['rss_mb']:14,.0f}"
+        )
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--large", type=int, default=108_000, help="atoms in the large frame (0: skip)")
-    parser.add_argument("--reference-large", action="store_true", help="also time the reference on it")
+    parser.add_argument(
+        "--large", type=int, default=108_000, help="atoms in the large frame (0: skip)"
+    )
+    parser.add_argument(
+        "--reference-large", action="store_true", help="also time the reference on it"
+    )
     parser.add_argument("--_child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args._child:

@@ -30,7 +30,9 @@ def run_md(temperature: float, steps: int, samples: int, seed: int):
     atoms.calc = EMT()
     rng = np.random.default_rng(seed)
     thermalize_momenta(atoms, temperature_K=temperature, rng=rng)
-    dyn = Langevin(atoms, 5 * units.fs, temperature_K=temperature, friction=0.05, fixcm=False, rng=rng)
+    dyn = Langevin(
+        atoms, 5 * units.fs, temperature_K=temperature, friction=0.05, fixcm=False, rng=rng
+    )
     dyn.run(steps // 2)  # equilibrate
     frames = []
     every = max(1, (steps - steps // 2) // samples)

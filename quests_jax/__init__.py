@@ -11,7 +11,7 @@ Dataset level (lists of ase.Atoms, as the reference ``quests`` package):
 from .dataset import get_descriptors, get_descriptors_multicomponent
 from .descriptor import descriptor, descriptor_with_overflow, features_from_vectors
 from .multicomponent import descriptor_multicomponent_with_overflow, multicomponent_width
-from .neighbors import NeighborSpec, Neighbors, find_neighbors, merge_specs, plan_neighbors
+from .neighbors import Neighbors, NeighborSpec, find_neighbors, merge_specs, plan_neighbors
 
 __version__ = "0.1.0"
 

@@ -15,20 +15,18 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 from collections import defaultdict
+from collections.abc import Sequence
 from contextlib import nullcontext
-from typing import Sequence
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from .descriptor import descriptor_with_overflow
 from .multicomponent import descriptor_multicomponent_with_overflow, multicomponent_width
-from .neighbors import NeighborSpec, chunk_size_for, merge_specs, plan_neighbors
+from .neighbors import NeighborSpec, merge_specs, plan_neighbors
 from .progress import Progress
-from .validation import check_frame, check_k_cutoff
+from .validation import check_k_cutoff
 
 # Working memory a batch may use, in bytes (estimate; see _frame_bytes).
 BATCH_MEMORY = 1 << 29
@@ -79,16 +77,20 @@ def _check_dataset(dset) -> list:
     return frames
 
 
-def _plan(frames, k, cutoff, species_of=None) -> list[_Frame]:
+def _plan(frames, cutoff, species_of=None) -> list[_Frame]:
     """Validate every frame (before any compute) and size its neighbour search."""
     planned = []
     offset = 0
     for i, atoms in enumerate(frames):
         positions = np.asarray(atoms.positions, dtype=np.float64)
-        cell = np.asarray(atoms.cell.array if hasattr(atoms.cell, "array") else atoms.cell, dtype=np.float64)
+        cell = np.asarray(
+            atoms.cell.array if hasattr(atoms.cell, "array") else atoms.cell, dtype=np.float64
+        )
         pbc = tuple(bool(p) for p in np.broadcast_to(atoms.pbc, (3,)))
-        check_frame(positions, cell, pbc, where=f"dset[{i}]: ")
-        spec = plan_neighbors(positions, cell, pbc, k=k, cutoff=cutoff)
+        try:  # plan_neighbors checks the frame
+            spec = plan_neighbors(positions, cell, pbc, cutoff=cutoff)
+        except ValueError as err:
+            raise ValueError(f"dset[{i}]: {err}") from None
         species = None if species_of is None else species_of(atoms)
         planned.append(_Frame(i, offset, positions, cell, pbc, spec, species))
         offset += positions.shape[0]
@@ -103,27 +105,23 @@ def _group_key(frame: _Frame):
     return (frame.pbc, "cells", size)
 
 
-def _group_spec(frames: list[_Frame], k, cutoff) -> NeighborSpec:
+def _group_spec(frames: list[_Frame], cutoff) -> NeighborSpec:
     """One spec for a group of frames padded to the same size."""
-    if frames[0].spec.method == "dense":
-        spec = merge_specs([f.spec for f in frames])
-        size = bucket_size(frames[0].n_atoms)
-        candidates = size * math.prod(2 * i + 1 for i in spec.images)
-        return dataclasses.replace(spec, chunk_size=chunk_size_for(candidates, size))
-    grid = tuple(min(f.spec.grid[d] for f in frames) for d in range(3))
-    specs = [plan_neighbors(f.positions, f.cell, f.pbc, k=k, cutoff=cutoff, method="cells", grid=grid) for f in frames]
-    spec = merge_specs(specs)
     size = bucket_size(frames[0].n_atoms)
-    return dataclasses.replace(spec, chunk_size=chunk_size_for(spec.num_candidates, size))
+    if frames[0].spec.method == "dense":
+        return merge_specs([f.spec for f in frames]).chunked_for(size)
+    grid = tuple(min(f.spec.grid[d] for f in frames) for d in range(3))
+    specs = [
+        plan_neighbors(f.positions, f.cell, f.pbc, cutoff=cutoff, method="cells", grid=grid)
+        for f in frames
+    ]
+    return merge_specs(specs).chunked_for(size)
 
 
 def _frame_bytes(n_padded: int, spec: NeighborSpec, k: int, itemsize: int) -> int:
     """Rough peak working memory of one frame in a batch."""
     rows = spec.chunk_size or n_padded
-    if spec.method == "dense":
-        candidates = n_padded * math.prod(2 * i + 1 for i in spec.images)
-    else:
-        candidates = spec.num_candidates
+    candidates = spec.candidates_per_atom(n_padded)
     return rows * (candidates * 4 + 3 * k * k) * max(itemsize, 4) * 2
 
 
@@ -145,12 +143,14 @@ def _batches(frames: list[_Frame], batch: int):
 @functools.partial(jax.jit, static_argnames=("pbc", "spec", "k", "cutoff", "n_species"))
 def _batched(positions, cell, mask, species, *, pbc, spec, k, cutoff, n_species):
     """(B, n, 3), (B, 3, 3), (B, n), (B, n) -> ((B, n, width), (B,) overflow)."""
-    if n_species is None:
-        fn = lambda r, c, m, s: descriptor_with_overflow(r, c, pbc, spec, k=k, cutoff=cutoff, atom_mask=m)
-    else:
-        fn = lambda r, c, m, s: descriptor_multicomponent_with_overflow(
+
+    def fn(r, c, m, s):
+        if n_species is None:
+            return descriptor_with_overflow(r, c, pbc, spec, k=k, cutoff=cutoff, atom_mask=m)
+        return descriptor_multicomponent_with_overflow(
             r, c, pbc, s, n_species, spec, k=k, cutoff=cutoff, atom_mask=m
         )
+
     return jax.vmap(fn)(positions, cell, mask, species)
 
 
@@ -172,7 +172,9 @@ def _pack(frames: list[_Frame], n_padded: int, batch: int, dtype):
     return positions, cell, mask, species
 
 
-def _compute(planned: list[_Frame], width: int, k: int, cutoff: float, dtype, n_species, progress, label):
+def _compute(
+    planned: list[_Frame], width: int, k: int, cutoff: float, dtype, n_species, progress, label
+):
     total = planned[-1].offset + planned[-1].n_atoms
     out = np.empty((total, width), dtype=dtype)
     groups = defaultdict(list)
@@ -194,10 +196,10 @@ def _compute(planned: list[_Frame], width: int, k: int, cutoff: float, dtype, n_
                 out[f.offset : f.offset + f.n_atoms] = rows
             bar.update(len(batch_frames))
 
-        for key, frames in groups.items():
+        for frames in groups.values():
             pbc = frames[0].pbc
             n_padded = bucket_size(frames[0].n_atoms)
-            spec = _group_spec(frames, k, cutoff)
+            spec = _group_spec(frames, cutoff)
             n_blocks = n_species + 1 if n_species and n_species > 1 else 1
             per_frame = n_blocks * _frame_bytes(n_padded, spec, k, dtype.itemsize)
             batch = _batch_size(len(frames), per_frame)
@@ -219,7 +221,9 @@ def _recompute(frame: _Frame, spec: NeighborSpec, k, cutoff, dtype, n_species):
     for _ in range(6):
         spec = spec.enlarged()
         arrays = _pack([frame], frame.n_atoms, 1, dtype)
-        x, overflow = _batched(*arrays, pbc=frame.pbc, spec=spec, k=k, cutoff=cutoff, n_species=n_species)
+        x, overflow = _batched(
+            *arrays, pbc=frame.pbc, spec=spec, k=k, cutoff=cutoff, n_species=n_species
+        )
         if not bool(np.asarray(overflow)[0]):
             return np.asarray(x)[0]
     raise RuntimeError(f"dset[{frame.index}]: neighbour search keeps overflowing ({spec})")
@@ -250,7 +254,7 @@ def get_descriptors(
     """
     k, cutoff = check_k_cutoff(k, cutoff)
     dt = _resolve_dtype(dtype)
-    planned = _plan(_check_dataset(dset), k, cutoff)
+    planned = _plan(_check_dataset(dset), cutoff)
     x = _compute(planned, 2 * k - 1, k, cutoff, dt, None, progress, "descriptors")
     if concat:
         return x
@@ -295,7 +299,7 @@ def get_descriptors_multicomponent(
         return np.array([lookup.get(s, -1) for s in atoms.get_chemical_symbols()], np.int32)
 
     n_species = len(species)
-    planned = _plan(frames, k, cutoff, species_of)
+    planned = _plan(frames, cutoff, species_of)
     width = multicomponent_width(k, n_species)
     x = _compute(planned, width, k, cutoff, dt, n_species, progress, "descriptors")
     if concat:

@@ -58,8 +58,7 @@ def features_from_vectors(vectors, valid, cutoff: float):
     # distances into one loop without a minor axis of length 3.
     planes = jnp.moveaxis(vectors, -1, 0)  # (3, Q, k)
     d2 = sum(
-        (jnp.swapaxes(planes[c], 0, 1)[:, :, None] - planes[c][None, :, :]) ** 2
-        for c in range(3)
+        (jnp.swapaxes(planes[c], 0, 1)[:, :, None] - planes[c][None, :, :]) ** 2 for c in range(3)
     )  # (k, Q, k)
     r_jl = safe_sqrt(d2)
     pair = (
@@ -110,8 +109,14 @@ def descriptor_with_overflow(
     Returns:
         (descriptors (N, 2k - 1), overflow () bool)
     """
-    pbc = static_pbc(pbc)
+    k, cutoff = check_k_cutoff(k, cutoff)
+    return _descriptor_jit(
+        positions, cell, atom_mask, pbc=static_pbc(pbc), spec=spec, k=k, cutoff=cutoff
+    )
 
+
+@functools.partial(jax.jit, static_argnames=("pbc", "spec", "k", "cutoff"))
+def _descriptor_jit(positions, cell, atom_mask, *, pbc, spec, k, cutoff):
     def rows(query, vectors, index, shift, valid):
         return features_from_vectors(vectors, valid, cutoff)
 
@@ -121,13 +126,6 @@ def descriptor_with_overflow(
     if atom_mask is not None:
         x = jnp.where(jnp.asarray(atom_mask, dtype=bool)[:, None], x, 0.0)
     return x, overflow
-
-
-@functools.partial(jax.jit, static_argnames=("pbc", "spec", "k", "cutoff"))
-def _descriptor_jit(positions, cell, atom_mask, *, pbc, spec, k, cutoff):
-    return descriptor_with_overflow(
-        positions, cell, pbc, spec, k=k, cutoff=cutoff, atom_mask=atom_mask
-    )
 
 
 def concrete_or_none(x):
@@ -179,24 +177,23 @@ def descriptor(
     pos_now = concrete_or_none(positions)
     cell_now = concrete_or_none(cell)
     mask_now = concrete_or_none(atom_mask)
-    concrete = pos_now is not None and cell_now is not None and (
-        atom_mask is None or mask_now is not None
+    concrete = (
+        pos_now is not None and cell_now is not None and (atom_mask is None or mask_now is not None)
     )
-    if concrete:
-        check_frame(pos_now, cell_now, pbc, mask_now)
-    elif spec is None:
+    if not concrete and spec is None:
         raise TypeError(
             "descriptor() got abstract (traced) inputs and no `spec`: the neighbour "
             "search has static sizes that must come from concrete data. Compute "
             "spec = quests_jax.plan_neighbors(positions, cell, pbc, cutoff=...) outside "
             "jit/vmap and pass spec=spec."
         )
-    if spec is None:
-        spec = plan_neighbors(pos_now, cell_now, pbc, k=k, cutoff=cutoff, atom_mask=mask_now)
-
+    if spec is None:  # plan_neighbors checks the frame
+        spec = plan_neighbors(pos_now, cell_now, pbc, cutoff=cutoff, atom_mask=mask_now)
+    elif concrete:
+        check_frame(pos_now, cell_now, pbc, mask_now)
     for _ in range(MAX_RETRIES):
-        x, overflow = _descriptor_jit(
-            positions, cell, atom_mask, pbc=pbc, spec=spec, k=k, cutoff=cutoff
+        x, overflow = descriptor_with_overflow(
+            positions, cell, pbc, spec, k=k, cutoff=cutoff, atom_mask=atom_mask
         )
         overflow_now = concrete_or_none(overflow)
         if overflow_now is None:  # traced: cannot retry here; never return wrong rows

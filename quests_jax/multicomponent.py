@@ -12,12 +12,14 @@ as periodic).
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 
 from .descriptor import descriptor_with_overflow
 from .neighbors import NeighborSpec
-from .validation import static_pbc
+from .validation import check_k_cutoff, static_pbc
 
 
 def multicomponent_width(k: int, n_species: int) -> int:
@@ -49,16 +51,35 @@ def descriptor_multicomponent_with_overflow(
     Returns:
         (descriptors (N, multicomponent_width(k, n_species)), overflow () bool)
     """
-    pbc = static_pbc(pbc)
+    k, cutoff = check_k_cutoff(k, cutoff)
+    return _multicomponent_jit(
+        positions,
+        cell,
+        species,
+        atom_mask,
+        pbc=static_pbc(pbc),
+        n_species=int(n_species),
+        spec=spec,
+        k=k,
+        cutoff=cutoff,
+    )
+
+
+@functools.partial(jax.jit, static_argnames=("pbc", "n_species", "spec", "k", "cutoff"))
+def _multicomponent_jit(positions, cell, species, atom_mask, *, pbc, n_species, spec, k, cutoff):
     n = positions.shape[0]
     base = jnp.ones(n, dtype=bool) if atom_mask is None else jnp.asarray(atom_mask, dtype=bool)
     if n_species <= 1:
-        return descriptor_with_overflow(positions, cell, pbc, spec, k=k, cutoff=cutoff, atom_mask=base)
+        return descriptor_with_overflow(
+            positions, cell, pbc, spec, k=k, cutoff=cutoff, atom_mask=base
+        )
     species = jnp.asarray(species)
     masks = jnp.stack([base] + [base & (species == s) for s in range(n_species)])
 
     def block(mask):
-        return descriptor_with_overflow(positions, cell, pbc, spec, k=k, cutoff=cutoff, atom_mask=mask)
+        return descriptor_with_overflow(
+            positions, cell, pbc, spec, k=k, cutoff=cutoff, atom_mask=mask
+        )
 
     x, overflow = jax.vmap(block)(masks)  # (n_species + 1, N, 2k - 1)
     x1 = jnp.concatenate([x[b, :, :k] for b in range(n_species + 1)], axis=1)

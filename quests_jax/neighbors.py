@@ -33,6 +33,7 @@ truncated (see :func:`quests_jax.descriptor`, which recovers by enlarging the sp
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import math
 from typing import Literal
@@ -42,7 +43,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .validation import static_pbc
 from .geometry import (
     PLANNING_TOLERANCE,
     frame_basis,
@@ -51,6 +51,7 @@ from .geometry import (
     matmul,
     perpendicular_widths,
 )
+from .validation import check_frame, check_k_cutoff, static_pbc
 
 Method = Literal["dense", "cells"]
 
@@ -86,16 +87,22 @@ class NeighborSpec:
         for name in ("images", "grid", "stencil"):
             value = getattr(self, name)
             if len(value) != 3 or any(int(v) != v or v < 0 for v in value):
-                raise ValueError(f"NeighborSpec.{name} must be three non-negative ints, got {value!r}")
+                raise ValueError(
+                    f"NeighborSpec.{name} must be three non-negative ints, got {value!r}"
+                )
         if self.method == "cells" and (min(self.grid) < 1 or self.bin_capacity < 1):
             raise ValueError("a 'cells' NeighborSpec needs grid >= 1 and bin_capacity >= 1")
 
-    @property
-    def num_candidates(self) -> int | None:
-        """Candidates examined per atom (cells), or None (dense: depends on N)."""
-        if self.method == "cells":
-            return math.prod(2 * s + 1 for s in self.stencil) * self.bin_capacity
-        return None
+    def candidates_per_atom(self, n_atoms: int) -> int:
+        """Candidate neighbours examined for each atom of an n_atoms frame."""
+        if self.method == "dense":
+            return n_atoms * math.prod(2 * i + 1 for i in self.images)
+        return math.prod(2 * s + 1 for s in self.stencil) * self.bin_capacity
+
+    def chunked_for(self, n_atoms: int) -> NeighborSpec:
+        """This spec with the chunk size that bounds memory for n_atoms atoms."""
+        chunk = chunk_size_for(self.candidates_per_atom(n_atoms), n_atoms)
+        return dataclasses.replace(self, chunk_size=chunk)
 
     def enlarged(self) -> NeighborSpec:
         """A spec one step larger in every dimension that can overflow."""
@@ -153,7 +160,6 @@ def plan_neighbors(
     cell,
     pbc,
     *,
-    k: int = 32,
     cutoff: float = 5.0,
     atom_mask=None,
     method: Method | Literal["auto"] = "auto",
@@ -166,10 +172,17 @@ def plan_neighbors(
     atoms to move (e.g. reuse of one spec along an MD trajectory); the search reports
     an overflow when the room runs out. ``grid`` imposes a coarser cell-list grid than
     the frame allows (to share one compiled shape among frames of different cells).
+    Raises ValueError for invalid frames (see :func:`quests_jax.validation.check_frame`).
     """
+    if method not in ("auto", "dense", "cells"):
+        raise ValueError(f"method must be 'auto', 'dense' or 'cells', got {method!r}")
+    if not capacity_multiplier >= 1:
+        raise ValueError(f"capacity_multiplier must be >= 1, got {capacity_multiplier}")
+    _, cutoff = check_k_cutoff(1, cutoff)
+    pbc = static_pbc(pbc)
+    check_frame(positions, cell, pbc, atom_mask)
     positions = np.asarray(positions, dtype=np.float64)
     cell = np.asarray(cell, dtype=np.float64)
-    pbc = static_pbc(pbc)
     mask = None if atom_mask is None else np.asarray(atom_mask, dtype=bool)
     n_atoms = int(positions.shape[0] if mask is None else mask.sum())
     rc = cutoff * (1 + PLANNING_TOLERANCE)
@@ -179,10 +192,8 @@ def plan_neighbors(
     lo, extent = free_extents(positions, basis, pbc, mask, np)
 
     # dense: images needed beyond the nearest one
-    images = tuple(
-        int(math.floor(rc / widths[d] + 0.5)) if pbc[d] else 0 for d in range(3)
-    )
-    dense_candidates = n_atoms * math.prod(2 * i + 1 for i in images)
+    images = tuple(int(math.floor(rc / widths[d] + 0.5)) if pbc[d] else 0 for d in range(3))
+    dense = NeighborSpec("dense", images=images)
 
     # cells: bins at least one cutoff wide; no more bins than ~atoms
     forced_grid = grid
@@ -197,7 +208,7 @@ def plan_neighbors(
         d = int(np.argmax(grid))
         grid[d] = (grid[d] + 1) // 2
     if forced_grid is not None:
-        if any(f > g for f, g in zip(forced_grid, grid)):
+        if any(f > g for f, g in zip(forced_grid, grid, strict=True)):
             raise ValueError(f"grid {forced_grid} is finer than this frame allows ({tuple(grid)})")
         grid = list(forced_grid)
     for d in range(3):
@@ -209,20 +220,16 @@ def plan_neighbors(
     stencil = tuple(stencil)
     counts = _bin_counts(positions, mask, basis, lo, extent, grid, pbc, cutoff)
     capacity = int(math.ceil(counts.max() * capacity_multiplier)) + 2
-    cells_candidates = math.prod(2 * s + 1 for s in stencil) * capacity
+    cells = NeighborSpec("cells", grid=grid, stencil=stencil, bin_capacity=capacity)
 
     if method == "auto":
-        method = "dense" if dense_candidates <= max(cells_candidates, 2048) else "cells"
-    if method == "dense":
-        n_img = math.prod(2 * i + 1 for i in images)
-        chunk = chunk_size_for(positions.shape[0] * n_img, positions.shape[0])
-        return NeighborSpec("dense", images=images, chunk_size=chunk)
-    if method == "cells":
-        chunk = chunk_size_for(cells_candidates, positions.shape[0])
-        return NeighborSpec(
-            "cells", grid=grid, stencil=stencil, bin_capacity=capacity, chunk_size=chunk
-        )
-    raise ValueError(f"method must be 'auto', 'dense' or 'cells', got {method!r}")
+        # the dense search is simpler and faster per candidate: prefer it unless the
+        # cell list examines clearly fewer candidates
+        dense_count = dense.candidates_per_atom(n_atoms)
+        small = dense_count <= max(cells.candidates_per_atom(n_atoms), 2048)
+        method = "dense" if small else "cells"
+    chosen = dense if method == "dense" else cells
+    return chosen.chunked_for(positions.shape[0])
 
 
 def chunk_size_for(candidates_per_atom: int, n_atoms: int) -> int | None:
@@ -255,7 +262,12 @@ def _fractional(positions, basis, lo, lengths, pbc, xp):
 
 
 def merge_specs(specs) -> NeighborSpec:
-    """One spec that fits every frame any of ``specs`` fits (same method required)."""
+    """One spec that fits every frame any of ``specs`` fits.
+
+    The specs must share their method and, for cell lists, their grid (a coarser
+    grid changes bin occupancy: plan each frame with ``plan_neighbors(...,
+    grid=common_grid)`` first, where ``common_grid`` is the elementwise minimum).
+    """
     specs = list(specs)
     methods = {s.method for s in specs}
     if len(methods) != 1:
@@ -266,9 +278,13 @@ def merge_specs(specs) -> NeighborSpec:
     if first.method == "dense":
         images = tuple(max(s.images[d] for s in specs) for d in range(3))
         return NeighborSpec("dense", images=images, chunk_size=chunk)
-    # coarser bins (fewer per axis) stay valid with a stencil of 1 when each bin is
-    # still one cutoff wide; the capacity must then be recounted by the caller.
-    grid = tuple(min(s.grid[d] for s in specs) for d in range(3))
+    grids = {s.grid for s in specs}
+    if len(grids) != 1:
+        raise ValueError(
+            f"cannot merge cell-list specs of different grids {sorted(grids)}: plan each "
+            "frame with plan_neighbors(..., grid=common_grid) first"
+        )
+    grid = first.grid
     stencil = tuple(max(s.stencil[d] for s in specs) for d in range(3))
     capacity = max(s.bin_capacity for s in specs)
     return NeighborSpec(
@@ -337,9 +353,7 @@ def _prepare(positions, cell, pbc, spec: NeighborSpec, cutoff, mask) -> _Frame:
     table = jnp.where(filled, order[jnp.clip(src, 0, n - 1)], n)
     wrapped_pos = pos - images_to_cartesian(wraps, cel)
     table_pos = jnp.where(filled[..., None], wrapped_pos[jnp.clip(table, 0, n - 1)], 0.0)
-    return _Frame(
-        positions, cell, mask, frac, overflow, bins, table, table_pos, wraps, wrapped_pos
-    )
+    return _Frame(positions, cell, mask, frac, overflow, bins, table, table_pos, wraps, wrapped_pos)
 
 
 def _image_grid(extent_per_axis):
@@ -366,7 +380,6 @@ def _query_dense(frame: _Frame, query, pbc, spec, k, cutoff):
     n = frame.positions.shape[0]
     pos = jax.lax.stop_gradient(frame.positions)
     cell = jax.lax.stop_gradient(frame.cell)
-    pbc_arr = jnp.asarray(pbc)
     image_shifts = _image_grid(spec.images)  # (n_img, 3), zero first
     n_img = image_shifts.shape[0]
 
@@ -389,9 +402,7 @@ def _query_dense(frame: _Frame, query, pbc, spec, k, cutoff):
     d2 = sum(
         (v0[c][:, :, None] + image_vectors[None, None, :, c]) ** 2 for c in range(3)
     )  # (Q, N, n_img)
-    is_self = (jnp.arange(n)[None, :] == query[:, None])[:, :, None] & (
-        jnp.arange(n_img) == 0
-    )
+    is_self = (jnp.arange(n)[None, :] == query[:, None])[:, :, None] & (jnp.arange(n_img) == 0)
     excluded = is_self | ~frame.mask[None, :, None]
     d2 = jnp.where(excluded, jnp.inf, d2).reshape(query.shape[0], n * n_img)
     nearest = jnp.stack(nearest, axis=-1)  # (Q, N, 3)
@@ -400,9 +411,10 @@ def _query_dense(frame: _Frame, query, pbc, spec, k, cutoff):
     valid = d2_sel < cutoff * cutoff
     sel = jnp.where(valid, sel, 0)
     atom = sel // n_img
-    shift = jnp.take_along_axis(nearest, atom[..., None], axis=1) + jnp.asarray(image_shifts)[
-        sel % n_img
-    ]
+    shift = (
+        jnp.take_along_axis(nearest, atom[..., None], axis=1)
+        + jnp.asarray(image_shifts)[sel % n_img]
+    )
     return atom, shift, valid
 
 
@@ -492,7 +504,9 @@ def map_neighbor_chunks(fn, positions, cell, pbc, spec: NeighborSpec, *, k, cuto
     return out, frame.overflow
 
 
-def find_neighbors(positions, cell, pbc, spec: NeighborSpec, *, k: int = 32, cutoff: float = 5.0, atom_mask=None) -> Neighbors:
+def find_neighbors(
+    positions, cell, pbc, spec: NeighborSpec, *, k: int = 32, cutoff: float = 5.0, atom_mask=None
+) -> Neighbors:
     """The k nearest neighbours (within ``cutoff``) of every atom. Pure; jit/vmap-safe
     with ``pbc``, ``spec``, ``k`` and ``cutoff`` static.
 
@@ -504,8 +518,22 @@ def find_neighbors(positions, cell, pbc, spec: NeighborSpec, *, k: int = 32, cut
         atom_mask: (N,) bool; False marks padding atoms, which are nobody's neighbour
             and have no valid neighbours.
     """
-    pbc = static_pbc(pbc)
+    k, cutoff = check_k_cutoff(k, cutoff)
+    return _find_neighbors_jit(
+        positions, cell, atom_mask, pbc=static_pbc(pbc), spec=spec, k=k, cutoff=cutoff
+    )
+
+
+@functools.partial(jax.jit, static_argnames=("pbc", "spec", "k", "cutoff"))
+def _find_neighbors_jit(positions, cell, atom_mask, *, pbc, spec, k, cutoff):
     (index, shift, valid), overflow = map_neighbor_chunks(
-        lambda query, vectors, index, shift, valid: (index, shift, valid), positions, cell, pbc, spec, k=k, cutoff=cutoff, atom_mask=atom_mask
+        lambda query, vectors, index, shift, valid: (index, shift, valid),
+        positions,
+        cell,
+        pbc,
+        spec,
+        k=k,
+        cutoff=cutoff,
+        atom_mask=atom_mask,
     )
     return Neighbors(index.astype(jnp.int32), shift.astype(jnp.int32), valid, overflow)

@@ -13,8 +13,16 @@ class Progress:
     manager; ``update(n)`` adds n units.
     """
 
-    def __init__(self, total: int, label: str, *, unit: str = "frames", enabled: bool | None = None,
-                 interval: float = 0.2, stream=None):
+    def __init__(
+        self,
+        total: int,
+        label: str,
+        *,
+        unit: str = "frames",
+        enabled: bool | None = None,
+        interval: float = 0.2,
+        stream=None,
+    ):
         self.total = max(int(total), 0)
         self.label = label
         self.unit = unit
@@ -60,7 +68,6 @@ class Progress:
         else:
             tail = "ETA ?"
         self.stream.write(
-            f"\r{self.label} [{bar}] {self.done}/{self.total} {self.unit} "
-            f"({rate:.1f}/s, {tail})"
+            f"\r{self.label} [{bar}] {self.done}/{self.total} {self.unit} ({rate:.1f}/s, {tail})"
         )
         self.stream.flush()

@@ -37,17 +37,17 @@ def sort_leading_axis(x):
         # first stage of a merge: compare element i with its mirror in the block
         y = x.reshape((size_pow2 // block, 2, block // 2) + rest)
         low, high = y[:, 0], y[:, 1, ::-1]
-        x = jnp.stack(
-            [jnp.minimum(low, high), jnp.maximum(low, high)[:, ::-1]], axis=1
-        ).reshape(full_shape)
+        x = jnp.stack([jnp.minimum(low, high), jnp.maximum(low, high)[:, ::-1]], axis=1).reshape(
+            full_shape
+        )
         # remaining stages: half-cleaners of decreasing stride
         stride = block // 4
         while stride >= 1:
             y = x.reshape((size_pow2 // (2 * stride), 2, stride) + rest)
             low, high = y[:, 0], y[:, 1]
-            x = jnp.stack(
-                [jnp.minimum(low, high), jnp.maximum(low, high)], axis=1
-            ).reshape(full_shape)
+            x = jnp.stack([jnp.minimum(low, high), jnp.maximum(low, high)], axis=1).reshape(
+                full_shape
+            )
             stride //= 2
         block *= 2
     return x[:n]

@@ -57,7 +57,9 @@ def check_frame(positions, cell, pbc, atom_mask=None, where: str = "") -> None:
         )
     cell = np.asarray(cell)
     if cell.shape != (3, 3):
-        raise ValueError(f"{where}cell must have shape (3, 3) (lattice vectors as rows), got {cell.shape}")
+        raise ValueError(
+            f"{where}cell must have shape (3, 3) (lattice vectors as rows), got {cell.shape}"
+        )
     if not np.isfinite(cell).all():
         raise ValueError(f"{where}cell has NaN or infinite entries")
     check_periodic_cell(cell, pbc, where)

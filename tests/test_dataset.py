@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 
 import numpy as np
-import pytest
 from ase import Atoms
 
 import quests_jax as qj
@@ -15,7 +14,14 @@ from quests_jax.progress import Progress
 
 
 def mixed_dataset():
-    return [cubic_cu(2), triclinic_cu(), cu_cluster(), small_triclinic_cell(), *molecules(), cubic_cu(3, seed=9)]
+    return [
+        cubic_cu(2),
+        triclinic_cu(),
+        cu_cluster(),
+        small_triclinic_cell(),
+        *molecules(),
+        cubic_cu(3, seed=9),
+    ]
 
 
 def test_parity_on_mixed_dataset(reference):
@@ -59,7 +65,7 @@ def test_many_frame_sizes_compile_a_handful_of_times():
 def test_bucket_sizes():
     sizes = [ds.bucket_size(n) for n in range(1, 2000)]
     assert sorted(set(sizes))[:8] == [8, 12, 16, 24, 32, 48, 64, 96]
-    assert all(s >= n and s <= max(8, 1.5 * n) for n, s in zip(range(1, 2000), sizes))
+    assert all(s >= n and s <= max(8, 1.5 * n) for n, s in zip(range(1, 2000), sizes, strict=True))
 
 
 def test_progress_bar_reports_to_stream():

@@ -44,13 +44,17 @@ def test_complement_is_orthonormal_and_orthogonal_to_periodic_vectors(pbc):
     basis = frame_basis(CELL, pbc)
     assert abs(np.linalg.det(basis)) > 1e-6
     # numpy and jax.numpy give the same basis
-    np.testing.assert_allclose(np.asarray(frame_basis(jnp.asarray(CELL), pbc, jnp)), basis, atol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(frame_basis(jnp.asarray(CELL), pbc, jnp)), basis, atol=1e-6
+    )
 
 
 def test_complement_ignores_zero_or_tilted_free_vectors():
     tilted = CELL.copy()
     tilted[2] = [0.0, 0.0, 0.0]
-    np.testing.assert_allclose(frame_basis(tilted, (True, True, False)), frame_basis(CELL, (True, True, False)))
+    np.testing.assert_allclose(
+        frame_basis(tilted, (True, True, False)), frame_basis(CELL, (True, True, False))
+    )
 
 
 def test_safe_norm_and_weight():

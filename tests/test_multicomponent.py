@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import jax
 import numpy as np
-import pytest
 
 import quests_jax as qj
 from brute_force import descriptor as brute_descriptor
@@ -58,9 +57,9 @@ def test_explicit_species_list_and_pure_function():
     species = np.array([{"Cl": 0, "K": 1, "Na": 2}[s] for s in atoms.get_chemical_symbols()])
     with jax.enable_x64(True):
         spec = qj.plan_neighbors(atoms.positions, atoms.cell.array, True)
-        y, overflow = jax.jit(
-            qj.descriptor_multicomponent_with_overflow, static_argnums=(2, 4, 5)
-        )(atoms.positions, atoms.cell.array, (True,) * 3, species, 3, spec)
+        y, overflow = jax.jit(qj.descriptor_multicomponent_with_overflow, static_argnums=(2, 4, 5))(
+            atoms.positions, atoms.cell.array, (True,) * 3, species, 3, spec
+        )
     assert not bool(overflow)
     np.testing.assert_allclose(y, x, atol=1e-12)
     assert qj.multicomponent_width(32, 3) == y.shape[1]

@@ -30,8 +30,12 @@ def test_neighbors_match_image_enumeration(frame, method):
     atoms = frame()
     k, cutoff = 20, 4.5
     with jax.enable_x64(True):
-        spec = qj.plan_neighbors(atoms.positions, atoms.cell.array, atoms.pbc, method=method, cutoff=cutoff)
-        nb = qj.find_neighbors(atoms.positions, atoms.cell.array, atoms.pbc, spec, k=k, cutoff=cutoff)
+        spec = qj.plan_neighbors(
+            atoms.positions, atoms.cell.array, atoms.pbc, method=method, cutoff=cutoff
+        )
+        nb = qj.find_neighbors(
+            atoms.positions, atoms.cell.array, atoms.pbc, spec, k=k, cutoff=cutoff
+        )
     assert not bool(nb.overflow)
     got = _vectors(atoms, nb)
     valid = np.asarray(nb.valid)

@@ -56,7 +56,9 @@ def test_bad_cell():
     # the same cell is fine where that axis is not periodic
     qj.descriptor(ATOMS.positions, np.diag([5.0, 5.0, 0.0]), (True, True, False))
     with pytest.raises(ValueError, match="zero area"):
-        qj.descriptor(ATOMS.positions, np.array([[5.0, 0, 0], [10.0, 0, 0], [0, 0, 5]]), (True, True, False))
+        qj.descriptor(
+            ATOMS.positions, np.array([[5.0, 0, 0], [10.0, 0, 0], [0, 0, 5]]), (True, True, False)
+        )
     with pytest.raises(ValueError, match=r"cell must have shape \(3, 3\)"):
         qj.descriptor(ATOMS.positions, np.eye(2), True)
 
