@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -31,3 +35,30 @@ def test_100k_atom_periodic_frame_completes_and_is_right():
     rows = {a: i for i, a in enumerate(ball)}
     expected = local[[rows[a] for a in sample]]
     np.testing.assert_allclose(x[sample], expected, atol=1e-5)
+
+
+def _temp_bytes(fn, *args):
+    return jax.jit(fn).lower(*args).compile().memory_analysis().temp_size_in_bytes
+
+
+@pytest.mark.parametrize("grad", [False, True])
+def test_chunking_bounds_working_memory(grad):
+    """With chunks, temporary buffers stay far below the unchunked (N, k, k) and
+    (N, candidates) ones, for the descriptor and for its gradient."""
+    atoms = cubic_cu(10)  # 4,000 atoms
+    spec = qj.plan_neighbors(atoms.positions, atoms.cell.array, True, method="cells")
+    r = jnp.asarray(atoms.positions, jnp.float32)
+    c = jnp.asarray(atoms.cell.array, jnp.float32)
+
+    def make(chunk):
+        s = dataclasses.replace(spec, chunk_size=chunk)
+
+        def f(r, c):
+            return jnp.sum(qj.descriptor_with_overflow(r, c, True, s)[0] ** 2)
+
+        return jax.grad(f, argnums=(0, 1)) if grad else f
+
+    whole = _temp_bytes(make(None), r, c)
+    chunked = _temp_bytes(make(256), r, c)
+    assert whole > len(atoms) * 32 * 32 * 4  # the unchunked pair matrices
+    assert chunked < whole / 8, (chunked, whole)
