@@ -6,16 +6,46 @@ Frame level (pure, jit/vmap/grad):
     find_neighbors, plan_neighbors, NeighborSpec
 Dataset level (lists of ase.Atoms, as the reference ``quests`` package):
     get_descriptors, get_descriptors_multicomponent
+Information quantities (as ``quests.entropy``):
+    entropy, diversity, delta_entropy, overlap, get_all_metrics, kernel_sum,
+    log_kernel_sum, weighted_kernel_sum, approx_delta_entropy, get_bandwidth
 """
 
+from .bandwidth import get_bandwidth, volume_per_atom
 from .dataset import get_descriptors, get_descriptors_multicomponent
-from .descriptor import descriptor, descriptor_with_overflow, features_from_vectors
+from .descriptors import descriptor, descriptor_with_overflow, features_from_vectors
+from .information import (
+    DEFAULT_BANDWIDTH,
+    approx_delta_entropy,
+    delta_entropy,
+    diversity,
+    entropy,
+    get_all_metrics,
+    kernel_sum,
+    log_kernel_sum,
+    overlap,
+    perfect_entropy,
+    weighted_kernel_sum,
+)
 from .multicomponent import descriptor_multicomponent_with_overflow, multicomponent_width
 from .neighbors import Neighbors, NeighborSpec, find_neighbors, merge_specs, plan_neighbors
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "DEFAULT_BANDWIDTH",
+    "approx_delta_entropy",
+    "delta_entropy",
+    "diversity",
+    "entropy",
+    "get_all_metrics",
+    "get_bandwidth",
+    "kernel_sum",
+    "log_kernel_sum",
+    "overlap",
+    "perfect_entropy",
+    "volume_per_atom",
+    "weighted_kernel_sum",
     "NeighborSpec",
     "Neighbors",
     "descriptor",

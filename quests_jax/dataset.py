@@ -22,7 +22,7 @@ from contextlib import nullcontext
 import jax
 import numpy as np
 
-from .descriptor import descriptor_with_overflow
+from .descriptors import descriptor_with_overflow
 from .multicomponent import descriptor_multicomponent_with_overflow, multicomponent_width
 from .neighbors import NeighborSpec, merge_specs, plan_neighbors
 from .progress import Progress

@@ -17,7 +17,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from .descriptor import descriptor_with_overflow
+from .descriptors import descriptor_with_overflow
 from .neighbors import NeighborSpec
 from .validation import check_k_cutoff, static_pbc
 

@@ -3,6 +3,8 @@ distance ties at the k-th neighbour, where which tied atom is chosen is arbitrar
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 from ase import Atoms
@@ -74,6 +76,33 @@ def replicate_free(atoms: Atoms, reps) -> tuple[Atoms, np.ndarray]:
     # ASE's repeat loops over x (outermost), then y, then z, each copying all atoms
     index = ((reps[0] // 2) * reps[1] + reps[1] // 2) * reps[2] + reps[2] // 2
     return big, np.arange(index * n, (index + 1) * n)
+
+
+@functools.cache
+def md_frames(temperatures=(300, 1200, 3000), steps=60, samples=4) -> dict:
+    """Short EMT Langevin runs of 32 Cu atoms: {temperature: frames}. From 1200 K on
+    the small cell loses its order within the run; 3000 K is a hot liquid."""
+    from ase import units
+    from ase.calculators.emt import EMT
+    from ase.md.langevin import Langevin
+    from ase.md.velocitydistribution import thermalize_momenta
+
+    out = {}
+    for i, temperature in enumerate(temperatures):
+        atoms = bulk("Cu", "fcc", a=3.61, cubic=True).repeat((2, 2, 2))
+        atoms.calc = EMT()
+        rng = np.random.default_rng(i)
+        thermalize_momenta(atoms, temperature_K=temperature, rng=rng)
+        dyn = Langevin(
+            atoms, 5 * units.fs, temperature_K=temperature, friction=0.05, fixcm=False, rng=rng
+        )
+        dyn.run(steps // 2)
+        frames = []
+        for _ in range(samples):
+            dyn.run(steps // (2 * samples))
+            frames.append(atoms.copy())
+        out[temperature] = frames
+    return out
 
 
 @pytest.fixture(scope="session")

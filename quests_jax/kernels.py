@@ -1,0 +1,286 @@
+"""Blockwise Gaussian kernel sums between descriptor sets, as pure JAX.
+
+K(y, x) = exp(-|y - x|^2 / (2 h^2)), unnormalised, for one bandwidth or a vector of
+bandwidths (one pass: the distances are shared). Every routine streams over blocks:
+memory is O((M + N) d + block^2 H), never the M x N matrix, and results do not depend
+on the block size beyond rounding.
+
+Numerics:
+
+* Squared distances come from one matmul, |y|^2 + |x|^2 - 2 y.x, at explicit
+  ``precision=HIGHEST`` (no TF32 on NVIDIA GPUs). Its cancellation error scales with
+  |y - c|^2 + |x - c|^2 for the centre c, so each block pair is centred on the mean of
+  its reference block.
+* In float32 that error is still ~eps |y - c|^2, i.e. ~1e-5 in the exponent
+  |y - x|^2 / 2h^2 for h = 0.015 and a query 0.15 from the block centre. Per-
+  environment results (dH) therefore accumulate the distances in float64 ("wide"
+  distances; float32 in, float32 out, ~1.8x the matmul cost), which leaves only the
+  rounding of the float32 inputs. Averages over a set (entropy, diversity) keep the
+  float32 matmul: their rounding errors average out (~1e-7 relative).
+* Sums against a reference set accumulate in log space (running max and rescaled sum,
+  as in a streaming log-sum-exp), so log p(y) = log sum_j K(y, x_j) stays finite and
+  accurate when every kernel underflows (the reference package returns +inf there).
+* Self sums (a set against itself) include K(x_i, x_i) = 1, set exactly, so they
+  need no log space; they visit each pair of blocks once (the kernel matrix is
+  symmetric), which halves the work of the entropy and the diversity.
+* Padding and masked rows are moved so far away that their kernel values are exactly
+  0: the hot loops need no masks.
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .geometry import HIGHEST
+
+
+def default_block_size() -> int:
+    """Rows per block: the fastest measured on CPU (see benchmarks/README.md), larger
+    on accelerators."""
+    return 1280 if jax.default_backend() == "cpu" else 8192
+
+
+def _block_for(n: int, block: int) -> int:
+    """Block size actually used for n rows: at most ``block``, a multiple of 8, and no
+    larger than n needs."""
+    return max(8, min(block, -(-n // 8) * 8))
+
+
+def _pad_rows(a, rows: int):
+    pad = rows - a.shape[0]
+    if pad == 0:
+        return a
+    return jnp.concatenate([a, jnp.zeros((pad,) + a.shape[1:], a.dtype)], axis=0)
+
+
+def _blocks(a, mask, block: int, fill=None):
+    """(n_blocks, block, ...) views of rows and their validity (False for padding and
+    masked rows, which are replaced by ``fill`` when given)."""
+    n = a.shape[0]
+    n_blocks = -(-n // block)
+    valid = jnp.arange(n_blocks * block) < n
+    if mask is not None:
+        valid = valid & _pad_rows(jnp.asarray(mask, bool), n_blocks * block)
+    a = _pad_rows(a, n_blocks * block)
+    if fill is not None:
+        a = jnp.where(valid.reshape((-1,) + (1,) * (a.ndim - 1)), a, fill)
+    return a.reshape((n_blocks, block) + a.shape[1:]), valid.reshape(n_blocks, block)
+
+
+def _far_value(arrays, masks, h):
+    """A coordinate far enough from all valid rows of ``arrays`` that exp(-d^2 / 2h^2)
+    underflows to 0 for every bandwidth (d > 10^3 (1 + h))."""
+    reach = 0.0
+    for a, m in zip(arrays, masks, strict=True):
+        magnitude = jnp.abs(a)
+        if m is not None:
+            magnitude = jnp.where(jnp.asarray(m, bool)[:, None], magnitude, 0.0)
+        reach = jnp.maximum(reach, jnp.max(magnitude))
+    return jax.lax.stop_gradient(reach + 1e3 * (1.0 + jnp.max(h)))
+
+
+@jax.custom_jvp
+def _wide_sq_distances(y, x, centre):
+    """|y - x|^2 (By, Bx) of float32 rows, accumulated in float64 (returned in float32).
+
+    float64 is used inside a local ``enable_x64`` scope, so this works whatever the
+    global setting; the derivative is computed in float32 (see the JVP below).
+    """
+    with jax.enable_x64(True):
+        c = centre.astype(jnp.float64)
+        yc = y.astype(jnp.float64) - c
+        xc = x.astype(jnp.float64) - c
+        cross = jnp.matmul(yc, xc.T, precision=HIGHEST)
+        d2 = jnp.sum(yc * yc, axis=1)[:, None] + jnp.sum(xc * xc, axis=1)[None, :] - 2 * cross
+        return d2.astype(y.dtype)
+
+
+@_wide_sq_distances.defjvp
+def _wide_sq_distances_jvp(primals, tangents):
+    y, x, centre = primals
+    dy, dx, _ = tangents  # the centre cancels out of |y - x|^2
+    yc, xc = y - centre, x - centre
+    tangent = (
+        2 * jnp.sum(yc * dy, axis=1)[:, None]
+        + 2 * jnp.sum(xc * dx, axis=1)[None, :]
+        - 2 * jnp.matmul(dy, xc.T, precision=HIGHEST)
+        - 2 * jnp.matmul(yc, dx.T, precision=HIGHEST)
+    )
+    return _wide_sq_distances(y, x, centre), tangent
+
+
+class _ReferenceBlocks(eqx.Module):
+    """Rows of a reference set in blocks, each centred on its own mean."""
+
+    rows: jax.Array  # (n_blocks, block, d); padding/masked rows far away
+    valid: jax.Array  # (n_blocks, block)
+    centres: jax.Array  # (n_blocks, d)
+    centred: jax.Array  # (n_blocks, block, d) rows - centre
+    sq: jax.Array  # (n_blocks, block) |rows - centre|^2
+
+    @classmethod
+    def build(cls, x, mask, block: int, far):
+        rows, valid = _blocks(x, mask, block, far)
+        w = valid.astype(x.dtype)[..., None]
+        centres = (rows * w).sum(axis=1) / jnp.maximum(w.sum(axis=1), 1.0)
+        centred = rows - centres[:, None, :]
+        return cls(rows, valid, centres, centred, jnp.sum(centred * centred, axis=2))
+
+    @property
+    def n_blocks(self) -> int:
+        return self.rows.shape[0]
+
+    def sq_distances(self, y, j, wide: bool):
+        """|y - x|^2 (By, Bx) between rows y and reference block j."""
+        if wide and y.dtype == jnp.float32:
+            return jnp.maximum(_wide_sq_distances(y, self.rows[j], self.centres[j]), 0.0)
+        yc = y - self.centres[j]
+        cross = jnp.matmul(yc, self.centred[j].T, precision=HIGHEST)
+        d2 = jnp.sum(yc * yc, axis=1)[:, None] + self.sq[j][None, :] - 2.0 * cross
+        return jnp.maximum(d2, 0.0)
+
+
+def _scales(h, dtype):
+    """-1/(2 h^2) for a bandwidth vector (H,)."""
+    h = jnp.asarray(h, dtype)
+    return -0.5 / (h * h)
+
+
+def log_kernel_sums(y, x, h, *, weights=None, y_mask=None, x_mask=None, block_size=None):
+    """log sum_j K(y_i, x_j) (and the kernel-weighted mean of ``weights``).
+
+    Args:
+        y: (M, d) query descriptors.
+        x: (N, d) reference descriptors.
+        h: (H,) bandwidths.
+        weights: optional (N,) values per reference row.
+        y_mask, x_mask: optional (M,), (N,) bool; False rows are ignored (a masked
+            query row gets -inf).
+        block_size: rows per block (static); default :func:`default_block_size`.
+
+    Returns:
+        (M, H) log kernel sums, and with ``weights`` also the (M, H) weighted means
+        sum_j w_j K_ij / sum_j K_ij.
+    """
+    block = block_size or default_block_size()
+    m = y.shape[0]
+    by, bx = _block_for(m, block), _block_for(x.shape[0], block)
+    scales = _scales(h, y.dtype)
+    n_h = scales.shape[0]
+    far = _far_value([y, x], [y_mask, x_mask], h)
+    ref = _ReferenceBlocks.build(x, x_mask, bx, far)
+    wb = None
+    if weights is not None:
+        wb, _ = _blocks(jnp.asarray(weights, y.dtype), x_mask, bx, 0.0)
+    yb, y_valid = _blocks(y, y_mask, by, far)
+
+    def query_block(yq):
+        def step(carry, j):
+            log_scale, total, weighted = carry  # (H, By) each
+            d2 = ref.sq_distances(yq, j, wide=True)
+            new_scale, new_total, new_weighted = [], [], []
+            for b in range(n_h):  # bandwidths share the distances
+                z = scales[b] * d2
+                top = jnp.maximum(log_scale[b], jnp.max(z, axis=1))
+                decay = jnp.exp(log_scale[b] - top)  # 0 while log_scale is -inf
+                kz = jnp.exp(z - top[:, None])
+                new_scale.append(top)
+                new_total.append(total[b] * decay + jnp.sum(kz, axis=1))
+                if wb is not None:
+                    new_weighted.append(
+                        weighted[b] * decay + jnp.matmul(kz, wb[j], precision=HIGHEST)
+                    )
+            weighted = weighted if wb is None else jnp.stack(new_weighted)
+            return (jnp.stack(new_scale), jnp.stack(new_total), weighted), None
+
+        init = (
+            jnp.full((n_h, by), -jnp.inf, y.dtype),
+            jnp.zeros((n_h, by), y.dtype),
+            jnp.zeros((n_h, by), y.dtype),
+        )
+        (log_scale, total, weighted), _ = jax.lax.scan(step, init, jnp.arange(ref.n_blocks))
+        return log_scale + jnp.log(total), weighted / total
+
+    log_sum, mean_w = jax.lax.map(query_block, yb)  # (n_blocks, H, By)
+    log_sum = jnp.moveaxis(log_sum, 1, 2).reshape(-1, n_h)[:m]
+    log_sum = jnp.where(y_valid.reshape(-1)[:m, None], log_sum, -jnp.inf)
+    if weights is None:
+        return log_sum
+    return log_sum, jnp.moveaxis(mean_w, 1, 2).reshape(-1, n_h)[:m]
+
+
+def self_kernel_sums(x, h, *, mask=None, block_size=None, wide: bool = False):
+    """sum_j K(x_i, x_j) over the (valid) rows of one set, self term included: (N, H).
+
+    Each pair of blocks is visited once. Entries are >= 1 for valid rows (the self
+    term, exactly 1), so plain sums are exact enough; masked rows get 0. ``wide``
+    accumulates float32 distances in float64 (for per-row accuracy).
+    """
+    block = block_size or default_block_size()
+    n = x.shape[0]
+    b = _block_for(n, block)
+    scales = _scales(h, x.dtype)
+    n_h = scales.shape[0]
+    ref = _ReferenceBlocks.build(x, mask, b, _far_value([x], [mask], h))
+    rows_i, cols_j = np.triu_indices(ref.n_blocks)
+    same = jnp.eye(b, dtype=bool)
+
+    def step(sums, pair):
+        i, j = pair
+        d2 = ref.sq_distances(ref.rows[i], j, wide)
+        d2 = jnp.where(same & (i == j), 0.0, d2)  # the self term is exactly K = 1
+        rows, cols = [], []
+        for h_index in range(n_h):  # bandwidths share the distances
+            k = jnp.exp(scales[h_index] * d2)  # 0 against far (masked) rows
+            rows.append(jnp.sum(k, axis=1))
+            cols.append(jnp.sum(k, axis=0))
+        sums = sums.at[i].add(jnp.stack(rows))
+        sums = sums.at[j].add(jnp.where(i != j, jnp.stack(cols), 0.0))
+        return sums, None
+
+    init = jnp.zeros((ref.n_blocks, n_h, b), x.dtype)
+    sums, _ = jax.lax.scan(step, init, (jnp.asarray(rows_i), jnp.asarray(cols_j)))
+    sums = jnp.moveaxis(sums, 1, 2).reshape(-1, n_h)[:n]
+    return jnp.where(ref.valid.reshape(-1)[:n, None], sums, 0.0)
+
+
+def nearest_sq_distances(y, x, n: int, *, block_size=None):
+    """The n smallest squared distances from each y to the rows of x, ascending: (M, n).
+
+    Exact: a streamed top-n over blocks of x (same centring and precision as dH). Each
+    block contributes its n smallest by n passes of a min-reduction, merged with the
+    running best by a sort of 2n values.
+    """
+    block = block_size or default_block_size()
+    m = y.shape[0]
+    by, bx = _block_for(m, block), _block_for(x.shape[0], block)
+    far = _far_value([y, x], [None, None], jnp.zeros(()))
+    ref = _ReferenceBlocks.build(x, None, bx, far)
+    yb, _ = _blocks(y, None, by, far)
+    columns = jnp.arange(bx)
+
+    def query_block(yq):
+        def step(best, j):
+            d2 = ref.sq_distances(yq, j, wide=True)
+            smallest = []
+            for _ in range(n):  # n passes: cheaper than a general top-k for small n
+                pick = jnp.argmin(d2, axis=1)
+                smallest.append(jnp.take_along_axis(d2, pick[:, None], axis=1)[:, 0])
+                d2 = jnp.where(columns[None, :] == pick[:, None], jnp.inf, d2)
+            merged = jnp.concatenate([best, jnp.stack(smallest, axis=1)], axis=1)
+            return jnp.sort(merged, axis=1)[:, :n], None
+
+        init = jnp.full((by, n), jnp.inf, y.dtype)
+        best, _ = jax.lax.scan(step, init, jnp.arange(ref.n_blocks))
+        return best
+
+    return jax.lax.map(query_block, yb).reshape(-1, n)[:m]
+
+
+def log_kernel_from_sq_distances(d2, h):
+    """log sum over the last axis of exp(-d2 / (2 h^2)), per bandwidth: (..., H)."""
+    scales = _scales(h, d2.dtype)
+    return jax.nn.logsumexp(d2[..., None] * scales, axis=-2)

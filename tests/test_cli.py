@@ -1,0 +1,200 @@
+"""The quests-jax command line, run in-process (and once as an installed script)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+from ase.io import read, write
+
+import quests_jax as qj
+from conftest import cu_cluster, cubic_cu
+from quests_jax.cli import main
+
+
+@pytest.fixture(autouse=True)
+def no_disk_cache(monkeypatch):
+    monkeypatch.setenv("QUESTS_JAX_CACHE_DIR", "")
+    yield
+    jax.config.update("jax_enable_x64", False)  # --dtype float64 switches it on
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    solid = [cubic_cu(2, seed=s) for s in range(3)]
+    hot = [cubic_cu(2, seed=10 + s) for s in range(2)]
+    for atoms in hot:
+        atoms.rattle(0.3, seed=1)
+    write(root / "solid.xyz", solid)
+    write(root / "hot.xyz", hot)
+    write(root / "cluster.xyz", cu_cluster())
+    (root / "garbage.xyz").write_text("this is not\na structure file\n")
+    # compare with what the files hold (extxyz rounds positions to 1e-8 A)
+    return root, read(root / "solid.xyz", ":"), read(root / "hot.xyz", ":")
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_entropy_json_matches_library(files, capsys, tmp_path):
+    root, solid, _ = files
+    out_json = tmp_path / "e.json"
+    code, out, err = run(capsys, "entropy", root / "solid.xyz", "-o", out_json)
+    assert code == 0, err
+    result = json.loads(out_json.read_text())
+    for key in (
+        "file",
+        "n_envs",
+        "k",
+        "cutoff",
+        "bandwidth",
+        "entropy",
+        "descriptor_time",
+        "entropy_time",
+    ):
+        assert key in result
+    assert result["n_envs"] == 96
+    expected = float(qj.entropy(qj.get_descriptors(solid), 0.015))
+    assert result["entropy"] == pytest.approx(expected, rel=1e-6)
+    assert "entropy:" in out and "described in" in err and "computed in" in err
+
+
+def test_entropy_options_multi_bandwidth_float64_index(files, capsys, tmp_path):
+    root, solid, _ = files
+    out_json = tmp_path / "e.json"
+    code, _, err = run(
+        capsys, "entropy", root / "solid.xyz", "-b", "0.01", "0.02", "--dtype", "float64",
+        "--index", "0:2", "-k", "16", "--cutoff", "4.5", "--batch-size", "32", "-o", out_json,
+    )  # fmt: skip
+    assert code == 0, err
+    result = json.loads(out_json.read_text())
+    assert result["n_envs"] == 64 and result["k"] == 16 and result["dtype"] == "float64"
+    with jax.enable_x64(True):
+        x = qj.get_descriptors(solid[:2], k=16, cutoff=4.5, dtype="float64")
+        expected = np.asarray(qj.entropy(x, np.array([0.01, 0.02])))
+    np.testing.assert_allclose(result["entropy"], expected, rtol=1e-12)
+
+
+def test_dh_json_and_extxyz(files, capsys, tmp_path):
+    root, solid, hot = files
+    code, out, err = run(
+        capsys, "dH", root / "hot.xyz", root / "solid.xyz", "-o", tmp_path / "d.json"
+    )
+    assert code == 0, err
+    result = json.loads((tmp_path / "d.json").read_text())
+    assert result["test_envs"] == 64 and result["ref_envs"] == 96
+    expected = np.asarray(qj.delta_entropy(qj.get_descriptors(hot), qj.get_descriptors(solid)))
+    np.testing.assert_allclose(result["delta_entropy"], expected, rtol=1e-5)
+    assert "fraction dH > 0" in out
+    # the per-atom dH written back into the structures
+    code, _, err = run(capsys, "dH", root / "hot.xyz", root / "solid.xyz", "-o", tmp_path / "d.xyz")
+    assert code == 0, err
+    frames = read(tmp_path / "d.xyz", index=":")
+    np.testing.assert_allclose(
+        np.concatenate([a.arrays["dH"] for a in frames]), expected, rtol=1e-5
+    )
+
+
+def test_descriptors_npz_round_trip_and_overlap(files, capsys, tmp_path):
+    root, solid, _ = files
+    npz = tmp_path / "solid.npz"
+    code, out, err = run(capsys, "descriptors", root / "solid.xyz", "-o", npz)
+    assert code == 0, err
+    data = np.load(npz)
+    np.testing.assert_allclose(data["descriptors"], qj.get_descriptors(solid), rtol=1e-6)
+    assert data["frame_sizes"].tolist() == [32, 32, 32] and int(data["k"]) == 32
+    # descriptors files are accepted wherever structures are
+    code, _, err = run(capsys, "overlap", npz, root / "solid.xyz", "-o", tmp_path / "o.json")
+    assert code == 0, err
+    result = json.loads((tmp_path / "o.json").read_text())
+    assert result["overlap"] == 1.0 and result["eps"] == 1e-5
+    code, _, err = run(capsys, "overlap", root / "hot.xyz", npz, "-o", tmp_path / "o2.json")
+    assert json.loads((tmp_path / "o2.json").read_text())["overlap"] < 0.5
+
+
+def test_bandwidth_from_file_and_volume(files, capsys, tmp_path):
+    root, _, _ = files
+    code, out, _ = run(capsys, "bandwidth", root / "solid.xyz", "-o", tmp_path / "b.json")
+    assert code == 0
+    result = json.loads((tmp_path / "b.json").read_text())
+    assert result["volume_per_atom"] == pytest.approx(3.61**3 / 4)
+    assert result["bandwidth"] == pytest.approx(qj.get_bandwidth(3.61**3 / 4))
+    code, out, _ = run(capsys, "bandwidth", "11.76", "--cutoff-fit")
+    assert code == 0 and "cutoff fit" in out
+    code, _, err = run(capsys, "bandwidth", root / "cluster.xyz")
+    assert code == 1 and "not periodic" in err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["entropy", "missing.xyz"], "missing.xyz: no such file"),
+        (["entropy", "{root}/garbage.xyz"], "ASE cannot read it"),
+        (
+            ["entropy", "{root}/solid.xyz", "--format", "vasp"],
+            "ASE cannot read it as format 'vasp'",
+        ),
+        (["entropy", "{root}/solid.xyz", "--index", "5:7"], "no frames selected"),
+        (["dH", "{root}/solid.xyz", "missing.npz"], "missing.npz: no such file"),
+        (["descriptors", "{root}/solid.xyz", "-o", "/no/such/dir/x.npz"], "does not exist"),
+    ],
+)
+def test_user_errors_are_one_line(files, capsys, argv, message):
+    root = files[0]
+    code, out, err = run(capsys, *[a.format(root=root) for a in argv])
+    assert code == 1
+    assert message in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["entropy", "x.xyz", "-b", "0"],
+        ["entropy", "x.xyz", "-b", "abc"],
+        ["entropy", "x.xyz", "-k", "-3"],
+        ["entropy", "x.xyz", "--cutoff", "nan"],
+        ["entropy", "x.xyz", "--dtype", "float16"],
+        ["entropy", "x.xyz", "--batch-size", "0"],
+        ["overlap", "a.xyz", "b.xyz", "--eps", "inf"],
+        ["frobnicate"],
+    ],
+)
+def test_bad_option_values_exit_2(capsys, argv):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert "error:" in capsys.readouterr().err
+
+
+def test_refuses_to_overwrite(files, capsys, tmp_path):
+    root = files[0]
+    target = tmp_path / "e.json"
+    target.write_text("precious")
+    code, _, err = run(capsys, "entropy", root / "solid.xyz", "-o", target)
+    assert code == 1 and "--overwrite" in err
+    assert target.read_text() == "precious"
+    code, _, err = run(capsys, "entropy", root / "solid.xyz", "-o", target, "--overwrite")
+    assert code == 0 and json.loads(target.read_text())["n_envs"] == 96
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(".quests-jax-")]  # no temp left
+
+
+def test_installed_script_and_disk_cache(files, tmp_path):
+    root = files[0]
+    env = dict(os.environ, QUESTS_JAX_CACHE_DIR=str(tmp_path / "cache"))
+    script = os.path.join(os.path.dirname(sys.executable), "quests-jax")
+    done = subprocess.run(
+        [script, "entropy", str(root / "solid.xyz")], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert "entropy:" in done.stdout
+    assert os.listdir(tmp_path / "cache")  # compiled programs persisted for the next run
