@@ -1,10 +1,16 @@
-"""QUESTS descriptors of copper at several temperatures, from data made on the spot.
+"""Information entropy of copper at several temperatures, from data made on the spot.
 
 Runs short Langevin molecular dynamics of fcc Cu with ASE's EMT potential (no
-downloads) at a few temperatures, from a warm crystal to a melt, and describes every
-atomic environment of the sampled frames with quests_jax. For each temperature it
-reports how far the environments have moved, in descriptor space, from the perfect
-crystal's, and how spread out they are (RMS distance from their mean).
+downloads) at a few temperatures, from a warm crystal to a melt, describes every
+atomic environment of the sampled frames with quests_jax, and reports for each
+temperature:
+
+* H: the information entropy of all its environments (nats), and the mean entropy
+  of single frames (one vmapped call over the frames);
+* dH against the coldest run (median over environments, and the fraction with
+  dH > 0): how novel the environments are (dH > 0: outside what
+  the cold run has seen), the model-free extrapolation signal of QUESTS;
+* the distance of the environments from the perfect crystal's, in descriptor space.
 
     python examples/copper_md.py [--temperatures 300 900 1500 3000] [--steps 200]
 """
@@ -67,18 +73,43 @@ def main(argv=None):
     x = quests_jax.get_descriptors(all_frames)
     warm = time.perf_counter() - t0
 
-    print(f"\n{'T (K)':>7} {'environments':>13} {'|x - x_fcc| (1/A)':>19} {'spread (1/A)':>13}")
-    start = 0
+    t0 = time.perf_counter()
+    sizes = [len(f) for f in all_frames]
+    per_frame = np.asarray(quests_jax.frame_entropies(x, sizes))
+    blocks, row, frame = {}, 0, 0  # per temperature: its rows and its frames
     for temperature, frames in trajectories.items():
         n = sum(len(f) for f in frames)
-        block = x[start : start + n]
-        start += n
+        blocks[temperature] = (x[row : row + n], per_frame[frame : frame + len(frames)])
+        row += n
+        frame += len(frames)
+    cold, _ = blocks[min(blocks)]
+    print(
+        f"\n{'T (K)':>7} {'envs':>6} {'H (nats)':>9} {'H/frame':>8} "
+        f"{'median dH':>11} {'dH > 0':>7} {'|x - x_fcc|':>12}"
+    )
+    headline = None
+    for temperature, (block, frame_h) in blocks.items():
+        h_all = float(quests_jax.entropy(block))
+        h_frame = frame_h.mean()
+        dh = np.asarray(quests_jax.delta_entropy(block, cold))
+        novel = (dh > 0).mean()
         distance = np.linalg.norm(block - reference_env, axis=1).mean()
-        spread = np.sqrt(((block - block.mean(axis=0)) ** 2).sum(axis=1).mean())
-        print(f"{temperature:7.0f} {n:13d} {distance:19.4f} {spread:13.4f}")
+        print(
+            f"{temperature:7.0f} {len(block):6d} {h_all:9.3f} {h_frame:8.3f} "
+            f"{np.median(dh):11.2f} {novel:7.1%} {distance:12.4f}"
+        )
+        headline = (temperature, h_all, novel)
+    analysis = time.perf_counter() - t0
     print(
         f"\ndescriptors {x.shape} of {len(all_frames)} frames: {x.shape[0] / warm:,.0f} "
-        f"environments/s ({warm:.2f} s; first call with compilation {first:.1f} s)"
+        f"environments/s ({warm:.2f} s; first call with compilation {first:.1f} s); "
+        f"entropies and dH in {analysis:.1f} s"
+    )
+    hottest, h_hot, novel_hot = headline
+    h_cold = float(quests_jax.entropy(cold))
+    print(
+        f"entropy rises from {h_cold:.2f} nats at {min(blocks):.0f} K to {h_hot:.2f} nats at "
+        f"{hottest:.0f} K, where {novel_hot:.0%} of environments are novel (dH > 0)"
     )
 
 

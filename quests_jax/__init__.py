@@ -7,7 +7,7 @@ Frame level (pure, jit/vmap/grad):
 Dataset level (lists of ase.Atoms, as the reference ``quests`` package):
     get_descriptors, get_descriptors_multicomponent
 Information quantities (as ``quests.entropy``):
-    entropy, diversity, delta_entropy, overlap, get_all_metrics, kernel_sum,
+    entropy, frame_entropies, diversity, delta_entropy, overlap, get_all_metrics, kernel_sum,
     log_kernel_sum, weighted_kernel_sum, approx_delta_entropy, get_bandwidth
 """
 
@@ -20,6 +20,7 @@ from .information import (
     delta_entropy,
     diversity,
     entropy,
+    frame_entropies,
     get_all_metrics,
     kernel_sum,
     log_kernel_sum,
@@ -38,6 +39,7 @@ __all__ = [
     "delta_entropy",
     "diversity",
     "entropy",
+    "frame_entropies",
     "get_all_metrics",
     "get_bandwidth",
     "kernel_sum",

@@ -159,6 +159,47 @@ def entropy(x, h=DEFAULT_BANDWIDTH, batch_size: int | None = None, *, mask=None)
     return _shape_out(ent, vector)
 
 
+@functools.partial(jax.jit, static_argnames=("block",))
+def _batched_entropy(frames, mask, h, *, block):
+    def one(x, m):
+        return _self_metrics(x, h, m, block=block)[0]
+
+    return jax.vmap(one)(frames, mask)
+
+
+def frame_entropies(x, frame_sizes, h=DEFAULT_BANDWIDTH, batch_size: int | None = None):
+    """Entropy of each frame's own environments, e.g. along an MD trajectory.
+
+    The frames are padded to the largest and evaluated by one ``vmap`` (in groups of
+    frames that bound memory), not a Python loop over frames.
+
+    Args:
+        x: (n_envs, d) descriptors of consecutive frames (as ``get_descriptors``).
+        frame_sizes: atoms per frame, summing to n_envs.
+
+    Returns:
+        (F,) or (F, H) entropies.
+    """
+    x = _as_descriptors(x, "x")
+    h, vector = _as_bandwidths(h, x.dtype)
+    sizes = np.asarray(frame_sizes, dtype=int)
+    if sizes.ndim != 1 or sizes.size == 0 or (sizes < 1).any():
+        raise ValueError("frame_sizes must be a non-empty list of positive atom counts")
+    if sizes.sum() != x.shape[0]:
+        raise ValueError(f"frame_sizes sum to {sizes.sum()}, but x has {x.shape[0]} rows")
+    n_max = int(sizes.max())
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    rows = starts[:, None] + np.minimum(np.arange(n_max)[None, :], sizes[:, None] - 1)
+    mask = np.arange(n_max)[None, :] < sizes[:, None]
+    group = max(1, (1 << 24) // (n_max * n_max))  # ~64 MB of kernel blocks per call
+    out = []
+    for start in range(0, len(sizes), group):
+        sel = slice(start, start + group)
+        frames = x[jnp.asarray(rows[sel])]
+        out.append(_batched_entropy(frames, jnp.asarray(mask[sel]), h, block=batch_size))
+    return _shape_out(jnp.concatenate(out), vector)
+
+
 def diversity(x, h=DEFAULT_BANDWIDTH, batch_size: int | None = None, *, mask=None):
     """Diversity D = log sum_i 1 / sum_j K(x_i, x_j): () or (H,)."""
     x = _as_descriptors(x, "x")

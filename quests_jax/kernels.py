@@ -226,16 +226,17 @@ def self_kernel_sums(x, h, *, mask=None, block_size=None, wide: bool = False):
     n_h = scales.shape[0]
     ref = _ReferenceBlocks.build(x, mask, b, _far_value([x], [mask], h))
     rows_i, cols_j = np.triu_indices(ref.n_blocks)
-    same = jnp.eye(b, dtype=bool)
 
     def step(sums, pair):
         i, j = pair
         d2 = ref.sq_distances(ref.rows[i], j, wide)
-        d2 = jnp.where(same & (i == j), 0.0, d2)  # the self term is exactly K = 1
         rows, cols = [], []
         for h_index in range(n_h):  # bandwidths share the distances
             k = jnp.exp(scales[h_index] * d2)  # 0 against far (masked) rows
-            rows.append(jnp.sum(k, axis=1))
+            # the self term is exactly K = 1: replace the computed diagonal (cheaper
+            # than masking the whole block, measured 15%)
+            self_fix = jnp.where(i == j, 1.0 - jnp.diagonal(k), 0.0)
+            rows.append(jnp.sum(k, axis=1) + self_fix)
             cols.append(jnp.sum(k, axis=0))
         sums = sums.at[i].add(jnp.stack(rows))
         sums = sums.at[j].add(jnp.where(i != j, jnp.stack(cols), 0.0))
@@ -250,9 +251,10 @@ def self_kernel_sums(x, h, *, mask=None, block_size=None, wide: bool = False):
 def nearest_sq_distances(y, x, n: int, *, block_size=None):
     """The n smallest squared distances from each y to the rows of x, ascending: (M, n).
 
-    Exact: a streamed top-n over blocks of x (same centring and precision as dH). Each
-    block contributes its n smallest by n passes of a min-reduction, merged with the
-    running best by a sort of 2n values.
+    A streamed top-n over blocks of x finds the n nearest rows with the fast matmul
+    distances; their squared distances are then recomputed from explicit differences,
+    so the values carry no cancellation error (only a near-tie at the n-th neighbour
+    can pick a different, equally near row).
     """
     block = block_size or default_block_size()
     m = y.shape[0]
@@ -260,22 +262,22 @@ def nearest_sq_distances(y, x, n: int, *, block_size=None):
     far = _far_value([y, x], [None, None], jnp.zeros(()))
     ref = _ReferenceBlocks.build(x, None, bx, far)
     yb, _ = _blocks(y, None, by, far)
-    columns = jnp.arange(bx)
 
     def query_block(yq):
         def step(best, j):
-            d2 = ref.sq_distances(yq, j, wide=True)
-            smallest = []
-            for _ in range(n):  # n passes: cheaper than a general top-k for small n
-                pick = jnp.argmin(d2, axis=1)
-                smallest.append(jnp.take_along_axis(d2, pick[:, None], axis=1)[:, 0])
-                d2 = jnp.where(columns[None, :] == pick[:, None], jnp.inf, d2)
-            merged = jnp.concatenate([best, jnp.stack(smallest, axis=1)], axis=1)
-            return jnp.sort(merged, axis=1)[:, :n], None
+            best_d2, best_index = best
+            d2 = ref.sq_distances(yq, j, wide=False)
+            index = j.astype(jnp.int32) * bx + jnp.arange(bx, dtype=jnp.int32)
+            merged = jnp.concatenate([best_d2, d2], axis=1)
+            merged_index = jnp.concatenate([best_index, jnp.broadcast_to(index, d2.shape)], axis=1)
+            neg, pick = jax.lax.top_k(-merged, n)
+            return (-neg, jnp.take_along_axis(merged_index, pick, axis=1)), None
 
-        init = jnp.full((by, n), jnp.inf, y.dtype)
-        best, _ = jax.lax.scan(step, init, jnp.arange(ref.n_blocks))
-        return best
+        init = (jnp.full((by, n), jnp.inf, y.dtype), jnp.zeros((by, n), jnp.int32))
+        (_, index), _ = jax.lax.scan(step, init, jnp.arange(ref.n_blocks))
+        nearest = ref.rows.reshape(-1, x.shape[1])[index]  # (By, n, d)
+        exact = jnp.sum((yq[:, None, :] - nearest) ** 2, axis=2)
+        return jnp.sort(exact, axis=1)
 
     return jax.lax.map(query_block, yb).reshape(-1, n)[:m]
 

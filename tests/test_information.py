@@ -166,6 +166,13 @@ def test_jit_and_vmap_over_frames():
     batched = jax.jit(jax.vmap(lambda xf, m: qj.entropy(xf, H_VECTOR, mask=m)))(frames, mask)
     for f, n in enumerate(sizes):
         np.testing.assert_allclose(batched[f], qj.entropy(frames[f, :n], H_VECTOR), rtol=1e-5)
+    # the same through the convenience API, from concatenated frames
+    concatenated = np.concatenate([frames[f, :n] for f, n in enumerate(sizes)])
+    np.testing.assert_allclose(
+        qj.frame_entropies(concatenated, sizes, H_VECTOR), batched, rtol=1e-5
+    )
+    with pytest.raises(ValueError, match="sum to"):
+        qj.frame_entropies(concatenated, [32, 20])
     dh = jax.jit(qj.delta_entropy)(x[:10], x, 0.015)
     np.testing.assert_allclose(dh, qj.delta_entropy(x[:10], x, 0.015), rtol=1e-6)
 
