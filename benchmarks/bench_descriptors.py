@@ -97,10 +97,18 @@ def bench_small(repeats: int):
         )
 
 
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process (VmHWM). Not getrusage's ru_maxrss: on
+    Linux that survives fork + exec, so a child would report its parent's peak."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
 def _large_child(n_atoms: int, which: str):
     """Runs in a subprocess: describe one frame, print JSON with time and peak RSS."""
-    import resource
-
     from ase.build import bulk
 
     rep = max(1, round((n_atoms / 4) ** (1 / 3)))
@@ -114,7 +122,7 @@ def _large_child(n_atoms: int, which: str):
         from quests.descriptor import get_descriptors
 
         first, best, x = timed(lambda: get_descriptors([atoms], dtype="float32"), 1)
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss_mb = peak_rss_mb()
     print(
         json.dumps(
             dict(

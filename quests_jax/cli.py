@@ -230,13 +230,13 @@ def _chunked_delta_entropy(y, x, h, batch_size, chunk: int = 16384):
 
 
 def cmd_entropy(args) -> None:
-    from .information import get_all_metrics
+    from .information import entropy_and_diversity
 
     _check_output(args.output, args.overwrite)
     data = _describe(args.file, _load(args.file, args), args)
     h = _bandwidth_value(args)
     t0 = time.perf_counter()
-    ent, div, _ = get_all_metrics(data.x, h, args.batch_size)
+    ent, div = entropy_and_diversity(data.x, h, args.batch_size)
     ent, div = np.asarray(ent), np.asarray(div)
     seconds = time.perf_counter() - t0
     n = data.x.shape[0]

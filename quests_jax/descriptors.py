@@ -18,12 +18,11 @@ import functools
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from .geometry import safe_norm, safe_sqrt, sqrt_weight
 from .neighbors import NeighborSpec, map_neighbor_chunks, plan_neighbors
 from .sorting import sort_leading_axis
-from .validation import check_frame, check_k_cutoff, static_pbc
+from .validation import check_frame, check_k_cutoff, concrete_or_none, static_pbc
 
 # Regularisers of the reference package (r + eps in denominators); they only matter
 # for coincident atoms, where they keep values finite.
@@ -126,16 +125,6 @@ def _descriptor_jit(positions, cell, atom_mask, *, pbc, spec, k, cutoff):
     if atom_mask is not None:
         x = jnp.where(jnp.asarray(atom_mask, dtype=bool)[:, None], x, 0.0)
     return x, overflow
-
-
-def concrete_or_none(x):
-    """NumPy value of ``x`` if it is known now (also under ``jax.grad``), else None."""
-    if x is None:
-        return None
-    try:
-        return np.asarray(jax.lax.stop_gradient(x))
-    except (jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError):
-        return None
 
 
 def descriptor(

@@ -32,6 +32,7 @@ from .kernels import (
     nearest_sq_distances,
     self_kernel_sums,
 )
+from .validation import all_finite, concrete_or_none
 
 DEFAULT_BANDWIDTH = 0.015
 DEFAULT_EPS = 1e-5
@@ -42,13 +43,6 @@ DEFAULT_APPROX_NEIGHBORS = 3
 # argument handling
 
 
-def _concrete(x):
-    try:
-        return np.asarray(jax.lax.stop_gradient(x))
-    except (jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError):
-        return None
-
-
 def _as_descriptors(a, name: str):
     a = jnp.asarray(a)
     if a.ndim != 2:
@@ -57,9 +51,8 @@ def _as_descriptors(a, name: str):
         raise ValueError(f"{name} is empty: it needs at least one environment")
     if not jnp.issubdtype(a.dtype, jnp.floating):
         a = a.astype(jnp.result_type(float))
-    value = _concrete(a)
-    if value is not None and not np.isfinite(value).all():
-        bad = int(np.flatnonzero(~np.isfinite(value).all(axis=1))[0])
+    if all_finite(a) is False:
+        bad = int(jnp.argmin(jnp.all(jnp.isfinite(a), axis=1)))
         raise ValueError(f"{name} has NaN or infinite entries (first in row {bad})")
     return a
 
@@ -70,7 +63,7 @@ def _as_mask(mask, n: int, name: str):
     mask = jnp.asarray(mask, bool)
     if mask.shape != (n,):
         raise ValueError(f"{name} must have shape ({n},), got {mask.shape}")
-    value = _concrete(mask)
+    value = concrete_or_none(mask)
     if value is not None and not value.any():
         raise ValueError(f"{name} selects no environment")
     return mask
@@ -83,7 +76,7 @@ def _as_bandwidths(h, dtype):
         raise ValueError(
             f"h must be a positive number or a 1-D array of them, not shape {arr.shape}"
         )
-    value = _concrete(arr)
+    value = concrete_or_none(arr)
     if value is not None and not (np.isfinite(value).all() and (value > 0).all()):
         raise ValueError(f"h must be > 0 and finite (bandwidth in 1/A), got {value}")
     return arr.reshape(-1), arr.ndim == 1
@@ -209,6 +202,15 @@ def diversity(x, h=DEFAULT_BANDWIDTH, batch_size: int | None = None, *, mask=Non
     return _shape_out(div, vector)
 
 
+def entropy_and_diversity(x, h=DEFAULT_BANDWIDTH, batch_size: int | None = None, *, mask=None):
+    """Entropy and diversity from one pass over the kernel: (H, D), each () or (H,)."""
+    x = _as_descriptors(x, "x")
+    h, vector = _as_bandwidths(h, x.dtype)
+    mask = _as_mask(mask, x.shape[0], "mask")
+    ent, div, _ = _self_metrics(x, h, mask, block=batch_size)
+    return _shape_out(ent, vector), _shape_out(div, vector)
+
+
 def get_all_metrics(x, h=DEFAULT_BANDWIDTH, batch_size: int | None = None, *, mask=None):
     """Entropy, diversity and each environment's dH against the set itself (self term
     included), from one pass over the kernel: (H, D, dH (N,)), with a trailing
@@ -266,8 +268,7 @@ def weighted_kernel_sum(y, x, w, h=DEFAULT_BANDWIDTH, batch_size: int | None = N
     w = jnp.asarray(w, x.dtype)
     if w.shape != (x.shape[0],):
         raise ValueError(f"w must have shape ({x.shape[0]},) like the rows of x, got {w.shape}")
-    value = _concrete(w)
-    if value is not None and not np.isfinite(value).all():
+    if all_finite(w) is False:
         raise ValueError("w has NaN or infinite entries")
     h, vector = _as_bandwidths(h, x.dtype)
     log_p, q = _weighted(y.astype(x.dtype), x, w, h, block=batch_size)

@@ -9,11 +9,32 @@ from __future__ import annotations
 import numbers
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 # A periodic cell is degenerate when its (periodic) lattice vectors span less than
 # this fraction of the volume/area of the box of their lengths.
 DEGENERACY_TOLERANCE = 1e-8
+
+
+def concrete_or_none(x):
+    """NumPy value of ``x`` if it is known now (also under ``jax.grad``), else None
+    (inside ``jit``/``vmap``, where values are abstract and cannot be checked)."""
+    if x is None:
+        return None
+    try:
+        return np.asarray(jax.lax.stop_gradient(x))
+    except (jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError):
+        return None
+
+
+def all_finite(a) -> bool | None:
+    """Whether every entry of an array is finite, reduced where the array lives (no
+    copy to the host); None when ``a`` is abstract."""
+    try:
+        return bool(jnp.all(jnp.isfinite(jax.lax.stop_gradient(a))))
+    except (jax.errors.ConcretizationTypeError, jax.errors.TracerBoolConversionError):
+        return None
 
 
 def check_k_cutoff(k, cutoff) -> tuple[int, float]:

@@ -58,6 +58,8 @@ def test_entropy_and_diversity_match_reference(name, reference):
         with jax.enable_x64(True):
             np.testing.assert_allclose(qj.entropy(x, h), expected_h, rtol=1e-9)
             np.testing.assert_allclose(qj.diversity(x, h), expected_d, rtol=1e-9)
+            both = qj.entropy_and_diversity(x, h)
+            np.testing.assert_allclose(both, [expected_h, expected_d], rtol=1e-9)
         x32 = x.astype(np.float32)
         np.testing.assert_allclose(qj.entropy(x32, h), expected_h, rtol=1e-5)
         np.testing.assert_allclose(qj.diversity(x32, h), expected_d, rtol=1e-5)
