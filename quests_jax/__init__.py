@@ -9,8 +9,13 @@ Dataset level (lists of ase.Atoms, as the reference ``quests`` package):
 Information quantities (as ``quests.entropy``):
     entropy, frame_entropies, diversity, delta_entropy, overlap, get_all_metrics, kernel_sum,
     log_kernel_sum, weighted_kernel_sum, approx_delta_entropy, get_bandwidth
+Scale (submodules):
+    quests_jax.sharded    the same quantities with rows sharded over devices and hosts
+    quests_jax.streaming  the same from host arrays / memory maps, chunk by chunk
+    quests_jax.storage    write_descriptors (chunked, to .npy), open_descriptors
 """
 
+from . import sharded, storage, streaming
 from .bandwidth import get_bandwidth, volume_per_atom
 from .dataset import get_descriptors, get_descriptors_multicomponent
 from .descriptors import descriptor, descriptor_with_overflow, features_from_vectors
@@ -31,6 +36,7 @@ from .information import (
 )
 from .multicomponent import descriptor_multicomponent_with_overflow, multicomponent_width
 from .neighbors import Neighbors, NeighborSpec, find_neighbors, merge_specs, plan_neighbors
+from .storage import open_descriptors, write_descriptors
 
 __version__ = "0.1.0"
 
@@ -62,4 +68,9 @@ __all__ = [
     "merge_specs",
     "multicomponent_width",
     "plan_neighbors",
+    "open_descriptors",
+    "write_descriptors",
+    "sharded",
+    "storage",
+    "streaming",
 ]

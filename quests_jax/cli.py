@@ -22,6 +22,7 @@ import numpy as np
 DEFAULT_CUTOFF = 5.0
 DEFAULT_K = 32
 PROG = "quests-jax"
+STREAM_ABOVE_BYTES = 1 << 30  # .npy descriptors larger than this are streamed, not loaded
 
 
 class UserError(Exception):
@@ -157,7 +158,7 @@ def _load(path: str, args) -> Described:
         raise UserError(f"{path}: no such file")
     t0 = time.perf_counter()
     try:
-        data = np.load(path)
+        data = np.load(path, mmap_mode="r" if path.endswith(".npy") else None)
     except Exception as err:
         raise UserError(f"{path}: not a readable NumPy file: {err}") from None
     k = cutoff = None
@@ -171,7 +172,10 @@ def _load(path: str, args) -> Described:
         x = data
     if x.ndim != 2:
         raise UserError(f"{path}: descriptors must be a 2-D array, got shape {x.shape}")
-    return Described(x.astype(np.dtype(args.dtype)), None, k, cutoff, time.perf_counter() - t0)
+    if x.shape[0] == 0:
+        raise UserError(f"{path}: holds no environments")
+    x = x[_share(x.shape[0])]  # a memory map stays one: rows are read when used
+    return Described(x, None, k, cutoff, time.perf_counter() - t0)
 
 
 def _describe(path: str, loaded: Described, args) -> Described:
@@ -180,12 +184,16 @@ def _describe(path: str, loaded: Described, args) -> Described:
 
     if loaded.x is not None:
         return loaded
+    frames = loaded.frames[_share(len(loaded.frames))]
+    if not frames:
+        raise UserError(f"{path}: fewer frames than processes; this process has none")
     t0 = time.perf_counter()
-    x = get_descriptors(loaded.frames, k=args.nbrs, cutoff=args.cutoff, dtype=args.dtype)
+    x = get_descriptors(frames, k=args.nbrs, cutoff=args.cutoff, dtype=args.dtype)
     seconds = time.perf_counter() - t0
-    n_frames = len(loaded.frames)
-    _log(f"{path}: {n_frames} frames, {x.shape[0]:,} environments described in {seconds:.2f} s")
-    return Described(x, loaded.frames, args.nbrs, args.cutoff, seconds)
+    mine = f" (process {_process()[0]})" if _process()[1] > 1 else ""
+    what = f"{len(frames)} frames, {x.shape[0]:,} environments"
+    _log(f"{path}: {what} described in {seconds:.2f} s{mine}")
+    return Described(x, frames, args.nbrs, args.cutoff, seconds)
 
 
 def _bandwidth_value(args):
@@ -198,54 +206,94 @@ def _jsonable(value):
     return value.item() if value.ndim == 0 else value.tolist()
 
 
-def _chunked_delta_entropy(y, x, h, batch_size, chunk: int = 16384):
-    """dH of y against x, a chunk of queries at a time (one compiled shape), with a
-    progress bar on long runs."""
-    import jax.numpy as jnp
+def _process() -> tuple[int, int]:
+    """(this process's index, number of processes); (0, 1) without jax.distributed."""
+    import jax
 
-    from .information import delta_entropy
-    from .progress import Progress
+    return jax.process_index(), jax.process_count()
 
-    m = y.shape[0]
-    if m <= chunk:
-        return np.asarray(delta_entropy(y, x, h, batch_size))
-    x = jnp.asarray(x)
-    out = []
-    with Progress(m, "dH", unit="environments") as bar:
-        for start in range(0, m, chunk):
-            part = y[start : start + chunk]
-            n = part.shape[0]
-            mask = None
-            if n < chunk:  # pad the last chunk to the common shape
-                part = np.concatenate([part, np.repeat(part[:1], chunk - n, axis=0)])
-                mask = np.arange(chunk) < n
-            dh = delta_entropy(part, x, h, batch_size, y_mask=mask)
-            out.append(np.asarray(dh)[:n])
-            bar.update(n)
-    return np.concatenate(out)
+
+def _share(n: int) -> slice:
+    """This process's contiguous share of n frames or rows (all of them for one)."""
+    pid, n_proc = _process()
+    return slice(pid * n // n_proc, (pid + 1) * n // n_proc)
+
+
+def _sharded() -> bool:
+    """Spread the kernel sums over devices: more than one is visible."""
+    import jax
+
+    return jax.device_count() > 1
+
+
+def _say(*lines: str) -> None:
+    """Print results once (process 0)."""
+    if _process()[0] == 0:
+        for line in lines:
+            print(line)
+
+
+def _entropy_and_diversity(x, h, batch_size):
+    """(H, D, n_envs) on the best path: sharded over devices, in memory, or streamed
+    from a memory map too large to load."""
+    from . import sharded, streaming
+    from .information import entropy_and_diversity
+
+    if _sharded():
+        xs = sharded.shard_rows(x, name="descriptors")
+        ent, div = sharded.entropy_and_diversity(xs, h, batch_size)
+        return np.asarray(ent), np.asarray(div), xs.n_rows
+    if isinstance(x, np.memmap) and x.nbytes > STREAM_ABOVE_BYTES:
+        ent, div = streaming.entropy_and_diversity(x, h, batch_size)
+    else:
+        ent, div = entropy_and_diversity(np.asarray(x, np.dtype(_dtype())), h, batch_size)
+    return np.asarray(ent), np.asarray(div), x.shape[0]
+
+
+def _delta_entropy(y, x, h, batch_size):
+    """dH of every test row (all processes' rows, in order) against the reference."""
+    from . import sharded, streaming
+
+    if _sharded():
+        ys = sharded.shard_rows(y, name="test descriptors")
+        xs = sharded.shard_rows(x, ys.mesh, name="reference descriptors")
+        dh = sharded.delta_entropy(ys, xs, h, batch_size)
+        return sharded.all_values(dh, ys), xs.n_rows
+    return streaming.delta_entropy(y, x, h, batch_size), x.shape[0]
+
+
+def _dtype() -> str:
+    import jax
+
+    return "float64" if jax.config.jax_enable_x64 else "float32"
 
 
 # --------------------------------------------------------------------------------------
 # commands
 
 
-def cmd_entropy(args) -> None:
-    from .information import entropy_and_diversity
+def _devices_note() -> str:
+    import jax
 
+    n_dev, (_, n_proc) = jax.device_count(), _process()
+    return f" on {n_dev} devices in {n_proc} processes" if n_dev > 1 else ""
+
+
+def cmd_entropy(args) -> None:
     _check_output(args.output, args.overwrite)
     data = _describe(args.file, _load(args.file, args), args)
     h = _bandwidth_value(args)
     t0 = time.perf_counter()
-    ent, div = entropy_and_diversity(data.x, h, args.batch_size)
-    ent, div = np.asarray(ent), np.asarray(div)
+    ent, div, n = _entropy_and_diversity(data.x, h, args.batch_size)
     seconds = time.perf_counter() - t0
-    n = data.x.shape[0]
-    print(f"environments: {n}")
-    print(f"bandwidth:    {_jsonable(h)}")
-    print(f"entropy:      {np.array2string(ent, precision=4)} nats (max log N = {np.log(n):.4f})")
-    print(f"diversity:    {np.array2string(div, precision=4)}")
-    _log(f"entropy computed in {seconds:.2f} s")
-    if args.output:
+    _say(
+        f"environments: {n}",
+        f"bandwidth:    {_jsonable(h)}",
+        f"entropy:      {np.array2string(ent, precision=4)} nats (max log N = {np.log(n):.4f})",
+        f"diversity:    {np.array2string(div, precision=4)}",
+    )
+    _log(f"entropy computed in {seconds:.2f} s{_devices_note()}")
+    if args.output and _process()[0] == 0:
         _write_json(
             args.output,
             {
@@ -279,18 +327,22 @@ def cmd_dh(args) -> None:
     _check_output(args.output, args.overwrite)
     if args.output and args.output.endswith(".xyz") and args.test.endswith((".npz", ".npy")):
         raise UserError("writing dH into structures (.xyz output) needs a structure file as TEST")
+    if args.output and args.output.endswith(".xyz") and _process()[1] > 1:
+        raise UserError("writing dH into structures (.xyz output) needs a single process")
     test, ref = _two_sets(args)
     h = _bandwidth_value(args)
     t0 = time.perf_counter()
-    dh = _chunked_delta_entropy(test.x, ref.x, h, args.batch_size)
+    dh, n_ref = _delta_entropy(test.x, ref.x, h, args.batch_size)
     seconds = time.perf_counter() - t0
     first = dh if dh.ndim == 1 else dh[:, 0]
-    print(f"test environments:      {dh.shape[0]}")
-    print(f"reference environments: {ref.x.shape[0]}")
-    print(f"dH mean / max:          {first.mean():.4f} / {first.max():.4f}")
-    print(f"fraction dH > 0:        {(first > 0).mean():.4f}")
-    _log(f"dH computed in {seconds:.2f} s")
-    if not args.output:
+    _say(
+        f"test environments:      {dh.shape[0]}",
+        f"reference environments: {n_ref}",
+        f"dH mean / max:          {first.mean():.4f} / {first.max():.4f}",
+        f"fraction dH > 0:        {(first > 0).mean():.4f}",
+    )
+    _log(f"dH computed in {seconds:.2f} s{_devices_note()}")
+    if not args.output or _process()[0] != 0:
         return
     if args.output.endswith(".xyz"):
         from ase.io import write
@@ -308,7 +360,7 @@ def cmd_dh(args) -> None:
             "reference_file": args.reference,
             "test_file": args.test,
             "test_envs": int(dh.shape[0]),
-            "ref_envs": int(ref.x.shape[0]),
+            "ref_envs": int(n_ref),
             "k": test.k,
             "cutoff": test.cutoff,
             "bandwidth": _jsonable(h),
@@ -325,19 +377,19 @@ def cmd_overlap(args) -> None:
     test, ref = _two_sets(args)
     h = _bandwidth_value(args)
     t0 = time.perf_counter()
-    dh = _chunked_delta_entropy(test.x, ref.x, h, args.batch_size)
+    dh, n_ref = _delta_entropy(test.x, ref.x, h, args.batch_size)
     value = (dh < args.eps).mean(axis=0)
     seconds = time.perf_counter() - t0
-    print(f"overlap of {args.test} on {args.reference}: {np.array2string(value, precision=4)}")
-    _log(f"overlap computed in {seconds:.2f} s")
-    if args.output:
+    _say(f"overlap of {args.test} on {args.reference}: {np.array2string(value, precision=4)}")
+    _log(f"overlap computed in {seconds:.2f} s{_devices_note()}")
+    if args.output and _process()[0] == 0:
         _write_json(
             args.output,
             {
                 "test_file": args.test,
                 "reference_file": args.reference,
-                "test_envs": int(test.x.shape[0]),
-                "reference_envs": int(ref.x.shape[0]),
+                "test_envs": int(dh.shape[0]),
+                "reference_envs": int(n_ref),
                 "k": test.k,
                 "cutoff": test.cutoff,
                 "bandwidth": _jsonable(h),
@@ -348,10 +400,40 @@ def cmd_overlap(args) -> None:
         )
 
 
+def _iread_frames(path: str, index: str, fmt: str | None):
+    """Frames one at a time (ase.io.iread): a trajectory never sits in memory."""
+    from ase.io import iread
+
+    if not os.path.isfile(path):
+        raise UserError(f"{path}: no such file")
+    try:
+        yield from iread(path, index=index, format=fmt)
+    except Exception as err:  # ASE raises many kinds for unreadable files
+        how = f" as format {fmt!r}" if fmt else ""
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UserError(f"{path}: ASE cannot read it{how}: {reason}") from None
+
+
 def cmd_descriptors(args) -> None:
+    from .storage import write_descriptors
+
     _check_output(args.output, args.overwrite)
     if args.file.endswith((".npz", ".npy")):
         raise UserError(f"{args.file} already holds descriptors")
+    if args.output.endswith(".npy"):  # streamed: bounded memory for any file size
+        t0 = time.perf_counter()
+        frames = _iread_frames(args.file, args.index, args.format)
+        try:
+            sizes = write_descriptors(
+                frames, args.output, k=args.nbrs, cutoff=args.cutoff, dtype=args.dtype,
+                overwrite=args.overwrite,
+            )  # fmt: skip
+        except ValueError as err:
+            raise UserError(f"{args.file}: {err}") from None
+        width = 2 * args.nbrs - 1
+        print(f"descriptors: ({sizes.sum()}, {width}) ({args.dtype}) from {len(sizes)} frames")
+        _log(f"descriptors written to {args.output} in {time.perf_counter() - t0:.2f} s")
+        return
     data = _describe(args.file, _load(args.file, args), args)
     sizes = np.array([len(a) for a in data.frames])
     print(f"descriptors: {data.x.shape} ({data.x.dtype}) from {len(sizes)} frames")
@@ -420,6 +502,47 @@ def _add_kernel_options(p) -> None:
     )  # fmt: skip
 
 
+def _add_parallel_options(p) -> None:
+    g = p.add_argument_group(
+        "several processes (jax.distributed; each process describes its share of the frames)"
+    )
+    g.add_argument(
+        "--distributed", action="store_true",
+        help="join a multi-process run, detected from SLURM / Open MPI / the TPU runtime",
+    )  # fmt: skip
+    g.add_argument("--coordinator", default=None, help="coordinator address HOST:PORT")
+    g.add_argument("--num-processes", type=_positive(int), default=None, help="processes in all")
+    g.add_argument("--process-id", type=int, default=None, help="this process, 0 .. N-1")
+
+
+def _init_distributed(args) -> None:
+    """Start jax.distributed when asked, before anything touches a device."""
+    explicit = [args.coordinator, args.num_processes, args.process_id]
+    if not args.distributed and all(v is None for v in explicit):
+        return
+    if not args.distributed and any(v is None for v in explicit):
+        raise UserError("--coordinator, --num-processes and --process-id go together")
+    if args.process_id is not None and not 0 <= args.process_id < args.num_processes:
+        raise UserError(
+            f"--process-id must be in 0 .. {args.num_processes - 1}, got {args.process_id}"
+        )
+    import jax
+
+    try:
+        jax.distributed.initialize(
+            coordinator_address=args.coordinator,
+            num_processes=args.num_processes,
+            process_id=args.process_id,
+        )
+    except (RuntimeError, ValueError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UserError(f"cannot start jax.distributed: {reason}") from None
+    _log(
+        f"process {jax.process_index()} of {jax.process_count()}, "
+        f"{jax.local_device_count()} local of {jax.device_count()} devices"
+    )
+
+
 def _add_output_options(p, what: str) -> None:
     p.add_argument("-o", "--output", default=None, help=what)
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
@@ -441,6 +564,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_descriptor_options(p)
     _add_kernel_options(p)
     _add_output_options(p, "JSON file for the results")
+    _add_parallel_options(p)
     p.set_defaults(run=cmd_entropy)
 
     for name, func, about in (
@@ -460,14 +584,18 @@ def build_parser() -> argparse.ArgumentParser:
             _add_output_options(p, "JSON file for the results")
         else:
             _add_output_options(p, "JSON file, or .xyz to write the test frames with dH per atom")
+        _add_parallel_options(p)
         p.set_defaults(run=func)
 
     p = sub.add_parser(
-        "descriptors", aliases=["make_descriptors"], help="compute and save descriptors (.npz)"
+        "descriptors", aliases=["make_descriptors"], help="compute and save descriptors (.npz/.npy)"
     )
     p.add_argument("file", help="structures (any ASE format)")
     _add_descriptor_options(p)
-    p.add_argument("-o", "--output", required=True, help="output .npz file")
+    p.add_argument(
+        "-o", "--output", required=True,
+        help="output .npz (with frame sizes, k, cutoff) or .npy (streamed, memory-mappable)",
+    )  # fmt: skip
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.set_defaults(run=cmd_descriptors)
 
@@ -492,6 +620,8 @@ def main(argv=None) -> int:
         jax.config.update("jax_enable_x64", True)
     _enable_compilation_cache()
     try:
+        if hasattr(args, "distributed"):
+            _init_distributed(args)
         args.run(args)
     except (UserError, ValueError, TypeError, OSError) as err:
         if args.debug:

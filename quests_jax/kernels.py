@@ -113,12 +113,15 @@ def _wide_sq_distances_jvp(primals, tangents):
 
 
 class _ReferenceBlocks(eqx.Module):
-    """Rows of a reference set in blocks, each centred on its own mean."""
+    """Rows of a reference set in blocks, each block with its own mean as centre.
+
+    The centred rows are formed per block when needed (block x d work against the
+    block^2 x d matmul) rather than stored: one copy of the set, not two.
+    """
 
     rows: jax.Array  # (n_blocks, block, d); padding/masked rows far away
     valid: jax.Array  # (n_blocks, block)
     centres: jax.Array  # (n_blocks, d)
-    centred: jax.Array  # (n_blocks, block, d) rows - centre
     sq: jax.Array  # (n_blocks, block) |rows - centre|^2
 
     @classmethod
@@ -127,7 +130,7 @@ class _ReferenceBlocks(eqx.Module):
         w = valid.astype(x.dtype)[..., None]
         centres = (rows * w).sum(axis=1) / jnp.maximum(w.sum(axis=1), 1.0)
         centred = rows - centres[:, None, :]
-        return cls(rows, valid, centres, centred, jnp.sum(centred * centred, axis=2))
+        return cls(rows, valid, centres, jnp.sum(centred * centred, axis=2))
 
     @property
     def n_blocks(self) -> int:
@@ -138,7 +141,8 @@ class _ReferenceBlocks(eqx.Module):
         if wide and y.dtype == jnp.float32:
             return jnp.maximum(_wide_sq_distances(y, self.rows[j], self.centres[j]), 0.0)
         yc = y - self.centres[j]
-        cross = jnp.matmul(yc, self.centred[j].T, precision=HIGHEST)
+        xc = self.rows[j] - self.centres[j]
+        cross = jnp.matmul(yc, xc.T, precision=HIGHEST)
         d2 = jnp.sum(yc * yc, axis=1)[:, None] + self.sq[j][None, :] - 2.0 * cross
         return jnp.maximum(d2, 0.0)
 
@@ -149,7 +153,9 @@ def _scales(h, dtype):
     return -0.5 / (h * h)
 
 
-def log_kernel_sums(y, x, h, *, weights=None, y_mask=None, x_mask=None, block_size=None):
+def log_kernel_sums(
+    y, x, h, *, weights=None, y_mask=None, x_mask=None, block_size=None, wide: bool = True
+):
     """log sum_j K(y_i, x_j) (and the kernel-weighted mean of ``weights``).
 
     Args:
@@ -160,6 +166,8 @@ def log_kernel_sums(y, x, h, *, weights=None, y_mask=None, x_mask=None, block_si
         y_mask, x_mask: optional (M,), (N,) bool; False rows are ignored (a masked
             query row gets -inf).
         block_size: rows per block (static); default :func:`default_block_size`.
+        wide: accumulate float32 distances in float64 (per-row accuracy, the
+            default); False is ~1.8x faster where only averages over rows matter.
 
     Returns:
         (M, H) log kernel sums, and with ``weights`` also the (M, H) weighted means
@@ -180,7 +188,7 @@ def log_kernel_sums(y, x, h, *, weights=None, y_mask=None, x_mask=None, block_si
     def query_block(yq):
         def step(carry, j):
             log_scale, total, weighted = carry  # (H, By) each
-            d2 = ref.sq_distances(yq, j, wide=True)
+            d2 = ref.sq_distances(yq, j, wide)
             new_scale, new_total, new_weighted = [], [], []
             for b in range(n_h):  # bandwidths share the distances
                 z = scales[b] * d2

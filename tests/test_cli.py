@@ -146,6 +146,22 @@ def test_bandwidth_from_file_and_volume(files, capsys, tmp_path):
         (["entropy", "{root}/solid.xyz", "--index", "5:7"], "no frames selected"),
         (["dH", "{root}/solid.xyz", "missing.npz"], "missing.npz: no such file"),
         (["descriptors", "{root}/solid.xyz", "-o", "/no/such/dir/x.npz"], "does not exist"),
+        (["descriptors", "{root}/garbage.xyz", "-o", "{root}/g.npy"], "ASE cannot read it"),
+        (["entropy", "{root}/solid.xyz", "--coordinator", "127.0.0.1:1"], "go together"),
+        (
+            [
+                "dH",
+                "{root}/hot.xyz",
+                "{root}/solid.xyz",
+                "--coordinator",
+                "127.0.0.1:1",
+                "--num-processes",
+                "2",
+                "--process-id",
+                "2",
+            ],
+            "--process-id must be in 0 .. 1",
+        ),
     ],
 )
 def test_user_errors_are_one_line(files, capsys, argv, message):
@@ -234,3 +250,76 @@ def test_other_ase_formats(files, capsys, tmp_path):
     assert "environments: 64" in out
     expected = float(qj.entropy(qj.get_descriptors(solid[:2], dtype="float64"), 0.015))
     assert json.loads(out_json.read_text())["entropy"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_descriptors_npy_streamed(files, capsys, tmp_path):
+    """descriptors -o x.npy streams frames into a memory-mappable file; entropy and dH
+    read it back (a memory map) and agree with the structure inputs."""
+    root, solid, hot = files
+    out = tmp_path / "solid.npy"
+    code, _, err = run(capsys, "descriptors", root / "solid.xyz", "-o", out)
+    assert code == 0, err
+    x = np.load(out, mmap_mode="r")
+    np.testing.assert_allclose(x, qj.get_descriptors(solid), atol=1e-6)
+    assert not (tmp_path / "solid.npy.partial").exists()
+    code, _, err = run(capsys, "descriptors", root / "solid.xyz", "-o", out)
+    assert code == 1 and "--overwrite" in err
+    code, _, err = run(capsys, "dH", root / "hot.xyz", out, "-o", tmp_path / "a.json")
+    assert code == 0, err
+    code, _, err = run(
+        capsys, "dH", root / "hot.xyz", root / "solid.xyz", "-o", tmp_path / "b.json"
+    )
+    assert code == 0, err
+    a = json.loads((tmp_path / "a.json").read_text())["delta_entropy"]
+    b = json.loads((tmp_path / "b.json").read_text())["delta_entropy"]
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+def _cli_env(devices: int) -> dict:
+    return dict(
+        os.environ, JAX_NUM_CPU_DEVICES=str(devices), JAX_PLATFORMS="cpu", QUESTS_JAX_CACHE_DIR=""
+    )
+
+
+def test_several_devices_and_processes(files, tmp_path):
+    """The CLI shards over 3 devices (one process), and over 2 processes x 2 devices
+    with jax.distributed on 127.0.0.1, and gives the single-device results."""
+    import socket
+
+    root, solid, hot = files
+    expected_h = float(qj.entropy(qj.get_descriptors(solid)))
+    expected_dh = np.asarray(qj.delta_entropy(qj.get_descriptors(hot), qj.get_descriptors(solid)))
+    cli = [sys.executable, "-m", "quests_jax.cli"]
+    done = subprocess.run(
+        cli + ["entropy", str(root / "solid.xyz"), "-o", str(tmp_path / "e.json")],
+        env=_cli_env(3), capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "on 3 devices in 1 processes" in done.stderr
+    entropy = json.loads((tmp_path / "e.json").read_text())["entropy"]
+    assert entropy == pytest.approx(expected_h, rel=1e-5)
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    argv = ["dH", str(root / "hot.xyz"), str(root / "solid.xyz"), "-o", str(tmp_path / "d.json")]
+    argv += ["--coordinator", f"127.0.0.1:{port}", "--num-processes", "2"]
+    procs = [
+        subprocess.Popen(
+            cli + argv + ["--process-id", str(i)],
+            env=_cli_env(2),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
+    outputs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    # process 0 reports (gloo's own connection lines aside)
+    assert "test environments:" in outputs[0][0] and "test environments:" not in outputs[1][0]
+    assert "on 4 devices in 2 processes" in outputs[0][1]
+    dh = np.asarray(json.loads((tmp_path / "d.json").read_text())["delta_entropy"])
+    scale = np.maximum(np.abs(expected_dh), 1.0)
+    assert dh.shape == expected_dh.shape
+    assert np.max(np.abs(dh - expected_dh) / scale) <= 1e-5

@@ -1,0 +1,301 @@
+"""Entropy, diversity, dH and overlap with the environments sharded over devices and
+hosts.
+
+Rows (environments) are split along one mesh axis. Each device keeps its share of the
+query rows and computes their kernel sums against the reference rows, which travel
+round a ring of ``ppermute`` steps inside ``shard_map``: after P steps (P devices)
+every query block has met every reference block, and no device ever holds more than
+two reference shards (the one in use and the one arriving). Per-device memory is
+O((M + N) / P * d + block^2), compute per device O(M N / P).
+
+Partial sums are combined in log space (``logaddexp``), so dH stays finite far from
+the data, exactly as on one device. The same code runs across processes started
+with ``jax.distributed.initialize``: each process passes only its own rows to
+:func:`shard_rows`, and gets back the values of its own rows with :func:`local_values`.
+
+Entropy and diversity use the symmetric self sum within each device's chunk and the
+general (query x reference) sums between chunks, so on P devices each device does
+about (2P - 1)/P^2 of the single-device symmetric pass (which visits each pair of
+blocks once): 0.75 on 2 devices, 0.44 on 4.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from .information import DEFAULT_BANDWIDTH, DEFAULT_EPS, _as_bandwidths, _shape_out
+from .kernels import log_kernel_sums, self_kernel_sums
+
+AXIS = "envs"
+
+
+def device_mesh(devices=None, axis: str = AXIS) -> Mesh:
+    """A 1-D mesh over ``devices`` (default: every device of every process), ordered
+    by process so that each process's rows sit on its own devices."""
+    devices = jax.devices() if devices is None else list(devices)
+    devices = sorted(devices, key=lambda d: (d.process_index, d.id))
+    return Mesh(np.array(devices), (axis,))
+
+
+class ShardedRows(eqx.Module):
+    """Descriptor rows laid out over a 1-D device mesh, padded with masked rows.
+
+    Process p's rows occupy ``rows[p * capacity : p * capacity + counts[p]]``; the
+    rest is padding (``mask`` False), spread so that every device holds
+    ``capacity / local devices`` rows.
+    """
+
+    rows: jax.Array  # (n_processes * capacity, d), sharded along the mesh axis
+    mask: jax.Array  # (n_processes * capacity,) bool, same sharding
+    counts: tuple[int, ...] = eqx.field(static=True)  # valid rows per process
+    mesh: Mesh = eqx.field(static=True)
+
+    @property
+    def axis(self) -> str:
+        return self.mesh.axis_names[0]
+
+    @property
+    def n_rows(self) -> int:
+        return int(sum(self.counts))
+
+    @property
+    def capacity(self) -> int:
+        return self.rows.shape[0] // len(self.counts)
+
+
+def _check_local_rows(a, name: str) -> np.ndarray:
+    a = np.asarray(a)
+    if a.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D (n_environments, width) array, got shape {a.shape}")
+    if not np.issubdtype(a.dtype, np.floating):
+        a = a.astype(np.float64 if jax.config.jax_enable_x64 else np.float32)
+    if not np.isfinite(a).all():
+        bad = int(np.argmin(np.isfinite(a).all(axis=1)))
+        raise ValueError(f"{name} has NaN or infinite entries (first in row {bad})")
+    return a
+
+
+def _gather_counts(n_local: int, width: int) -> np.ndarray:
+    """(n_processes, 2) array of (rows, width) of every process."""
+    mine = np.array([n_local, width], np.int64)
+    if jax.process_count() == 1:
+        return mine[None, :]
+    from jax.experimental import multihost_utils
+
+    return np.asarray(multihost_utils.process_allgather(mine)).reshape(-1, 2)
+
+
+def shard_rows(local_rows, mesh: Mesh | None = None, *, name: str = "x") -> ShardedRows:
+    """Lay out descriptor rows over ``mesh`` (default :func:`device_mesh`).
+
+    Args:
+        local_rows: (n, d) rows held by this process (all rows when there is one
+            process); a NumPy array, a memory map or an array on one device.
+        mesh: a 1-D mesh; its devices must be ordered by process.
+        name: the argument name used in error messages.
+
+    Every process must call this (it exchanges row counts). Sizes need not divide
+    the device count: the rows are padded with masked rows.
+    """
+    if isinstance(local_rows, ShardedRows):
+        return local_rows
+    mesh = device_mesh() if mesh is None else mesh
+    if len(mesh.axis_names) != 1:
+        raise ValueError(f"mesh must be 1-D, got axes {mesh.axis_names}")
+    a = _check_local_rows(local_rows, name)
+    table = _gather_counts(a.shape[0], a.shape[1])
+    if (table[:, 1] != table[0, 1]).any():
+        raise ValueError(
+            f"{name}: processes hold rows of different widths {sorted(set(table[:, 1]))}"
+        )
+    counts = tuple(int(c) for c in table[:, 0])
+    if sum(counts) == 0:
+        raise ValueError(f"{name} is empty: it needs at least one environment")
+    n_proc = len(counts)
+    per_process = mesh.devices.size // n_proc
+    if per_process * n_proc != mesh.devices.size:
+        raise ValueError("every process must contribute the same number of devices to the mesh")
+    capacity = max(per_process, -(-max(counts) // per_process) * per_process)
+    padded = np.zeros((capacity, a.shape[1]), a.dtype)
+    padded[: a.shape[0]] = a
+    mask = np.arange(capacity) < a.shape[0]
+    axis = mesh.axis_names[0]
+    rows = jax.make_array_from_process_local_data(
+        NamedSharding(mesh, P(axis, None)), padded, (n_proc * capacity, a.shape[1])
+    )
+    mask = jax.make_array_from_process_local_data(
+        NamedSharding(mesh, P(axis)), mask, (n_proc * capacity,)
+    )
+    return ShardedRows(rows, mask, counts, mesh)
+
+
+def local_values(values, sharded: ShardedRows) -> np.ndarray:
+    """This process's valid rows of a per-row result laid out like ``sharded``
+    (e.g. dH from :func:`delta_entropy`), in the order they were given."""
+    shards = sorted(values.addressable_shards, key=lambda s: s.index[0].start or 0)
+    mine = np.concatenate([np.asarray(s.data) for s in shards], axis=0)
+    return mine[: sharded.counts[jax.process_index()]]
+
+
+def all_values(values, sharded: ShardedRows) -> np.ndarray:
+    """Every process's valid rows of a per-row result laid out like ``sharded``, in
+    process order (the order of the full dataset when each process took a contiguous
+    share), on every process. Every process must call this."""
+    if jax.process_count() == 1:
+        return local_values(values, sharded)
+    from jax.experimental import multihost_utils
+
+    full = np.asarray(multihost_utils.process_allgather(values, tiled=True))
+    cap = sharded.capacity
+    return np.concatenate([full[p * cap : p * cap + c] for p, c in enumerate(sharded.counts)])
+
+
+# --------------------------------------------------------------------------------------
+# the ring
+
+
+def _ring(local_sum, axis: str, n_dev: int, xl, xml):
+    """Combine ``local_sum(x_chunk, x_mask_chunk, step)`` over the reference chunks
+    of all devices: the chunks travel one device along the ring per step."""
+    perm = [(i, (i + 1) % n_dev) for i in range(n_dev)]
+
+    def step(carry, _):
+        acc, xc, xmc = carry
+        xc = jax.lax.ppermute(xc, axis, perm)
+        xmc = jax.lax.ppermute(xmc, axis, perm)
+        return (jnp.logaddexp(acc, local_sum(xc, xmc)), xc, xmc), None
+
+    return step
+
+
+@functools.partial(jax.jit, static_argnames=("mesh", "block", "wide"))
+def _ring_log_sums(y, y_mask, x, x_mask, h, *, mesh, block, wide):
+    """log sum_j K(y_i, x_j) for row-sharded y and x: (M, H), sharded like y."""
+    axis = mesh.axis_names[0]
+    n_dev = mesh.devices.size
+
+    def local(yl, yml, xl, xml, hl):
+        def part(xc, xmc):
+            return log_kernel_sums(yl, xc, hl, y_mask=yml, x_mask=xmc, block_size=block, wide=wide)
+
+        acc = part(xl, xml)
+        if n_dev > 1:
+            step = _ring(part, axis, n_dev, xl, xml)
+            (acc, _, _), _ = jax.lax.scan(step, (acc, xl, xml), None, length=n_dev - 1)
+        return acc
+
+    return jax.shard_map(
+        local,
+        mesh=mesh,
+        in_specs=(P(axis, None), P(axis), P(axis, None), P(axis), P()),
+        out_specs=P(axis, None),
+        check_vma=False,
+    )(y, y_mask, x, x_mask, h)
+
+
+@functools.partial(jax.jit, static_argnames=("mesh", "block"))
+def _ring_self_log_sums(x, mask, h, *, mesh, block):
+    """log sum_j K(x_i, x_j) over a row-sharded set, self term included: (N, H).
+
+    A device's own chunk uses the symmetric self sum (self term exactly 1, half the
+    work); the chunks of the other devices then arrive round the ring.
+    """
+    axis = mesh.axis_names[0]
+    n_dev = mesh.devices.size
+
+    def local(xl, ml, hl):
+        acc = jnp.log(self_kernel_sums(xl, hl, mask=ml, block_size=block))
+
+        def part(xc, xmc):
+            return log_kernel_sums(xl, xc, hl, y_mask=ml, x_mask=xmc, block_size=block, wide=False)
+
+        if n_dev > 1:
+            step = _ring(part, axis, n_dev, xl, ml)
+            (acc, _, _), _ = jax.lax.scan(step, (acc, xl, ml), None, length=n_dev - 1)
+        return acc
+
+    return jax.shard_map(
+        local,
+        mesh=mesh,
+        in_specs=(P(axis, None), P(axis), P()),
+        out_specs=P(axis, None),
+        check_vma=False,
+    )(x, mask, h)
+
+
+@functools.partial(jax.jit, static_argnames=("mesh", "block"))
+def _sharded_self_metrics(x, mask, h, *, mesh, block):
+    log_p = _ring_self_log_sums(x, mask, h, mesh=mesh, block=block)
+    n = jnp.sum(mask).astype(x.dtype)
+    mean_log_p = jnp.sum(jnp.where(mask[:, None], log_p, 0.0), axis=0) / n
+    diversity = jax.nn.logsumexp(jnp.where(mask[:, None], -log_p, -jnp.inf), axis=0)
+    return jnp.log(n) - mean_log_p, diversity
+
+
+def entropy_and_diversity(x, h=DEFAULT_BANDWIDTH, batch_size: int | None = None, *, mesh=None):
+    """Entropy and diversity of row-sharded environments: (H, D), each () or (H,).
+
+    ``x`` is a :class:`ShardedRows` or this process's (n, d) rows (sharded here).
+    """
+    xs = shard_rows(x, mesh, name="x")
+    hs, vector = _as_bandwidths(h, xs.rows.dtype)
+    ent, div = _sharded_self_metrics(xs.rows, xs.mask, hs, mesh=xs.mesh, block=batch_size)
+    return _shape_out(ent, vector), _shape_out(div, vector)
+
+
+def entropy(x, h=DEFAULT_BANDWIDTH, batch_size: int | None = None, *, mesh=None):
+    """Information entropy (nats) of row-sharded environments: () or (H,)."""
+    return entropy_and_diversity(x, h, batch_size, mesh=mesh)[0]
+
+
+def diversity(x, h=DEFAULT_BANDWIDTH, batch_size: int | None = None, *, mesh=None):
+    """Diversity of row-sharded environments: () or (H,)."""
+    return entropy_and_diversity(x, h, batch_size, mesh=mesh)[1]
+
+
+def delta_entropy(y, x, h=DEFAULT_BANDWIDTH, batch_size: int | None = None, *, mesh=None):
+    """dH(y | X) of row-sharded queries against row-sharded references.
+
+    Returns a global (rows of ``y``'s layout, H or nothing) array sharded like the
+    queries, NaN on padding rows; :func:`local_values` extracts this process's rows.
+    """
+    ys = shard_rows(y, mesh, name="y")
+    xs = shard_rows(x, ys.mesh if mesh is None else mesh, name="x")
+    if ys.mesh != xs.mesh:
+        raise ValueError("y and x must be laid out on the same mesh")
+    if ys.rows.shape[1] != xs.rows.shape[1]:
+        raise ValueError(
+            f"mismatched descriptor widths: y has {ys.rows.shape[1]} columns, "
+            f"x has {xs.rows.shape[1]}"
+        )
+    hs, vector = _as_bandwidths(h, xs.rows.dtype)
+    dh = _sharded_delta(
+        ys.rows.astype(xs.rows.dtype), ys.mask, xs.rows, xs.mask, hs, mesh=ys.mesh, block=batch_size
+    )
+    return _shape_out(dh, vector)
+
+
+@functools.partial(jax.jit, static_argnames=("mesh", "block"))
+def _sharded_delta(y, y_mask, x, x_mask, h, *, mesh, block):
+    log_p = _ring_log_sums(y, y_mask, x, x_mask, h, mesh=mesh, block=block, wide=True)
+    return jnp.where(y_mask[:, None], -log_p, jnp.nan)
+
+
+def overlap(
+    y, x, h=DEFAULT_BANDWIDTH, eps: float = DEFAULT_EPS, batch_size: int | None = None, *, mesh=None
+):
+    """Fraction of the (valid) rows of y with dH(y | X) < eps: () or (H,)."""
+    if not np.isfinite(eps):
+        raise ValueError(f"eps must be a finite number, got {eps}")
+    ys = shard_rows(y, mesh, name="y")
+    dh = delta_entropy(ys, x, h, batch_size, mesh=ys.mesh)
+    dh = dh if dh.ndim == 2 else dh[:, None]
+    inside = jnp.sum((dh < eps) & ys.mask[:, None], axis=0) / ys.n_rows
+    return inside if jnp.ndim(h) == 1 else inside[0]
