@@ -30,6 +30,13 @@ def _check_rows(a, name: str) -> None:
         raise ValueError(f"{name} is empty: it needs at least one environment")
 
 
+def _balanced(n: int, chunk: int) -> int:
+    """Rows per chunk: at most ``chunk``, a multiple of 8, chunks of equal size (the
+    padding of the last one, computed for nothing, stays under 8 rows per chunk)."""
+    n_chunks = -(-n // chunk)
+    return -(-n // (8 * n_chunks)) * 8
+
+
 def _chunks(a, chunk: int, dtype):
     """(start, padded chunk on device, valid mask) over the rows of a host array;
     rows are checked for NaN/inf as they arrive."""
@@ -53,8 +60,7 @@ def _accumulate(acc, y, y_mask, x, x_mask, h, *, block, wide):
 def _log_sums(y, x, h, block, chunk, label, progress, wide):
     """log sum_j K(y_i, x_j) over host arrays, chunk by chunk: (M, H) NumPy."""
     dtype = np.dtype(jnp.dtype(h.dtype))
-    cy = min(chunk, -(-y.shape[0] // 8) * 8)
-    cx = min(chunk, -(-x.shape[0] // 8) * 8)
+    cy, cx = _balanced(y.shape[0], chunk), _balanced(x.shape[0], chunk)
     n_y, n_x = -(-y.shape[0] // cy), -(-x.shape[0] // cx)
     x_resident = list(_chunks(x, cx, dtype)) if n_x == 1 else None
     out = np.empty((y.shape[0], h.shape[0]), dtype)
