@@ -61,6 +61,12 @@ def _finite_float(text):
 # helpers
 
 
+def _first_line(err: BaseException) -> str:
+    """The first line of an exception's message (its type name if it has none)."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
 def _log(message: str) -> None:
     print(f"[{PROG}] {message}", file=sys.stderr, flush=True)
 
@@ -128,7 +134,7 @@ def _read_frames(path: str, index: str, fmt: str | None):
         frames = read(path, index=index, format=fmt)
     except Exception as err:  # ASE raises many kinds for unreadable files
         how = f" as format {fmt!r}" if fmt else ""
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        reason = _first_line(err)
         raise UserError(f"{path}: ASE cannot read it{how}: {reason}") from None
     if isinstance(frames, Atoms):
         frames = [frames]
@@ -410,7 +416,7 @@ def _iread_frames(path: str, index: str, fmt: str | None):
         yield from iread(path, index=index, format=fmt)
     except Exception as err:  # ASE raises many kinds for unreadable files
         how = f" as format {fmt!r}" if fmt else ""
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        reason = _first_line(err)
         raise UserError(f"{path}: ASE cannot read it{how}: {reason}") from None
 
 
@@ -535,7 +541,7 @@ def _init_distributed(args) -> None:
             process_id=args.process_id,
         )
     except (RuntimeError, ValueError) as err:
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        reason = _first_line(err)
         raise UserError(f"cannot start jax.distributed: {reason}") from None
     _log(
         f"process {jax.process_index()} of {jax.process_count()}, "
