@@ -134,3 +134,23 @@ def test_per_device_memory_scales_with_share():
         grow_8 = eight[name, 2 * n] - eight[name, n]
         assert grow_8 < grow_2 / 2.5, (name, grow_2, grow_8)
         assert eight[name, 2 * n] < (2 * n) ** 2 * 4 / 100  # far below the kernel matrix
+
+
+def test_bad_input_named_before_compute():
+    from quests_jax import sharded
+
+    x = np.random.default_rng(0).normal(size=(20, 7)).astype(np.float32)
+    with pytest.raises(ValueError, match="x is empty"):
+        sharded.shard_rows(x[:0])
+    with pytest.raises(ValueError, match="2-D"):
+        sharded.shard_rows(x[0], name="x")
+    bad = x.copy()
+    bad[4, 1] = np.nan
+    with pytest.raises(ValueError, match=r"y has NaN or infinite entries \(first in row 4\)"):
+        sharded.shard_rows(bad, name="y")
+    with pytest.raises(ValueError, match="h must be > 0"):
+        sharded.entropy(x, h=0.0)
+    with pytest.raises(ValueError, match="widths"):
+        sharded.delta_entropy(x[:, :5], x)
+    with pytest.raises(ValueError, match="eps"):
+        sharded.overlap(x, x, eps=float("nan"))
