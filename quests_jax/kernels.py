@@ -256,6 +256,41 @@ def self_kernel_sums(x, h, *, mask=None, block_size=None, wide: bool = False):
     return jnp.where(ref.valid.reshape(-1)[:n, None], sums, 0.0)
 
 
+def cross_kernel_sums(a, b, h, *, a_mask=None, b_mask=None, block_size=None):
+    """Row and column sums of the kernel between two sets: sum_j K(a_i, b_j) (Na, H)
+    and sum_i K(a_i, b_j) (Nb, H), from one pass over the block pairs.
+
+    Plain (not log-space) sums, for use next to a self sum (entropy of a sharded set),
+    where every total is >= 1; masked rows get meaningless values, to be ignored.
+    """
+    block = block_size or default_block_size()
+    ba, bb = _block_for(a.shape[0], block), _block_for(b.shape[0], block)
+    scales = _scales(h, a.dtype)
+    n_h = scales.shape[0]
+    far = _far_value([a, b], [a_mask, b_mask], h)
+    ref = _ReferenceBlocks.build(b, b_mask, bb, far)
+    a_blocks, _ = _blocks(a, a_mask, ba, far)
+    pairs_i, pairs_j = np.divmod(np.arange(a_blocks.shape[0] * ref.n_blocks), ref.n_blocks)
+
+    def step(carry, pair):
+        rows, cols = carry
+        i, j = pair
+        d2 = ref.sq_distances(a_blocks[i], j, wide=False)
+        k = [jnp.exp(scales[b] * d2) for b in range(n_h)]  # bandwidths share distances
+        rows = rows.at[i].add(jnp.stack([jnp.sum(kb, axis=1) for kb in k]))
+        cols = cols.at[j].add(jnp.stack([jnp.sum(kb, axis=0) for kb in k]))
+        return (rows, cols), None
+
+    init = (
+        jnp.zeros((a_blocks.shape[0], n_h, ba), a.dtype),
+        jnp.zeros((ref.n_blocks, n_h, bb), a.dtype),
+    )
+    (rows, cols), _ = jax.lax.scan(step, init, (jnp.asarray(pairs_i), jnp.asarray(pairs_j)))
+    rows = jnp.moveaxis(rows, 1, 2).reshape(-1, n_h)[: a.shape[0]]
+    cols = jnp.moveaxis(cols, 1, 2).reshape(-1, n_h)[: b.shape[0]]
+    return rows, cols
+
+
 def nearest_sq_distances(y, x, n: int, *, block_size=None):
     """The n smallest squared distances from each y to the rows of x, ascending: (M, n).
 

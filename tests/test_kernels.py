@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 from scipy.special import logsumexp
 
-from quests_jax.kernels import log_kernel_sums, nearest_sq_distances, self_kernel_sums
+from quests_jax.kernels import (
+    cross_kernel_sums,
+    log_kernel_sums,
+    nearest_sq_distances,
+    self_kernel_sums,
+)
 
 H = np.array([0.01, 0.015, 0.05])
 
@@ -42,6 +47,26 @@ def test_self_sums_match_brute_force(block):
     with jax.enable_x64(True):
         got = np.asarray(self_kernel_sums(jnp.asarray(x), jnp.asarray(H), block_size=block))
     np.testing.assert_allclose(np.log(got), brute_log_sums(x, x, H), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("block", [8, 16, 1000])
+def test_cross_sums_rows_and_columns(block):
+    a = clustered(29, seed=4)
+    b = clustered(41, seed=4) + np.random.default_rng(5).normal(scale=0.01, size=(41, 12))
+    a_mask = np.arange(29) % 5 != 0
+    b_mask = np.arange(41) % 7 != 3
+    with jax.enable_x64(True):
+        rows, cols = cross_kernel_sums(
+            jnp.asarray(a), jnp.asarray(b), jnp.asarray(H),
+            a_mask=jnp.asarray(a_mask), b_mask=jnp.asarray(b_mask), block_size=block,
+        )  # fmt: skip
+    rows, cols = np.asarray(rows)[a_mask], np.asarray(cols)[b_mask]
+    # plain sums (they may underflow between distant clusters, unlike log sums)
+    expected_rows = np.exp(brute_log_sums(a[a_mask], b[b_mask], H))
+    expected_cols = np.exp(brute_log_sums(b[b_mask], a[a_mask], H))
+    assert (expected_rows > 1e-3).mean() > 0.3  # not a test of zeros
+    np.testing.assert_allclose(rows, expected_rows, rtol=1e-12, atol=1e-300)
+    np.testing.assert_allclose(cols, expected_cols, rtol=1e-12, atol=1e-300)
 
 
 def test_masks_drop_rows():
