@@ -4,9 +4,10 @@ hosts.
 Rows (environments) are split along one mesh axis. Each device keeps its share of the
 query rows and computes their kernel sums against the reference rows, which travel
 round a ring of ``ppermute`` steps inside ``shard_map``: after P steps (P devices)
-every query block has met every reference block, and no device ever holds more than
-two reference shards (the one in use and the one arriving). Per-device memory is
-O((M + N) / P * d + block^2), compute per device O(M N / P).
+every query block has met every reference block. A device holds its own shards and a
+few reference shards in flight (the one in use, the one arriving, the loop's double
+buffer), never the whole set: per-device memory is O((M + N) / P * d + block^2)
+(measured: about five shards, benchmarks/README.md), compute per device O(M N / P).
 
 Partial sums are combined in log space (``logaddexp``), so dH stays finite far from
 the data, exactly as on one device. The same code runs across processes started
