@@ -70,13 +70,13 @@ def child(args) -> None:
         }  # fmt: skip
         print(json.dumps(row), flush=True)
 
-    for n in sizes(1000, args.entropy_max):
+    for n in sizes(args.entropy_min, args.entropy_max):
         xs = sharded.shard_rows(data(n, 0), mesh)
         fn = sharded._sharded_self_metrics
         compiled = fn.lower(xs.rows, xs.mask, h, mesh=mesh, block=None).compile()
         measure("entropy", n, compiled, lambda c=compiled, xs=xs: c(xs.rows, xs.mask, h))
     ref = sharded.shard_rows(data(args.reference, 1), mesh)
-    for n in sizes(1000, args.dh_max):
+    for n in sizes(args.dh_min, args.dh_max):
         ys = sharded.shard_rows(data(n, 2), mesh)
         fn = sharded._sharded_delta
         compiled = fn.lower(ys.rows, ys.mask, ref.rows, ref.mask, h, mesh=mesh, block=None)
@@ -128,7 +128,9 @@ def plot(results, path: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--devices", type=int, nargs="+", default=[1, 2, 4, 8])
+    parser.add_argument("--entropy-min", type=int, default=1000)
     parser.add_argument("--entropy-max", type=int, default=100_000)
+    parser.add_argument("--dh-min", type=int, default=1000)
     parser.add_argument("--dh-max", type=int, default=1_000_000)
     parser.add_argument("--reference", type=int, default=10_000)
     parser.add_argument("--png", default=os.path.join(os.path.dirname(__file__), "scaling.png"))
@@ -143,8 +145,9 @@ def main() -> None:
     results = []
     for devices in args.devices:
         env = dict(os.environ, JAX_NUM_CPU_DEVICES=str(devices))
-        cmd = [sys.executable, __file__, "--child", "--entropy-max", str(args.entropy_max),
-               "--dh-max", str(args.dh_max), "--reference", str(args.reference)]  # fmt: skip
+        cmd = [sys.executable, __file__, "--child", "--reference", str(args.reference)]
+        for name in ("entropy_min", "entropy_max", "dh_min", "dh_max"):
+            cmd += ["--" + name.replace("_", "-"), str(getattr(args, name))]
         done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
         results += [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     print(f"\n{'kind':8} {'N':>10} " + " ".join(f"{f'{d} dev (s)':>11}" for d in args.devices)
