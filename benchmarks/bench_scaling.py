@@ -34,7 +34,7 @@ sys.path.insert(0, __file__.rsplit("/", 1)[0])
 
 def sizes(lo: int, hi: int) -> list[int]:
     """Half-decade steps: 1000, 3162, 10000, ... up to hi."""
-    exponents = np.arange(np.log10(lo), np.log10(hi) + 1e-9, 0.5)
+    exponents = np.arange(np.log10(lo), np.log10(hi) + 1e-3, 0.5)
     return [int(round(10**e)) for e in exponents]
 
 
