@@ -162,9 +162,9 @@ def all_values(values, sharded: ShardedRows) -> np.ndarray:
 # the ring
 
 
-def _ring(local_sum, axis: str, n_dev: int, xl, xml):
-    """Combine ``local_sum(x_chunk, x_mask_chunk, step)`` over the reference chunks
-    of all devices: the chunks travel one device along the ring per step."""
+def _ring_step(local_sum, axis: str, n_dev: int):
+    """One step of the ring as a ``scan`` body: the reference chunk (and its mask)
+    moves one device on, and ``local_sum(chunk, mask)`` joins the log-space total."""
     perm = [(i, (i + 1) % n_dev) for i in range(n_dev)]
 
     def step(carry, _):
@@ -188,7 +188,7 @@ def _ring_log_sums(y, y_mask, x, x_mask, h, *, mesh, block, wide):
 
         acc = part(xl, xml)
         if n_dev > 1:
-            step = _ring(part, axis, n_dev, xl, xml)
+            step = _ring_step(part, axis, n_dev)
             (acc, _, _), _ = jax.lax.scan(step, (acc, xl, xml), None, length=n_dev - 1)
         return acc
 
