@@ -124,18 +124,25 @@ def _write_json(path: str, results: dict) -> None:
     _log(f"results written to {path}")
 
 
+def _require_file(path: str) -> None:
+    if not os.path.isfile(path):
+        raise UserError(f"{path}: no such file")
+
+
+def _unreadable(path: str, fmt: str | None, err: Exception) -> UserError:
+    how = f" as format {fmt!r}" if fmt else ""
+    return UserError(f"{path}: ASE cannot read it{how}: {_first_line(err)}")
+
+
 def _read_frames(path: str, index: str, fmt: str | None):
     from ase import Atoms
     from ase.io import read
 
-    if not os.path.isfile(path):
-        raise UserError(f"{path}: no such file")
+    _require_file(path)
     try:
         frames = read(path, index=index, format=fmt)
     except Exception as err:  # ASE raises many kinds for unreadable files
-        how = f" as format {fmt!r}" if fmt else ""
-        reason = _first_line(err)
-        raise UserError(f"{path}: ASE cannot read it{how}: {reason}") from None
+        raise _unreadable(path, fmt, err) from None
     if isinstance(frames, Atoms):
         frames = [frames]
     frames = list(frames)
@@ -160,8 +167,7 @@ def _load(path: str, args) -> Described:
     input is loaded before any is described, so that a bad second file fails fast."""
     if not path.endswith((".npz", ".npy")):
         return Described(None, _read_frames(path, args.index, args.format))
-    if not os.path.isfile(path):
-        raise UserError(f"{path}: no such file")
+    _require_file(path)
     t0 = time.perf_counter()
     try:
         data = np.load(path, mmap_mode="r" if path.endswith(".npy") else None)
@@ -410,14 +416,11 @@ def _iread_frames(path: str, index: str, fmt: str | None):
     """Frames one at a time (ase.io.iread): a trajectory never sits in memory."""
     from ase.io import iread
 
-    if not os.path.isfile(path):
-        raise UserError(f"{path}: no such file")
+    _require_file(path)
     try:
         yield from iread(path, index=index, format=fmt)
     except Exception as err:  # ASE raises many kinds for unreadable files
-        how = f" as format {fmt!r}" if fmt else ""
-        reason = _first_line(err)
-        raise UserError(f"{path}: ASE cannot read it{how}: {reason}") from None
+        raise _unreadable(path, fmt, err) from None
 
 
 def cmd_descriptors(args) -> None:

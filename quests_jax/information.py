@@ -105,11 +105,17 @@ def _self_metrics(x, h, mask, *, block, wide=False):
     per-row accuracy of -log p in float32 (see :mod:`quests_jax.kernels`)."""
     log_p = jnp.log(self_kernel_sums(x, h, mask=mask, block_size=block, wide=wide))
     valid = jnp.ones(x.shape[0], bool) if mask is None else mask
-    n = jnp.sum(valid).astype(x.dtype)
-    mean_log_p = jnp.sum(jnp.where(valid[:, None], log_p, 0.0), axis=0) / n
-    entropy = jnp.log(n) - mean_log_p
-    diversity = jax.nn.logsumexp(jnp.where(valid[:, None], -log_p, -jnp.inf), axis=0)
+    entropy, diversity = entropy_diversity_from_log_p(log_p, valid)
     return entropy, diversity, jnp.where(valid[:, None], -log_p, jnp.nan)
+
+
+def entropy_diversity_from_log_p(log_p, valid):
+    """Entropy and diversity (H,) from log p_i = log sum_j K(x_i, x_j) (N, H) of the
+    rows where ``valid`` (N,) holds."""
+    n = jnp.sum(valid).astype(log_p.dtype)
+    mean_log_p = jnp.sum(jnp.where(valid[:, None], log_p, 0.0), axis=0) / n
+    diversity = jax.nn.logsumexp(jnp.where(valid[:, None], -log_p, -jnp.inf), axis=0)
+    return jnp.log(n) - mean_log_p, diversity
 
 
 @functools.partial(jax.jit, static_argnames=("block",))

@@ -31,8 +31,15 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from .information import DEFAULT_BANDWIDTH, DEFAULT_EPS, _as_bandwidths, _shape_out
+from .information import (
+    DEFAULT_BANDWIDTH,
+    DEFAULT_EPS,
+    _as_bandwidths,
+    _shape_out,
+    entropy_diversity_from_log_p,
+)
 from .kernels import cross_kernel_sums, log_kernel_sums, self_kernel_sums
+from .validation import check_finite_rows
 
 AXIS = "envs"
 
@@ -77,9 +84,7 @@ def _check_local_rows(a, name: str) -> np.ndarray:
         raise ValueError(f"{name} must be a 2-D (n_environments, width) array, got shape {a.shape}")
     if not np.issubdtype(a.dtype, np.floating):
         a = a.astype(np.float64 if jax.config.jax_enable_x64 else np.float32)
-    if not np.isfinite(a).all():
-        bad = int(np.argmin(np.isfinite(a).all(axis=1)))
-        raise ValueError(f"{name} has NaN or infinite entries (first in row {bad})")
+    check_finite_rows(a, name)
     return a
 
 
@@ -248,11 +253,9 @@ def _ring_self_log_sums(x, mask, h, *, mesh, block):
 
 @functools.partial(jax.jit, static_argnames=("mesh", "block"))
 def _sharded_self_metrics(x, mask, h, *, mesh, block):
-    log_p = _ring_self_log_sums(x, mask, h, mesh=mesh, block=block)
-    n = jnp.sum(mask).astype(x.dtype)
-    mean_log_p = jnp.sum(jnp.where(mask[:, None], log_p, 0.0), axis=0) / n
-    diversity = jax.nn.logsumexp(jnp.where(mask[:, None], -log_p, -jnp.inf), axis=0)
-    return jnp.log(n) - mean_log_p, diversity
+    return entropy_diversity_from_log_p(
+        _ring_self_log_sums(x, mask, h, mesh=mesh, block=block), mask
+    )
 
 
 def entropy_and_diversity(x, h=DEFAULT_BANDWIDTH, batch_size: int | None = None, *, mesh=None):
@@ -311,7 +314,5 @@ def overlap(
     if not np.isfinite(eps):
         raise ValueError(f"eps must be a finite number, got {eps}")
     ys = shard_rows(y, mesh, name="y")
-    dh = delta_entropy(ys, x, h, batch_size, mesh=ys.mesh)
-    dh = dh if dh.ndim == 2 else dh[:, None]
-    inside = jnp.sum((dh < eps) & ys.mask[:, None], axis=0) / ys.n_rows
-    return inside if jnp.ndim(h) == 1 else inside[0]
+    dh = delta_entropy(ys, x, h, batch_size, mesh=ys.mesh)  # NaN (never < eps) on padding
+    return jnp.sum(dh < eps, axis=0) / ys.n_rows

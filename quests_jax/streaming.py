@@ -19,6 +19,7 @@ import numpy as np
 from .information import DEFAULT_BANDWIDTH, _as_bandwidths, _shape_out
 from .kernels import log_kernel_sums
 from .progress import Progress
+from .validation import check_finite_rows
 
 DEFAULT_CHUNK_ROWS = 1 << 16
 
@@ -37,14 +38,12 @@ def _balanced(n: int, chunk: int) -> int:
     return -(-n // (8 * n_chunks)) * 8
 
 
-def _chunks(a, chunk: int, dtype):
+def _chunks(a, chunk: int, dtype, name: str):
     """(start, padded chunk on device, valid mask) over the rows of a host array;
     rows are checked for NaN/inf as they arrive."""
     for start in range(0, a.shape[0], chunk):
         part = np.asarray(a[start : start + chunk], dtype=dtype)
-        if not np.isfinite(part).all():
-            bad = start + int(np.argmin(np.isfinite(part).all(axis=1)))
-            raise ValueError(f"row {bad} has NaN or infinite entries")
+        check_finite_rows(part, name, first_row=start)
         n = part.shape[0]
         if n < chunk:
             part = np.concatenate([part, np.zeros((chunk - n, part.shape[1]), dtype)])
@@ -57,17 +56,17 @@ def _accumulate(acc, y, y_mask, x, x_mask, h, *, block, wide):
     return jnp.logaddexp(acc, part)
 
 
-def _log_sums(y, x, h, block, chunk, label, progress, wide):
+def _log_sums(y, x, h, block, chunk, label, progress, wide, y_name="y"):
     """log sum_j K(y_i, x_j) over host arrays, chunk by chunk: (M, H) NumPy."""
     dtype = np.dtype(jnp.dtype(h.dtype))
     cy, cx = _balanced(y.shape[0], chunk), _balanced(x.shape[0], chunk)
     n_y, n_x = -(-y.shape[0] // cy), -(-x.shape[0] // cx)
-    x_resident = list(_chunks(x, cx, dtype)) if n_x == 1 else None
+    x_resident = list(_chunks(x, cx, dtype, "x")) if n_x == 1 else None
     out = np.empty((y.shape[0], h.shape[0]), dtype)
     with Progress(n_y * n_x, label, unit="chunk pairs", enabled=progress) as bar:
-        for start, n, yc, ym in _chunks(y, cy, dtype):
+        for start, n, yc, ym in _chunks(y, cy, dtype, y_name):
             acc = jnp.full((cy, h.shape[0]), -jnp.inf, yc.dtype)
-            for _, _, xc, xm in x_resident or _chunks(x, cx, dtype):
+            for _, _, xc, xm in x_resident or _chunks(x, cx, dtype, "x"):
                 acc = _accumulate(acc, yc, ym, xc, xm, h, block=block, wide=wide)
                 bar.update()
             out[start : start + n] = np.asarray(acc)[:n]
@@ -113,7 +112,7 @@ def entropy_and_diversity(
     if chunk_rows < 8:
         raise ValueError(f"chunk_rows must be >= 8, got {chunk_rows}")
     hs, vector = _as_bandwidths(h, jnp.result_type(float))
-    log_p = _log_sums(x, x, hs, batch_size, chunk_rows, "entropy", progress, wide=False)
+    log_p = _log_sums(x, x, hs, batch_size, chunk_rows, "entropy", progress, wide=False, y_name="x")
     n = x.shape[0]
     ent = np.log(n) - log_p.astype(np.float64).mean(axis=0)
     div = np.asarray(jax.nn.logsumexp(-log_p, axis=0))

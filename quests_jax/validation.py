@@ -37,6 +37,15 @@ def all_finite(a) -> bool | None:
         return None
 
 
+def check_finite_rows(a: np.ndarray, name: str, first_row: int = 0) -> None:
+    """Raise naming ``name`` and the first row (counted from ``first_row``) of a host
+    array that holds NaN or inf."""
+    finite = np.isfinite(a).all(axis=1)
+    if not finite.all():
+        bad = first_row + int(np.argmin(finite))
+        raise ValueError(f"{name} has NaN or infinite entries (first in row {bad})")
+
+
 def check_k_cutoff(k, cutoff) -> tuple[int, float]:
     """Validate the descriptor's static configuration; returns (int k, float cutoff)."""
     if isinstance(k, bool) or not isinstance(k, numbers.Integral):

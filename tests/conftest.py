@@ -110,3 +110,12 @@ def reference():
     """The reference package's descriptor function (skips if not installed)."""
     quests_descriptor = pytest.importorskip("quests.descriptor")
     return quests_descriptor
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 free now (for a jax.distributed coordinator)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

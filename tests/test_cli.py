@@ -13,7 +13,7 @@ import pytest
 from ase.io import read, write
 
 import quests_jax as qj
-from conftest import cu_cluster, cubic_cu
+from conftest import cu_cluster, cubic_cu, free_port
 from quests_jax.cli import main
 
 
@@ -284,8 +284,6 @@ def _cli_env(devices: int) -> dict:
 def test_several_devices_and_processes(files, tmp_path):
     """The CLI shards over 3 devices (one process), and over 2 processes x 2 devices
     with jax.distributed on 127.0.0.1, and gives the single-device results."""
-    import socket
-
     root, solid, hot = files
     expected_h = float(qj.entropy(qj.get_descriptors(solid)))
     expected_dh = np.asarray(qj.delta_entropy(qj.get_descriptors(hot), qj.get_descriptors(solid)))
@@ -299,9 +297,7 @@ def test_several_devices_and_processes(files, tmp_path):
     entropy = json.loads((tmp_path / "e.json").read_text())["entropy"]
     assert entropy == pytest.approx(expected_h, rel=1e-5)
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     argv = ["dH", str(root / "hot.xyz"), str(root / "solid.xyz"), "-o", str(tmp_path / "d.json")]
     argv += ["--coordinator", f"127.0.0.1:{port}", "--num-processes", "2"]
     procs = [

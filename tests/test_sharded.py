@@ -6,13 +6,14 @@ interpreter, since the device count and x64 are fixed when JAX starts."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from conftest import free_port
 
 WORKER = Path(__file__).with_name("sharded_worker.py")
 TOL = {"float32": 1e-5, "float64": 1e-12}
@@ -51,16 +52,10 @@ def test_devices_match_single_device(tmp_path, devices, dtype):
     _check(out, dtype, devices, 1)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_two_processes_match_single_process(tmp_path, dtype):
     out = tmp_path / "r.npz"
-    port = _free_port()
+    port = free_port()
     procs = [
         subprocess.Popen(
             [
