@@ -1,0 +1,111 @@
+"""Trajectory analysis, streamed frame by frame: each frame's own entropy, and the
+dH of its environments against a fixed reference set and against the frames just
+before it. Only one frame, the last ``window`` frames and the reference are held at
+any time, so memory does not grow with the trajectory's length.
+
+Per frame (dicts, one per frame, JSON-ready):
+``frame``, ``n_atoms``, ``entropy``, and for each comparison ``X`` in
+(``reference``, ``previous``): ``dH_X_mean``, ``dH_X_max``, ``dH_X_fraction`` (the
+fraction of environments with dH > threshold). The first frame has no previous
+frames: its ``previous`` values are None.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Callable, Iterable
+
+import numpy as np
+
+from .dataset import bucket_size, get_descriptors
+from .information import DEFAULT_BANDWIDTH, delta_entropy, entropy
+from .progress import Progress
+
+
+def _padded(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows padded to a bucket size (repeating row 0) and the mask of real rows."""
+    n = x.shape[0]
+    size = bucket_size(n)
+    out = np.concatenate([x, np.repeat(x[:1], size - n, axis=0)])
+    return out, np.arange(size) < n
+
+
+def _stats(dh: np.ndarray, threshold: float, name: str) -> dict:
+    return {
+        f"dH_{name}_mean": float(dh.mean()),
+        f"dH_{name}_max": float(dh.max()),
+        f"dH_{name}_fraction": float((dh > threshold).mean()),
+    }
+
+
+def analyse_trajectory(
+    frames: Iterable,
+    *,
+    reference=None,
+    window: int = 1,
+    k: int = 32,
+    cutoff: float = 5.0,
+    h=DEFAULT_BANDWIDTH,
+    batch_size=None,
+    threshold: float = 0.0,
+    dtype="float32",
+    on_frame: Callable | None = None,
+    total: int | None = None,
+    progress=None,
+) -> list[dict]:
+    """Entropy and dH of every frame of a trajectory, one frame at a time.
+
+    Args:
+        frames: any iterable of ase.Atoms (e.g. ``ase.io.iread``): read lazily.
+        reference: optional (n_ref, d) descriptors; dH of each frame against them.
+        window: compare each frame with the ``window`` frames before it (0: skip).
+        threshold: dH above which an environment counts as novel.
+        on_frame: called as ``on_frame(i, atoms, per_atom)`` with the per-atom dH
+            arrays (``{"dH_reference": (n,), "dH_previous": (n,)}``), e.g. to write
+            them into the structures.
+        total: number of frames, when known, for the progress bar.
+
+    Returns:
+        one dict per frame (see the module docstring).
+    """
+    if window < 0:
+        raise ValueError(f"window must be >= 0, got {window}")
+    if reference is not None:
+        reference = np.asarray(reference, dtype=dtype)
+        if reference.ndim != 2 or reference.shape[0] == 0:
+            raise ValueError(f"reference must be (n_ref, d) descriptors, got {reference.shape}")
+    recent: collections.deque = collections.deque(maxlen=max(window, 1))
+    records = []
+    with Progress(total or 0, "trajectory", enabled=progress if total else False) as bar:
+        for i, atoms in enumerate(frames):
+            x = get_descriptors([atoms], k=k, cutoff=cutoff, dtype=dtype)
+            if reference is not None and x.shape[1] != reference.shape[1]:
+                raise ValueError(
+                    f"frame {i} has descriptors of width {x.shape[1]}, the reference "
+                    f"{reference.shape[1]}"
+                )
+            xp, mask = _padded(x)
+            record = {"frame": i, "n_atoms": len(atoms)}
+            record["entropy"] = float(entropy(xp, h, batch_size, mask=mask))
+            per_atom = {}
+            if reference is not None:
+                dh = np.asarray(delta_entropy(xp, reference, h, batch_size))[: len(x)]
+                record.update(_stats(dh, threshold, "reference"))
+                per_atom["dH_reference"] = dh
+            if window:
+                if recent:
+                    prev, prev_mask = _padded(np.concatenate(recent))
+                    dh = delta_entropy(xp, prev, h, batch_size, x_mask=prev_mask)
+                    dh = np.asarray(dh)[: len(x)]
+                    record.update(_stats(dh, threshold, "previous"))
+                    per_atom["dH_previous"] = dh
+                else:
+                    record.update(dict.fromkeys(_stats(np.zeros(1), 0, "previous")))
+                recent.append(x)
+            records.append(record)
+            if on_frame is not None:
+                on_frame(i, atoms, per_atom)
+            bar.update(1)
+    if not records:
+        raise ValueError("the trajectory has no frames")
+    return records

@@ -1,0 +1,47 @@
+"""Streamed trajectory analysis against direct (whole-array) computations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import quests_jax as qj
+from conftest import md_frames
+from quests_jax.trajectory import analyse_trajectory
+
+
+def test_records_equal_direct_computation():
+    frames = [f for fs in md_frames(temperatures=(300, 3000), samples=4).values() for f in fs]
+    ref = qj.get_descriptors(frames[:2])
+    seen = []
+    records = analyse_trajectory(
+        iter(frames), reference=ref, window=2, threshold=0.5,
+        on_frame=lambda i, atoms, per_atom: seen.append((i, per_atom)),
+    )  # fmt: skip
+    assert len(records) == len(frames) == len(seen)
+    xs = [qj.get_descriptors([f]) for f in frames]
+    for i, (rec, x) in enumerate(zip(records, xs, strict=True)):
+        assert rec["frame"] == i and rec["n_atoms"] == len(frames[i])
+        assert rec["entropy"] == pytest.approx(float(qj.entropy(x)), rel=1e-5)
+        dh = np.asarray(qj.delta_entropy(x, ref))
+        assert rec["dH_reference_mean"] == pytest.approx(dh.mean(), rel=1e-5, abs=1e-5)
+        assert rec["dH_reference_max"] == pytest.approx(dh.max(), rel=1e-5, abs=1e-5)
+        assert rec["dH_reference_fraction"] == pytest.approx((dh > 0.5).mean())
+        np.testing.assert_allclose(seen[i][1]["dH_reference"], dh, rtol=1e-5, atol=1e-5)
+        if i == 0:
+            assert rec["dH_previous_mean"] is None and "dH_previous" not in seen[0][1]
+            continue
+        prev = np.concatenate(xs[max(0, i - 2) : i])
+        dh = np.asarray(qj.delta_entropy(x, prev))
+        assert rec["dH_previous_max"] == pytest.approx(dh.max(), rel=1e-5, abs=1e-5)
+        np.testing.assert_allclose(seen[i][1]["dH_previous"], dh, rtol=1e-5, atol=1e-5)
+
+
+def test_trajectory_errors():
+    frames = md_frames(temperatures=(300,), samples=2)[300]
+    with pytest.raises(ValueError, match="window"):
+        analyse_trajectory(frames, window=-1)
+    with pytest.raises(ValueError, match="no frames"):
+        analyse_trajectory(iter([]))
+    with pytest.raises(ValueError, match="width"):
+        analyse_trajectory(frames, reference=np.zeros((5, 7), np.float32))
