@@ -1,0 +1,322 @@
+"""The ``quests-jax`` command line: a thin layer over the library.
+
+Commands and options follow the reference ``quests`` CLI where it has them
+(``-c/--cutoff``, ``-k/--nbrs``, ``-b/--bandwidth``, ``--batch_size``, ``-o``,
+``--overwrite``) and its JSON keys. Inputs are any file ASE reads (``--format``,
+``--index``) or descriptors saved by ``quests-jax descriptors`` (.npz) or NumPy (.npy).
+User mistakes end with one ``quests-jax: error: ...`` line and exit status 1 (2 for
+malformed options); compiled code is cached on disk so later runs start fast.
+
+Modules: :mod:`.common` (shared pieces), :mod:`.analysis` (entropy, dH, approx_dH,
+overlap, metrics, entropy_sampler, descriptors, bandwidth), :mod:`.tools` (compress,
+learning_curve, dH_traj, uq, mcmc, active_learning).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .analysis import (
+    cmd_approx_dh,
+    cmd_bandwidth,
+    cmd_descriptors,
+    cmd_dh,
+    cmd_entropy,
+    cmd_entropy_sampler,
+    cmd_metrics,
+    cmd_overlap,
+)
+from .common import (
+    PROG,
+    UserError,
+    add_descriptor_options,
+    add_input_options,
+    add_kernel_options,
+    add_output_options,
+    add_parallel_options,
+    add_plot_option,
+    enable_compilation_cache,
+    finite_float,
+    init_distributed,
+    positive,
+)
+from .tools import (
+    cmd_active_learning,
+    cmd_compress,
+    cmd_dh_traj,
+    cmd_learning_curve,
+    cmd_mcmc,
+    cmd_uq,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .. import __version__
+
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="QUESTS descriptors and information entropy of atomistic data (JAX).",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("entropy", help="entropy and diversity of a dataset")
+    p.add_argument("file", help="structures (any ASE format) or descriptors (.npz/.npy)")
+    add_descriptor_options(p)
+    add_kernel_options(p)
+    add_output_options(p, "JSON file for the results")
+    add_parallel_options(p)
+    p.set_defaults(run=cmd_entropy)
+
+    for name, func, about in (
+        ("dH", cmd_dh, "differential entropy dH of each test environment against a reference"),
+        ("overlap", cmd_overlap, "fraction of test environments with dH < eps"),
+    ):
+        p = sub.add_parser(name, help=about)
+        p.add_argument("test", help="test structures or descriptors")
+        p.add_argument("reference", help="reference structures or descriptors")
+        add_descriptor_options(p)
+        add_kernel_options(p)
+        if name == "overlap":
+            p.add_argument(
+                "-e", "--eps", type=finite_float, default=1e-5,
+                help="dH threshold for overlapping environments (default: 1e-5)",
+            )  # fmt: skip
+            add_output_options(p, "JSON file for the results")
+        else:
+            add_output_options(p, "JSON file, or .xyz to write the test frames with dH per atom")
+            add_plot_option(p, "a histogram of dH")
+        add_parallel_options(p)
+        p.set_defaults(run=func)
+
+    p = sub.add_parser(
+        "descriptors", aliases=["make_descriptors"], help="compute and save descriptors (.npz/.npy)"
+    )
+    p.add_argument("file", help="structures (any ASE format)")
+    add_descriptor_options(p)
+    p.add_argument(
+        "-o", "--output", required=True,
+        help="output .npz (with frame sizes, k, cutoff) or .npy (streamed, memory-mappable)",
+    )  # fmt: skip
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.set_defaults(run=cmd_descriptors)
+
+    p = sub.add_parser("bandwidth", help="bandwidth from the volume per atom")
+    p.add_argument("source", help="periodic structures, or a volume per atom in A^3")
+    add_input_options(p)
+    p.add_argument(
+        "--cutoff-fit", action="store_true",
+        help="use the reference's cutoff-function fit instead of the Gaussian one",
+    )  # fmt: skip
+    add_output_options(p, "JSON file for the results")
+    p.set_defaults(run=cmd_bandwidth)
+
+    _add_analysis_commands(sub)
+    _add_dataset_commands(sub)
+    _add_generation_commands(sub)
+    return parser
+
+
+def _single_input(sub, name, about, run):
+    p = sub.add_parser(name, help=about, description=about)
+    p.add_argument("file", help="structures (any ASE format) or descriptors (.npz/.npy)")
+    add_descriptor_options(p)
+    add_kernel_options(p)
+    p.set_defaults(run=run)
+    return p
+
+
+def _add_analysis_commands(sub) -> None:
+    p = _single_input(
+        sub, "metrics", "entropy, diversity and every environment's dH in one pass", cmd_metrics
+    )
+    add_output_options(p, "JSON file for the results")
+
+    p = sub.add_parser(
+        "approx_dH", help="dH from the n nearest reference environments (an upper bound)"
+    )
+    p.add_argument("test", help="test structures or descriptors")
+    p.add_argument("reference", help="reference structures or descriptors")
+    add_descriptor_options(p)
+    add_kernel_options(p)
+    p.add_argument(
+        "-n", "--uq_nbrs", "--uq-nbrs", dest="uq_nbrs", type=positive(int), default=3,
+        help="reference neighbours summed per test environment (default: 3)",
+    )  # fmt: skip
+    add_output_options(p, "JSON file for the results")
+    p.set_defaults(run=cmd_approx_dh)
+
+    p = _single_input(
+        sub, "entropy_sampler", "entropy of random subsets of the environments",
+        cmd_entropy_sampler,
+    )  # fmt: skip
+    p.add_argument(
+        "-s", "--sample", type=positive(int), default=1000,
+        help="environments per subset, drawn without replacement (default: 1000)",
+    )  # fmt: skip
+    p.add_argument(
+        "-n", "--num_runs", "--num-runs", dest="num_runs", type=positive(int), default=20,
+        help="subsets (default: 20; one when the dataset is not larger than --sample)",
+    )  # fmt: skip
+    p.add_argument(
+        "--estimate_bw", "--estimate-bw", dest="estimate_bw", action="store_true",
+        help="bandwidth from the structures' volume per atom instead of -b",
+    )  # fmt: skip
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    add_output_options(p, "JSON file for the results")
+
+
+def _add_dataset_commands(sub) -> None:
+    from ..compression import METHODS
+
+    p = _single_input(
+        sub, "compress", "keep the frames that carry most of a dataset's information",
+        cmd_compress,
+    )  # fmt: skip
+    p.add_argument(
+        "-s", "--size", type=positive(float), default=0.5,
+        help="frames to keep: a fraction in (0, 1) or a count (default: 0.5)",
+    )  # fmt: skip
+    p.add_argument(
+        "-m", "--method", default="msc", metavar="METHOD",
+        help=f"one of {', '.join(METHODS)} (default: msc)",
+    )  # fmt: skip
+    p.add_argument(
+        "-r", "--reference", default=None,
+        help="data already in the training set: choose what complements it (msc_conditional)",
+    )  # fmt: skip
+    p.add_argument("--seed", type=int, default=0, help="for random, mean_fps, k_means")
+    add_output_options(
+        p, "JSON file (indices and summary), or a structure file for the kept frames"
+    )
+    p.add_argument(
+        "--output-format", default=None, help="ASE format of a structure output (default: by name)"
+    )
+
+    p = _single_input(
+        sub, "learning_curve", "entropy at fractions of the dataset, and the information gap",
+        cmd_learning_curve,
+    )  # fmt: skip
+    p.add_argument(
+        "-f", "--fractions", default="0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1.0",
+        help="comma-separated fractions in (0, 1] (default: 0.1 to 1.0 every 0.1)",
+    )  # fmt: skip
+    p.add_argument(
+        "-n", "--num_runs", "--num-runs", dest="num_runs", type=positive(int), default=3,
+        help="random subsets per fraction (default: 3)",
+    )  # fmt: skip
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    add_output_options(p, "JSON file for the results")
+    add_plot_option(p, "the learning curve with the information-gap fit")
+
+    about = "per-frame entropy and dH of a trajectory, streamed frame by frame"
+    p = sub.add_parser("dH_traj", help=about, description=about)
+    p.add_argument("trajectory", help="trajectory (extxyz, LAMMPS dump, ... any ASE format)")
+    add_descriptor_options(p)
+    add_kernel_options(p)
+    p.add_argument("-r", "--reference", default=None, help="reference structures or descriptors")
+    p.add_argument(
+        "-w", "--window", type=int, default=1,
+        help="compare each frame with this many frames before it (0: none; default: 1)",
+    )  # fmt: skip
+    p.add_argument(
+        "-t", "--threshold", type=finite_float, default=0.0,
+        help="dH above which an environment is novel (default: 0)",
+    )  # fmt: skip
+    p.add_argument("--progress", action="store_true", help="count the frames first, show a bar")
+    add_output_options(p, "JSON file (per-frame values), or .xyz (frames with per-atom dH)")
+    add_plot_option(p, "entropy and dH along the trajectory")
+    p.set_defaults(run=cmd_dh_traj)
+
+    about = "uncertainty report: dH of a test set against training data, worst atoms and frames"
+    p = sub.add_parser("uq", help=about, description=about)
+    p.add_argument("test", help="test structures (or .npz descriptors with frame sizes)")
+    p.add_argument("reference", help="training structures or descriptors")
+    add_descriptor_options(p)
+    add_kernel_options(p)
+    p.add_argument(
+        "-t", "--threshold", type=finite_float, default=0.0,
+        help="dH above which an environment is flagged (default: 0)",
+    )  # fmt: skip
+    p.add_argument("--top", type=int, default=10, help="worst atoms and frames listed (10)")
+    add_output_options(p, "JSON file for the report")
+    p.add_argument(
+        "--structures", default=None, help="write the test frames with per-atom dH (.xyz)"
+    )
+    add_plot_option(p, "a histogram of dH with the threshold")
+    p.set_defaults(run=cmd_uq)
+
+
+def _add_mc_options(p) -> None:
+    from ..generation import DEFAULT_TARGET
+
+    add_descriptor_options(p, index=False)
+    add_kernel_options(p)
+    p.add_argument(
+        "-n", "--n_steps", "--n-steps", dest="n_steps", type=positive(int), default=1000,
+        help="Monte Carlo steps per structure (default: 1000)",
+    )  # fmt: skip
+    p.add_argument(
+        "-t", "--target", type=finite_float, default=DEFAULT_TARGET,
+        help=f"target dH in nats (default: {DEFAULT_TARGET:g})",
+    )  # fmt: skip
+    p.add_argument(
+        "--temperature", type=positive(float), default=1.0, help="initial kT of the score (1)"
+    )
+    p.add_argument(
+        "--step-size", type=positive(float), default=0.02, help="trial displacement in A (0.02)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+
+
+def _add_generation_commands(sub) -> None:
+    about = "anneal one frame's positions toward a target dH against the dataset"
+    p = sub.add_parser("mcmc", aliases=["generate"], help=about, description=about)
+    p.add_argument("reference", help="dataset (structures) to add to")
+    p.add_argument(
+        "-i", "--index", type=int, default=None, help="frame to start from (default: random)"
+    )
+    _add_mc_options(p)
+    add_output_options(p, "structure file for the new frame, or JSON for scores and dH")
+    p.add_argument(
+        "--compare", action="store_true", help="write the starting frame before the new one"
+    )
+    p.set_defaults(run=cmd_mcmc)
+
+    about = "generations of Monte Carlo structures, each against the data so far"
+    p = sub.add_parser("active_learning", help=about, description=about)
+    p.add_argument("reference", help="dataset (structures) to add to")
+    p.add_argument(
+        "-s", "--structures", type=int, default=None,
+        help="structures generated per generation (default: 1)",
+    )  # fmt: skip
+    p.add_argument("-g", "--generations", type=int, default=10, help="generations (default: 10)")
+    _add_mc_options(p)
+    add_output_options(p, "structure file for the new frames")
+    p.add_argument("--full", action="store_true", help="write the dataset and the new frames")
+    p.set_defaults(run=cmd_active_learning)
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "dtype", None) == "float64":
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
+    enable_compilation_cache()
+    try:
+        if hasattr(args, "distributed"):
+            init_distributed(args)
+        args.run(args)
+    except (UserError, ValueError, TypeError, OSError) as err:
+        if args.debug:
+            raise
+        print(f"{PROG}: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    return 0

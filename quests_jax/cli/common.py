@@ -1,0 +1,411 @@
+"""What the commands share: option types and groups, reading inputs (structures or
+saved descriptors), describing them, writing outputs atomically, one-line errors,
+and the choice between sharded, in-memory and streamed kernel sums."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+DEFAULT_CUTOFF = 5.0
+DEFAULT_K = 32
+PROG = "quests-jax"
+STREAM_ABOVE_BYTES = 1 << 30  # .npy descriptors larger than this are streamed, not loaded
+
+
+class UserError(Exception):
+    """A mistake in the command's input: reported in one line, no traceback."""
+
+
+# --------------------------------------------------------------------------------------
+# option types
+
+
+def positive(kind):
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {text!r}") from None
+        if not np.isfinite(value) or value <= 0:
+            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+        return value
+
+    parse.__name__ = f"positive {kind.__name__}"
+    return parse
+
+
+def finite_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not np.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be finite, got {text}")
+    return value
+
+
+# --------------------------------------------------------------------------------------
+# helpers
+
+
+def first_line(err: BaseException) -> str:
+    """The first line of an exception's message (its type name if it has none)."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def log(message: str) -> None:
+    print(f"[{PROG}] {message}", file=sys.stderr, flush=True)
+
+
+def enable_compilation_cache() -> None:
+    """Persist compiled XLA programs across runs (QUESTS_JAX_CACHE_DIR; empty: off)."""
+    import jax
+
+    default = os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "quests_jax", "xla"
+    )
+    path = os.environ.get("QUESTS_JAX_CACHE_DIR", default)
+    if not path:
+        return
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError:
+        return  # an unwritable cache only costs compile time
+    jax.config.update("jax_compilation_cache_dir", path)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
+def check_output(path: str | None, overwrite: bool) -> None:
+    if path is None:
+        return
+    if os.path.exists(path) and not overwrite:
+        raise UserError(f"output {path} exists; pass --overwrite to replace it")
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise UserError(f"output directory {parent} does not exist")
+
+
+def write_atomically(path: str, write) -> None:
+    """Write through a temporary file in the same directory, then rename: an
+    interrupted run never leaves a truncated output (or destroys an old one)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    suffix = os.path.splitext(path)[1]
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".quests-jax-", suffix=suffix)
+    os.close(fd)
+    try:
+        write(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; give it the usual mode
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def write_json(path: str, results: dict) -> None:
+    def write(tmp):
+        with open(tmp, "w") as f:
+            json.dump(results, f, indent=4)
+
+    write_atomically(path, write)
+    log(f"results written to {path}")
+
+
+def require_file(path: str) -> None:
+    if not os.path.isfile(path):
+        raise UserError(f"{path}: no such file")
+
+
+def unreadable(path: str, fmt: str | None, err: Exception) -> UserError:
+    how = f" as format {fmt!r}" if fmt else ""
+    return UserError(f"{path}: ASE cannot read it{how}: {first_line(err)}")
+
+
+def read_frames(path: str, index: str, fmt: str | None):
+    from ase import Atoms
+    from ase.io import read
+
+    require_file(path)
+    try:
+        frames = read(path, index=index, format=fmt)
+    except Exception as err:  # ASE raises many kinds for unreadable files
+        raise unreadable(path, fmt, err) from None
+    if isinstance(frames, Atoms):
+        frames = [frames]
+    frames = list(frames)
+    if not frames:
+        raise UserError(f"{path}: no frames selected (--index {index})")
+    return frames
+
+
+class Described:
+    """Descriptors of one input file, with what made them."""
+
+    def __init__(self, x, frames=None, k=None, cutoff=None, seconds=0.0, sizes=None):
+        self.x = x
+        self.frames = frames
+        self.k = k
+        self.cutoff = cutoff
+        self.seconds = seconds
+        self.sizes = sizes  # environments per frame, where known
+
+    def frame_set(self, path: str):
+        """The descriptors frame by frame (needs frames or saved frame sizes)."""
+        from ..frame_sets import FrameSet
+
+        if self.sizes is None:
+            raise UserError(
+                f"{path}: no frame sizes in it; give structures or a .npz from "
+                "`quests-jax descriptors`"
+            )
+        return FrameSet(self.x, self.sizes)
+
+
+def load(path: str, args) -> Described:
+    """Read an input: structures (not yet described) or saved descriptors. Every
+    input is loaded before any is described, so that a bad second file fails fast."""
+    if not path.endswith((".npz", ".npy")):
+        return Described(None, read_frames(path, args.index, args.format))
+    require_file(path)
+    t0 = time.perf_counter()
+    try:
+        data = np.load(path, mmap_mode="r" if path.endswith(".npy") else None)
+    except Exception as err:
+        raise UserError(f"{path}: not a readable NumPy file: {err}") from None
+    k = cutoff = sizes = None
+    if isinstance(data, np.lib.npyio.NpzFile):
+        if "descriptors" not in data:
+            raise UserError(f"{path}: no 'descriptors' array in it")
+        x = data["descriptors"]
+        k = int(data["k"]) if "k" in data else None
+        cutoff = float(data["cutoff"]) if "cutoff" in data else None
+        sizes = np.asarray(data["frame_sizes"]) if "frame_sizes" in data else None
+    else:
+        x = data
+    if x.ndim != 2:
+        raise UserError(f"{path}: descriptors must be a 2-D array, got shape {x.shape}")
+    if x.shape[0] == 0:
+        raise UserError(f"{path}: holds no environments")
+    if process()[1] > 1:
+        x, sizes = x[share(x.shape[0])], None  # a memory map stays one: rows read when used
+    return Described(x, None, k, cutoff, time.perf_counter() - t0, sizes)
+
+
+def describe(path: str, loaded: Described, args) -> Described:
+    """Descriptors of loaded structures (saved descriptors pass through)."""
+    from ..dataset import get_descriptors
+
+    if loaded.x is not None:
+        return loaded
+    frames = loaded.frames[share(len(loaded.frames))]
+    if not frames:
+        raise UserError(f"{path}: fewer frames than processes; this process has none")
+    t0 = time.perf_counter()
+    x = get_descriptors(frames, k=args.nbrs, cutoff=args.cutoff, dtype=args.dtype)
+    seconds = time.perf_counter() - t0
+    mine = f" (process {process()[0]})" if process()[1] > 1 else ""
+    what = f"{len(frames)} frames, {x.shape[0]:,} environments"
+    log(f"{path}: {what} described in {seconds:.2f} s{mine}")
+    sizes = np.array([len(atoms) for atoms in frames])
+    return Described(x, frames, args.nbrs, args.cutoff, seconds, sizes)
+
+
+def bandwidth_value(args):
+    h = args.bandwidth
+    return h[0] if len(h) == 1 else np.asarray(h)
+
+
+def jsonable(value):
+    value = np.asarray(value)
+    return value.item() if value.ndim == 0 else value.tolist()
+
+
+def process() -> tuple[int, int]:
+    """(this process's index, number of processes); (0, 1) without jax.distributed."""
+    import jax
+
+    return jax.process_index(), jax.process_count()
+
+
+def share(n: int) -> slice:
+    """This process's contiguous share of n frames or rows (all of them for one)."""
+    pid, n_proc = process()
+    return slice(pid * n // n_proc, (pid + 1) * n // n_proc)
+
+
+def use_sharding() -> bool:
+    """Spread the kernel sums over devices: more than one is visible."""
+    import jax
+
+    return jax.device_count() > 1
+
+
+def say(*lines: str) -> None:
+    """Print results once (process 0)."""
+    if process()[0] == 0:
+        for line in lines:
+            print(line)
+
+
+def compute_entropy_and_diversity(x, h, batch_size):
+    """(H, D, n_envs) on the best path: sharded over devices, in memory, or streamed
+    from a memory map too large to load."""
+    from .. import sharded, streaming
+    from ..information import entropy_and_diversity
+
+    if use_sharding():
+        xs = sharded.shard_rows(x, name="descriptors")
+        ent, div = sharded.entropy_and_diversity(xs, h, batch_size)
+        return np.asarray(ent), np.asarray(div), xs.n_rows
+    if isinstance(x, np.memmap) and x.nbytes > STREAM_ABOVE_BYTES:
+        ent, div = streaming.entropy_and_diversity(x, h, batch_size)
+    else:
+        ent, div = entropy_and_diversity(np.asarray(x, np.dtype(compute_dtype())), h, batch_size)
+    return np.asarray(ent), np.asarray(div), x.shape[0]
+
+
+def compute_delta_entropy(y, x, h, batch_size):
+    """dH of every test row (all processes' rows, in order) against the reference."""
+    from .. import sharded, streaming
+
+    if use_sharding():
+        ys = sharded.shard_rows(y, name="test descriptors")
+        xs = sharded.shard_rows(x, ys.mesh, name="reference descriptors")
+        dh = sharded.delta_entropy(ys, xs, h, batch_size)
+        return sharded.all_values(dh, ys), xs.n_rows
+    return streaming.delta_entropy(y, x, h, batch_size), x.shape[0]
+
+
+def compute_dtype() -> str:
+    import jax
+
+    return "float64" if jax.config.jax_enable_x64 else "float32"
+
+
+def devices_note() -> str:
+    import jax
+
+    n_dev, (_, n_proc) = jax.device_count(), process()
+    return f" on {n_dev} devices in {n_proc} processes" if n_dev > 1 else ""
+
+
+def iread_frames(path: str, index: str, fmt: str | None):
+    """Frames one at a time (ase.io.iread): a trajectory never sits in memory."""
+    from ase.io import iread
+
+    require_file(path)
+    try:
+        yield from iread(path, index=index, format=fmt)
+    except Exception as err:  # ASE raises many kinds for unreadable files
+        raise unreadable(path, fmt, err) from None
+
+
+# --------------------------------------------------------------------------------------
+# parser
+
+
+def add_input_options(p, index: bool = True) -> None:
+    if index:
+        p.add_argument("--index", default=":", help="frames to read, ASE syntax (default: ':')")
+    p.add_argument("--format", default=None, help="ASE file format (default: from the name)")
+
+
+def add_descriptor_options(p, index: bool = True) -> None:
+    add_input_options(p, index)
+    p.add_argument(
+        "-c", "--cutoff", type=positive(float), default=DEFAULT_CUTOFF,
+        help=f"cutoff radius in A (default: {DEFAULT_CUTOFF})",
+    )  # fmt: skip
+    p.add_argument(
+        "-k", "--nbrs", type=positive(int), default=DEFAULT_K,
+        help=f"number of nearest neighbours (default: {DEFAULT_K})",
+    )  # fmt: skip
+    p.add_argument(
+        "--dtype", choices=["float32", "float64"], default="float32",
+        help="precision of descriptors and kernel sums (default: float32)",
+    )  # fmt: skip
+
+
+def add_kernel_options(p) -> None:
+    from ..information import DEFAULT_BANDWIDTH
+
+    p.add_argument(
+        "-b", "--bandwidth", type=positive(float), nargs="+", default=[DEFAULT_BANDWIDTH],
+        help=f"kernel bandwidth(s) in 1/A (default: {DEFAULT_BANDWIDTH})",
+    )  # fmt: skip
+    p.add_argument(
+        "--batch-size", "--batch_size", dest="batch_size", type=positive(int), default=None,
+        help="rows per block of the kernel sums (memory ~ its square; default: per device)",
+    )  # fmt: skip
+
+
+def add_parallel_options(p) -> None:
+    g = p.add_argument_group(
+        "several processes (jax.distributed; each process describes its share of the frames)"
+    )
+    g.add_argument(
+        "--distributed", action="store_true",
+        help="join a multi-process run, detected from SLURM / Open MPI / the TPU runtime",
+    )  # fmt: skip
+    g.add_argument("--coordinator", default=None, help="coordinator address HOST:PORT")
+    g.add_argument("--num-processes", type=positive(int), default=None, help="processes in all")
+    g.add_argument("--process-id", type=int, default=None, help="this process, 0 .. N-1")
+
+
+def init_distributed(args) -> None:
+    """Start jax.distributed when asked, before anything touches a device."""
+    explicit = [args.coordinator, args.num_processes, args.process_id]
+    if not args.distributed and all(v is None for v in explicit):
+        return
+    if not args.distributed and any(v is None for v in explicit):
+        raise UserError("--coordinator, --num-processes and --process-id go together")
+    if args.process_id is not None and not 0 <= args.process_id < args.num_processes:
+        raise UserError(
+            f"--process-id must be in 0 .. {args.num_processes - 1}, got {args.process_id}"
+        )
+    import jax
+
+    try:
+        jax.distributed.initialize(
+            coordinator_address=args.coordinator,
+            num_processes=args.num_processes,
+            process_id=args.process_id,
+        )
+    except (RuntimeError, ValueError) as err:
+        reason = first_line(err)
+        raise UserError(f"cannot start jax.distributed: {reason}") from None
+    log(
+        f"process {jax.process_index()} of {jax.process_count()}, "
+        f"{jax.local_device_count()} local of {jax.device_count()} devices"
+    )
+
+
+def check_plot(args) -> None:
+    """A --plot target is checked (and matplotlib found) before any work starts."""
+    path = getattr(args, "plot", None)
+    if path is None:
+        return
+    check_output(path, args.overwrite)
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise UserError('--plot needs matplotlib: pip install "quests_jax[plot]"') from None
+
+
+def add_plot_option(p, what: str) -> None:
+    p.add_argument("--plot", default=None, metavar="PNG", help=f"draw {what} to this image file")
+
+
+def add_output_options(p, what: str) -> None:
+    p.add_argument("-o", "--output", default=None, help=what)
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")

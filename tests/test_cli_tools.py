@@ -1,0 +1,279 @@
+"""The dataset-tool commands of quests-jax, each on small files, JSON checked against
+the library; bad input gives one error line and a non-zero exit."""
+
+from __future__ import annotations
+
+import json
+
+import jax
+import numpy as np
+import pytest
+from ase.io import read, write
+
+import quests_jax as qj
+from conftest import md_frames
+from quests_jax import compression
+from quests_jax.cli import build_parser, main
+from quests_jax.frame_sets import FrameSet
+
+COMMANDS = [
+    "entropy", "entropy_sampler", "make_descriptors", "descriptors", "dH", "approx_dH",
+    "dH_traj", "bandwidth", "overlap", "learning_curve", "compress", "metrics", "mcmc",
+    "generate", "active_learning", "uq",
+]  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def no_disk_cache(monkeypatch):
+    monkeypatch.setenv("QUESTS_JAX_CACHE_DIR", "")
+    yield
+    jax.config.update("jax_enable_x64", False)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tools")
+    runs = md_frames(temperatures=(300, 1200, 3000), samples=4)
+    write(root / "traj.xyz", [f for fs in runs.values() for f in fs])
+    write(root / "cold.xyz", runs[300])
+    write(root / "hot.xyz", runs[3000])
+    return root
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def descriptors_of(path, **kw):
+    return qj.get_descriptors(read(path, ":"), **kw)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    assert "usage: quests-jax" in capsys.readouterr().out
+
+
+def test_compress_json_and_structures(files, capsys, tmp_path):
+    out = tmp_path / "c.json"
+    code, stdout, err = run(capsys, "compress", files / "traj.xyz", "-s", "4", "-o", out)
+    assert code == 0, err
+    result = json.loads(out.read_text())
+    frames = read(files / "traj.xyz", ":")
+    data = FrameSet.from_list([qj.get_descriptors([f]) for f in frames])
+    expected = compression.msc(data, 4)
+    assert result["selected"] == expected.tolist()
+    summary = compression.summary(data, expected)
+    assert result["comp_H"] == pytest.approx(summary["entropy"], rel=1e-5)
+    assert result["comp_D"] == pytest.approx(summary["diversity"], rel=1e-5)
+    assert result["overlap"] == pytest.approx(summary["overlap"])
+    assert (result["orig_n_structs"], result["comp_n_structs"]) == (12, 4)
+    assert result["comp_n_envs"] == 4 * 32 and "kept 4 of 12 frames" in stdout
+    # a fraction, another method, structures out in an ASE format
+    out_xyz = tmp_path / "kept.xyz"
+    code, _, err = run(
+        capsys, "compress", files / "traj.xyz", "-s", "0.25", "-m", "fps", "-o", out_xyz
+    )
+    assert code == 0, err
+    kept = read(out_xyz, ":")
+    order = compression.fps(data, 3)
+    assert len(kept) == 3
+    for atoms, i in zip(kept, order, strict=True):
+        np.testing.assert_allclose(atoms.positions, frames[i].positions)
+
+
+def test_compress_with_reference(files, capsys, tmp_path):
+    out = tmp_path / "c.json"
+    code, _, err = run(
+        capsys, "compress", files / "hot.xyz", "-r", files / "cold.xyz", "-s", "2", "-o", out
+    )
+    assert code == 0, err
+    result = json.loads(out.read_text())
+    assert result["method"] == "msc_conditional" and len(result["selected"]) == 2
+    data = FrameSet.from_list([qj.get_descriptors([f]) for f in read(files / "hot.xyz", ":")])
+    expected = compression.msc_conditional(data, 2, descriptors_of(files / "cold.xyz"))
+    assert result["selected"] == expected.tolist()
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["compress", "missing.xyz"], "no such file"),
+        (["compress", "{traj}", "-m", "best"], "unknown method"),
+        (["compress", "{traj}", "-s", "40"], "larger than the dataset"),
+        (["compress", "{traj}", "-m", "msc_conditional"], "needs a reference"),
+        (["learning_curve", "{traj}", "-f", "0.5,1.5"], "(0, 1]"),
+        (["learning_curve", "{traj}", "-f", "0,0.5"], "(0, 1]"),
+        (["learning_curve", "{traj}", "-f", "a,b"], "numbers separated by commas"),
+        (["dH_traj", "{traj}", "-w", "0"], "nothing to compare with"),
+        (["dH_traj", "missing.xyz"], "no such file"),
+        (["uq", "{traj}", "missing.xyz"], "no such file"),
+        (["mcmc", "{traj}", "-i", "99"], "--index must be in"),
+        (["approx_dH", "{cold}", "{cold}", "-n", "1000"], "more than the"),
+    ],
+)
+def test_bad_input_is_one_line(files, capsys, argv, message):
+    argv = [a.format(traj=files / "traj.xyz", cold=files / "cold.xyz") for a in argv]
+    code, _, err = run(capsys, *argv)
+    assert code == 1
+    lines = err.strip().splitlines()
+    assert lines[-1].startswith("quests-jax: error:") and message in lines[-1]
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("size", ["0", "-1", "nan"])
+def test_bad_size_option_exits_2(files, capsys, size):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["compress", str(files / "traj.xyz"), "-s", size])
+    assert exit_info.value.code == 2
+    assert "must be > 0" in capsys.readouterr().err
+
+
+def test_learning_curve_json_and_plot(files, capsys, tmp_path):
+    out, png = tmp_path / "lc.json", tmp_path / "lc.png"
+    code, stdout, err = run(
+        capsys, "learning_curve", files / "traj.xyz", "-f", "0.2,0.4,0.6,1.0", "-n", "2",
+        "-o", out, "--plot", png,
+    )  # fmt: skip
+    assert code == 0, err
+    result = json.loads(out.read_text())
+    curve = result["learning_curve"]
+    assert [c["fraction"] for c in curve] == [0.2, 0.4, 0.6, 1.0]
+    x = descriptors_of(files / "traj.xyz")
+    assert curve[-1]["entropies"] == [pytest.approx(float(qj.entropy(x)), rel=1e-5)]
+    assert [len(c["entropies"]) for c in curve] == [2, 2, 2, 1]
+    gap = result["information_gap"]
+    assert set(gap) == {"a", "b", "c", "gap", "rms"} and "information gap" in stdout
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_dh_traj_json_xyz_and_plot(files, capsys, tmp_path):
+    out, png = tmp_path / "t.json", tmp_path / "t.png"
+    code, _, err = run(
+        capsys, "dH_traj", files / "traj.xyz", "-r", files / "cold.xyz", "-w", "1",
+        "-o", out, "--plot", png, "--progress",
+    )  # fmt: skip
+    assert code == 0, err
+    result = json.loads(out.read_text())
+    assert result["num_frames"] == 12 and len(result["frames"]) == 12
+    frames = read(files / "traj.xyz", ":")
+    ref = descriptors_of(files / "cold.xyz")
+    last = qj.get_descriptors([frames[-1]])
+    rec = result["frames"][-1]
+    assert rec["entropy"] == pytest.approx(float(qj.entropy(last)), rel=1e-5)
+    assert rec["dH_reference_max"] == pytest.approx(
+        float(qj.delta_entropy(last, ref).max()), rel=1e-5
+    )
+    assert png.stat().st_size > 0
+    out_xyz = tmp_path / "t.xyz"
+    code, _, err = run(capsys, "dH_traj", files / "traj.xyz", "-o", out_xyz)
+    assert code == 0, err
+    back = read(out_xyz, ":")
+    assert len(back) == 12 and "dH_previous" not in back[0].arrays
+    prev = qj.get_descriptors([frames[-2]])
+    np.testing.assert_allclose(
+        back[-1].arrays["dH_previous"], qj.delta_entropy(last, prev), rtol=1e-5, atol=1e-5
+    )
+
+
+def test_uq_report_structures_and_plot(files, capsys, tmp_path):
+    out, xyz, png = tmp_path / "uq.json", tmp_path / "uq.xyz", tmp_path / "uq.png"
+    code, stdout, err = run(
+        capsys, "uq", files / "hot.xyz", files / "cold.xyz", "-t", "2", "-o", out,
+        "--structures", xyz, "--plot", png,
+    )  # fmt: skip
+    assert code == 0, err
+    report = json.loads(out.read_text())
+    dh = np.asarray(
+        qj.delta_entropy(descriptors_of(files / "hot.xyz"), descriptors_of(files / "cold.xyz"))
+    )
+    assert report["fraction_above"] == pytest.approx((dh > 2).mean())
+    assert report["worst_atoms"][0]["dH"] == pytest.approx(dh.max(), rel=1e-5)
+    back = read(xyz, ":")
+    np.testing.assert_allclose(np.concatenate([a.arrays["dH"] for a in back]), dh, rtol=1e-5)
+    assert png.stat().st_size > 0 and "environments" in stdout
+
+
+def test_metrics_approx_dh_and_sampler_json(files, capsys, tmp_path):
+    cold, hot = descriptors_of(files / "cold.xyz"), descriptors_of(files / "hot.xyz")
+    out = tmp_path / "m.json"
+    assert run(capsys, "metrics", files / "cold.xyz", "-o", out)[0] == 0
+    result = json.loads(out.read_text())
+    h, d, dh = qj.get_all_metrics(cold)
+    assert result["entropy"] == pytest.approx(float(h), rel=1e-6)
+    assert result["diversity"] == pytest.approx(float(d), rel=1e-6)
+    np.testing.assert_allclose(result["dH"], dh, rtol=1e-5, atol=1e-5)
+
+    out = tmp_path / "a.json"
+    assert (
+        run(capsys, "approx_dH", files / "hot.xyz", files / "cold.xyz", "-n", "2", "-o", out)[0]
+        == 0
+    )
+    result = json.loads(out.read_text())
+    assert result["n"] == 2 and result["test_envs"] == hot.shape[0]
+    np.testing.assert_allclose(
+        result["delta_entropy"], qj.approx_delta_entropy(hot, cold, n=2), rtol=1e-5, atol=1e-5
+    )
+
+    out = tmp_path / "s.json"
+    code, _, err = run(capsys, "entropy_sampler", files / "traj.xyz", "-s", "1000", "-o", out)
+    assert code == 0, err
+    result = json.loads(out.read_text())
+    x = descriptors_of(files / "traj.xyz")
+    assert result["num_runs"] == 1
+    assert result["entropies"][0] == pytest.approx(float(qj.entropy(x)), rel=1e-5)
+
+
+def test_mcmc_and_active_learning(files, capsys, tmp_path):
+    out = tmp_path / "new.xyz"
+    code, _, err = run(
+        capsys, "mcmc", files / "cold.xyz", "-i", "1", "-n", "60", "-t", "3", "-o", out,
+        "--compare",
+    )  # fmt: skip
+    assert code == 0, err
+    start, new = read(out, ":")
+    np.testing.assert_allclose(start.positions, read(files / "cold.xyz", "1").positions)
+    ref = descriptors_of(files / "cold.xyz")
+    dh = np.asarray(qj.delta_entropy(qj.get_descriptors([new]), ref))
+    assert new.info["score"] == pytest.approx(np.abs(dh - 3).mean(), rel=1e-3, abs=1e-3)
+    out_json = tmp_path / "mc.json"
+    assert run(capsys, "generate", files / "cold.xyz", "-n", "20", "-o", out_json)[0] == 0
+    result = json.loads(out_json.read_text())
+    assert len(result["scores"]) == 20 and len(result["dH"]) == 32
+
+    out = tmp_path / "al.xyz"
+    code, stdout, err = run(
+        capsys, "active_learning", files / "cold.xyz", "-g", "2", "-s", "2", "-n", "20",
+        "-o", out, "--full",
+    )  # fmt: skip
+    assert code == 0, err
+    frames = read(out, ":")
+    assert len(frames) == 4 + 4 and [a.info["gen"] for a in frames[4:]] == [1, 1, 2, 2]
+
+
+def test_outputs_are_never_replaced_silently(files, capsys, tmp_path):
+    out = tmp_path / "c.json"
+    out.write_text("keep me")
+    code, _, err = run(capsys, "compress", files / "traj.xyz", "-s", "2", "-o", out)
+    assert code == 1 and "exists" in err and out.read_text() == "keep me"
+    png = tmp_path / "p.png"
+    png.write_text("keep")
+    code, _, err = run(capsys, "dH", files / "hot.xyz", files / "cold.xyz", "--plot", png)
+    assert code == 1 and "exists" in err and png.read_text() == "keep"
+
+
+def test_dh_plot(files, capsys, tmp_path):
+    png = tmp_path / "dh.png"
+    code, _, err = run(capsys, "dH", files / "hot.xyz", files / "cold.xyz", "--plot", png)
+    assert code == 0, err
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_parser_lists_every_command():
+    text = build_parser().format_help()
+    for command in COMMANDS:
+        assert command in text
