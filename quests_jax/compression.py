@@ -293,8 +293,14 @@ def mean_fps(data: FrameSet, size: int, *, start=None, seed=0):
 def _lloyd(points, centres, *, iterations):
     """Lloyd iterations of k-means until the assignment is stable: (centres, labels)."""
 
-    def assign(c):
-        d2 = jnp.sum((points[:, None, :] - c[None, :, :]) ** 2, axis=-1)
+    centre = jnp.mean(points, axis=0)
+    p = points - centre  # centred: less cancellation in |p|^2 + |c|^2 - 2 p.c
+    p_sq = jnp.sum(p * p, axis=1)
+
+    def assign(c):  # (F, k) distances by one matmul, never an (F, k, d) array
+        c = c - centre
+        d2 = p_sq[:, None] + jnp.sum(c * c, axis=1)[None, :]
+        d2 = d2 - 2 * jnp.matmul(p, c.T, precision=HIGHEST)
         return jnp.argmin(d2, axis=1)
 
     def update(labels, c):

@@ -1,11 +1,12 @@
-"""Trajectory analysis, streamed frame by frame: each frame's own entropy, and the
-dH of its environments against a fixed reference set and against the frames just
-before it. Only one frame, the last ``window`` frames and the reference are held at
-any time, so memory does not grow with the trajectory's length.
+"""Trajectory analysis, streamed frame by frame: each frame's own entropy and the dH
+of its environments against the frame itself (the reference's ``dH_traj``), against
+a fixed reference set and against the frames just before it. Only one frame, the
+last ``window`` frames and the reference are held at any time, so memory does not
+grow with the trajectory's length.
 
 Per frame (dicts, one per frame, JSON-ready):
-``frame``, ``n_atoms``, ``entropy``, and for each comparison ``X`` in
-(``reference``, ``previous``): ``dH_X_mean``, ``dH_X_max``, ``dH_X_fraction`` (the
+``frame``, ``n_atoms``, ``entropy``, and for each comparison ``X`` in (``self``,
+``reference``, ``previous``): ``dH_X_mean``, ``dH_X_max``, ``dH_X_fraction`` (the
 fraction of environments with dH > threshold). The first frame has no previous
 frames: its ``previous`` values are None.
 """
@@ -18,7 +19,7 @@ from collections.abc import Callable, Iterable
 import numpy as np
 
 from .dataset import bucket_size, get_descriptors
-from .information import DEFAULT_BANDWIDTH, delta_entropy, entropy
+from .information import DEFAULT_BANDWIDTH, delta_entropy, get_all_metrics
 from .progress import Progress
 
 
@@ -61,8 +62,8 @@ def analyse_trajectory(
         window: compare each frame with the ``window`` frames before it (0: skip).
         threshold: dH above which an environment counts as novel.
         on_frame: called as ``on_frame(i, atoms, per_atom)`` with the per-atom dH
-            arrays (``{"dH_reference": (n,), "dH_previous": (n,)}``), e.g. to write
-            them into the structures.
+            arrays (``{"dH_self": (n,), "dH_reference": (n,), "dH_previous": (n,)}``,
+            as available), e.g. to write them into the structures.
         total: number of frames, when known, for the progress bar.
 
     Returns:
@@ -86,8 +87,11 @@ def analyse_trajectory(
                 )
             xp, mask = _padded(x)
             record = {"frame": i, "n_atoms": len(atoms)}
-            record["entropy"] = float(entropy(xp, h, batch_size, mask=mask))
-            per_atom = {}
+            ent, _, dh_self = get_all_metrics(xp, h, batch_size, mask=mask)
+            record["entropy"] = float(ent)
+            dh_self = np.asarray(dh_self)[: len(x)]
+            record.update(_stats(dh_self, threshold, "self"))
+            per_atom = {"dH_self": dh_self}
             if reference is not None:
                 dh = np.asarray(delta_entropy(xp, reference, h, batch_size))[: len(x)]
                 record.update(_stats(dh, threshold, "reference"))

@@ -119,3 +119,18 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def write_lammps_dump(path, frames) -> None:
+    """A LAMMPS text dump of orthorhombic frames (ASE reads these but cannot write them)."""
+    lines = []
+    for step, atoms in enumerate(frames):
+        lengths = atoms.cell.lengths()
+        lines += ["ITEM: TIMESTEP", str(step), "ITEM: NUMBER OF ATOMS", str(len(atoms))]
+        lines += ["ITEM: BOX BOUNDS pp pp pp"] + [f"0.0 {length:.10f}" for length in lengths]
+        lines += ["ITEM: ATOMS id type x y z"]
+        lines += [
+            f"{i + 1} 1 {x:.10f} {y:.10f} {z:.10f}" for i, (x, y, z) in enumerate(atoms.positions)
+        ]
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")

@@ -13,7 +13,7 @@ import pytest
 from ase.io import read, write
 
 import quests_jax as qj
-from conftest import cu_cluster, cubic_cu, free_port
+from conftest import cu_cluster, cubic_cu, free_port, write_lammps_dump
 from quests_jax.cli import main
 
 
@@ -223,17 +223,7 @@ def test_other_ase_formats(files, capsys, tmp_path):
     code, out, err = run(capsys, "bandwidth", tmp_path / "POSCAR", "--format", "vasp")
     assert code == 0, err
     assert "h = " in out
-    # ASE reads LAMMPS dumps but cannot write them: write the text by hand
-    lines = []
-    for step, atoms in enumerate(solid):
-        lengths = atoms.cell.lengths()
-        lines += ["ITEM: TIMESTEP", str(step), "ITEM: NUMBER OF ATOMS", str(len(atoms))]
-        lines += ["ITEM: BOX BOUNDS pp pp pp"] + [f"0.0 {length:.10f}" for length in lengths]
-        lines += ["ITEM: ATOMS id type x y z"]
-        lines += [
-            f"{i + 1} 1 {x:.10f} {y:.10f} {z:.10f}" for i, (x, y, z) in enumerate(atoms.positions)
-        ]
-    (tmp_path / "traj.dump").write_text("\n".join(lines) + "\n")
+    write_lammps_dump(tmp_path / "traj.dump", solid)
     out_json = tmp_path / "dump.json"
     code, out, err = run(
         capsys,

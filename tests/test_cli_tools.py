@@ -11,7 +11,7 @@ import pytest
 from ase.io import read, write
 
 import quests_jax as qj
-from conftest import md_frames
+from conftest import md_frames, write_lammps_dump
 from quests_jax import compression
 from quests_jax.cli import build_parser, main
 from quests_jax.frame_sets import FrameSet
@@ -109,7 +109,7 @@ def test_compress_with_reference(files, capsys, tmp_path):
         (["learning_curve", "{traj}", "-f", "0.5,1.5"], "(0, 1]"),
         (["learning_curve", "{traj}", "-f", "0,0.5"], "(0, 1]"),
         (["learning_curve", "{traj}", "-f", "a,b"], "numbers separated by commas"),
-        (["dH_traj", "{traj}", "-w", "0"], "nothing to compare with"),
+        (["dH_traj", "{traj}", "-w", "-1"], "--window must be >= 0"),
         (["dH_traj", "missing.xyz"], "no such file"),
         (["uq", "{traj}", "missing.xyz"], "no such file"),
         (["mcmc", "{traj}", "-i", "99"], "--index must be in"),
@@ -178,6 +178,30 @@ def test_dh_traj_json_xyz_and_plot(files, capsys, tmp_path):
     np.testing.assert_allclose(
         back[-1].arrays["dH_previous"], qj.delta_entropy(last, prev), rtol=1e-5, atol=1e-5
     )
+
+
+def test_dh_traj_reads_lammps_dumps_and_matches_the_reference(files, capsys, tmp_path):
+    """--per-atom gives the reference's 'delta_entropy' (each frame against itself)."""
+    frames = read(files / "traj.xyz", ":")
+    write_lammps_dump(tmp_path / "md.dump", frames)
+    out = tmp_path / "t.json"
+    code, _, err = run(
+        capsys, "dH_traj", tmp_path / "md.dump", "--format", "lammps-dump-text", "-w", "0",
+        "--per-atom", "-o", out,
+    )  # fmt: skip
+    assert code == 0, err
+    result = json.loads(out.read_text())
+    assert result["num_frames"] == len(frames) and "dH_previous" not in result
+    for atoms, got, rec in zip(frames, result["delta_entropy"], result["frames"], strict=True):
+        x = qj.get_descriptors([atoms], dtype="float64")
+        expected = np.asarray(qj.delta_entropy(x, x))
+        tol = 1e-5 * np.maximum(np.abs(expected), 1)
+        assert np.all(np.abs(np.asarray(got) - expected) <= tol)
+        assert rec["dH_self_max"] == pytest.approx(expected.max(), rel=1e-5, abs=1e-5)
+    reference = pytest.importorskip("quests.entropy")
+    x = qj.get_descriptors([frames[-1]], dtype="float64")
+    expected = reference.delta_entropy(x, x)
+    np.testing.assert_allclose(result["delta_entropy"][-1], expected, rtol=1e-5, atol=1e-5)
 
 
 def test_uq_report_structures_and_plot(files, capsys, tmp_path):

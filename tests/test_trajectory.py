@@ -23,6 +23,9 @@ def test_records_equal_direct_computation():
     for i, (rec, x) in enumerate(zip(records, xs, strict=True)):
         assert rec["frame"] == i and rec["n_atoms"] == len(frames[i])
         assert rec["entropy"] == pytest.approx(float(qj.entropy(x)), rel=1e-5)
+        dh = np.asarray(qj.delta_entropy(x, x))
+        assert rec["dH_self_mean"] == pytest.approx(dh.mean(), rel=1e-5, abs=1e-5)
+        np.testing.assert_allclose(seen[i][1]["dH_self"], dh, rtol=1e-5, atol=1e-5)
         dh = np.asarray(qj.delta_entropy(x, ref))
         assert rec["dH_reference_mean"] == pytest.approx(dh.mean(), rel=1e-5, abs=1e-5)
         assert rec["dH_reference_max"] == pytest.approx(dh.max(), rel=1e-5, abs=1e-5)

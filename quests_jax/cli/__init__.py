@@ -226,6 +226,11 @@ def _add_dataset_commands(sub) -> None:
         help="dH above which an environment is novel (default: 0)",
     )  # fmt: skip
     p.add_argument("--progress", action="store_true", help="count the frames first, show a bar")
+    p.add_argument(
+        "--per-atom", "--per_atom", dest="per_atom", action="store_true",
+        help="put per-atom dH lists in the JSON ('delta_entropy': each frame against itself, "
+        "as the reference's dH_traj)",
+    )  # fmt: skip
     add_output_options(p, "JSON file (per-frame values), or .xyz (frames with per-atom dH)")
     add_plot_option(p, "entropy and dH along the trajectory")
     p.set_defaults(run=cmd_dh_traj)

@@ -263,8 +263,6 @@ def cmd_dh_traj(args) -> None:
     reference = None
     if args.reference:
         reference = describe(args.reference, load(args.reference, args), args).x
-    if reference is None and args.window == 0:
-        raise UserError("nothing to compare with: give -r/--reference or a --window > 0")
     xyz = args.output and not _is_json(args.output)
     tmp = None
     if xyz:
@@ -274,7 +272,12 @@ def cmd_dh_traj(args) -> None:
         tmp = os.path.join(directory, f".quests-jax-{os.getpid()}.xyz")
     stream = open(tmp, "w") if tmp else None  # noqa: SIM115 - closed below
 
+    per_atom_lists = {"dH_self": [], "dH_reference": [], "dH_previous": []}
+
     def on_frame(i, atoms, per_atom):
+        if args.per_atom:
+            for name, values in per_atom_lists.items():
+                values.append(per_atom[name].astype(float).tolist() if name in per_atom else None)
         if stream is None:
             return
         from ase.io import write
@@ -305,7 +308,7 @@ def cmd_dh_traj(args) -> None:
     seconds = time.perf_counter() - t0
     n_atoms = sum(r["n_atoms"] for r in records)
     print(f"frames: {len(records)}, environments: {n_atoms}")
-    for name in ("reference", "previous"):
+    for name in ("self", "reference", "previous"):
         values = [
             r[f"dH_{name}_fraction"] for r in records if r.get(f"dH_{name}_fraction") is not None
         ]
@@ -325,19 +328,27 @@ def cmd_dh_traj(args) -> None:
         plots.trajectory(records, args.plot, title=f"Trajectory: {args.trajectory}")
         log(f"plot written to {args.plot}")
     if _is_json(args.output):
+        per_atom = {}
+        if args.per_atom:  # the reference's key: each frame's dH against itself
+            per_atom = {"delta_entropy": per_atom_lists["dH_self"]}
+            if reference is not None:
+                per_atom["dH_reference"] = per_atom_lists["dH_reference"]
+            if args.window:
+                per_atom["dH_previous"] = per_atom_lists["dH_previous"]
         write_json(
             args.output,
             {
                 "file": args.trajectory,
                 "reference": args.reference,
                 "num_frames": len(records),
-                "num_envs": n_atoms,
+                "n_envs": n_atoms,
                 "k": args.nbrs,
                 "cutoff": args.cutoff,
                 "bandwidth": h,
                 "window": args.window,
                 "threshold": args.threshold,
                 "frames": records,
+                **per_atom,
                 "time": seconds,
             },
         )
