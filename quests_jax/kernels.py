@@ -25,9 +25,20 @@ Numerics:
   symmetric), which halves the work of the entropy and the diversity.
 * Padding and masked rows are moved so far away that their kernel values are exactly
   0: the hot loops need no masks.
+
+Gradients: :func:`log_kernel_sums` (without weights) and :func:`self_kernel_sums` have
+custom VJPs that stream over the same blocks, so ``jax.grad`` of an entropy or a dH
+needs O((M + N) d) memory too (reverse mode through the scans would keep every
+block's kernel matrix: the full M x N). With a = the cotangent times the kernel (for
+log sums: times the softmax weight K_ij / sum_j K_ij, formed in log space, so it stays
+finite far from the data), d/dy_i = sum_j a_ij 2s (y_i - x_j) and d/dx_j the same
+with the opposite sign, s = -1/(2h^2): two more matmuls per block pair. The
+reference side is skipped when it is not being differentiated.
 """
 
 from __future__ import annotations
+
+import functools
 
 import equinox as eqx
 import jax
@@ -171,9 +182,17 @@ def log_kernel_sums(
 
     Returns:
         (M, H) log kernel sums, and with ``weights`` also the (M, H) weighted means
-        sum_j w_j K_ij / sum_j K_ij.
+        sum_j w_j K_ij / sum_j K_ij. Without weights the result is differentiable in
+        y, x and h with O((M + N) d) memory (a streamed custom VJP).
     """
     block = block_size or default_block_size()
+    if weights is None:
+        return _log_sums(y, x, h, y_mask, x_mask, block, wide)
+    return _stream_log_sums(y, x, h, weights, y_mask, x_mask, block, wide)
+
+
+def _stream_log_sums(y, x, h, weights, y_mask, x_mask, block, wide):
+    """Forward pass of :func:`log_kernel_sums` (see there)."""
     m = y.shape[0]
     by, bx = _block_for(m, block), _block_for(x.shape[0], block)
     scales = _scales(h, y.dtype)
@@ -220,20 +239,116 @@ def log_kernel_sums(
     return log_sum, jnp.moveaxis(mean_w, 1, 2).reshape(-1, n_h)[:m]
 
 
+def _pair_gradients(yc, xc, a):
+    """For A (By, Bx) and rows centred on a common point, the sums
+    sum_j a_ij (y_i - x_j) (By, d) and sum_i a_ij (x_j - y_i) (Bx, d)."""
+    to_y = yc * jnp.sum(a, axis=1)[:, None] - jnp.matmul(a, xc, precision=HIGHEST)
+    to_x = xc * jnp.sum(a, axis=0)[:, None] - jnp.matmul(a.T, yc, precision=HIGHEST)
+    return to_y, to_x
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(5, 6))
+def _log_sums(y, x, h, y_mask, x_mask, block, wide):
+    return _stream_log_sums(y, x, h, None, y_mask, x_mask, block, wide)
+
+
+def _log_sums_fwd(y, x, h, y_mask, x_mask, block, wide):
+    # symbolic zeros: ``perturbed`` says which inputs are being differentiated, so the
+    # backward pass skips the reference side (one matmul in three) for fixed data
+    out = _stream_log_sums(y.value, x.value, h.value, None, _value(y_mask), _value(x_mask),
+                           block, wide)  # fmt: skip
+    need_x = True if x.perturbed else None  # None: a static "no" inside the residuals
+    return out, (y.value, x.value, h.value, _value(y_mask), _value(x_mask), out, need_x)
+
+
+def _value(a):
+    return None if a is None else a.value
+
+
+def _log_sums_bwd(block, wide, res, g):
+    y, x, h, y_mask, x_mask, log_sum, need_x = res
+    if isinstance(g, jax.custom_derivatives.SymbolicZero):
+        return jnp.zeros_like(y), jnp.zeros_like(x), jnp.zeros_like(h), None, None
+    m, n = y.shape[0], x.shape[0]
+    by, bx = _block_for(m, block), _block_for(n, block)
+    scales = _scales(h, y.dtype)
+    n_h = scales.shape[0]
+    far = _far_value([y, x], [y_mask, x_mask], h)
+    ref = _ReferenceBlocks.build(x, x_mask, bx, far)
+    yb, y_valid = _blocks(y, y_mask, by, far)
+    # masked and padding query rows: log sum -inf; give them weight 0
+    live = y_valid.reshape(-1)[:m, None] & jnp.isfinite(log_sum)
+    g = jnp.where(live, jnp.asarray(g, y.dtype), 0.0)
+    log_sum = jnp.where(live, log_sum, 0.0)
+    gb, _ = _blocks(g, None, by, 0.0)  # (n_yb, By, H)
+    lb, _ = _blocks(log_sum, None, by, 0.0)
+
+    def query_block(carry, i):
+        grad_x, grad_scale = carry
+        yq, gq, lq = yb[i], gb[i], lb[i]
+
+        def step(inner, j):
+            grad_y, grad_x, grad_scale = inner
+            d2 = ref.sq_distances(yq, j, wide)
+            a = jnp.zeros_like(d2)
+            terms = []
+            for b in range(n_h):
+                # softmax weight K_ij / sum_j K_ij times the cotangent, in log space
+                w = gq[:, b, None] * jnp.exp(scales[b] * d2 - lq[:, b, None])
+                a = a + 2.0 * scales[b] * w
+                terms.append(jnp.sum(w * d2))
+            grad_scale = grad_scale + jnp.stack(terms)
+            yc = yq - ref.centres[j]
+            xc = ref.rows[j] - ref.centres[j]
+            if need_x is None:
+                to_y = yc * jnp.sum(a, axis=1)[:, None] - jnp.matmul(a, xc, precision=HIGHEST)
+            else:
+                to_y, to_x = _pair_gradients(yc, xc, a)
+                grad_x = grad_x.at[j].add(to_x)
+            return (grad_y + to_y, grad_x, grad_scale), None
+
+        init = (jnp.zeros_like(yq), grad_x, grad_scale)
+        (grad_y, grad_x, grad_scale), _ = jax.lax.scan(step, init, jnp.arange(ref.n_blocks))
+        return (grad_x, grad_scale), grad_y
+
+    grad_x0 = jnp.zeros((ref.n_blocks, bx, x.shape[1]), y.dtype) if need_x else jnp.zeros(())
+    init = (grad_x0, jnp.zeros((n_h,), y.dtype))
+    (grad_x, grad_scale), grad_y = jax.lax.scan(query_block, init, jnp.arange(yb.shape[0]))
+    grad_y = grad_y.reshape(-1, y.shape[1])[:m]
+    if need_x is None:
+        grad_x = jnp.zeros_like(x)
+    else:
+        grad_x = jnp.where(ref.valid.reshape(-1)[:n, None], grad_x.reshape(-1, x.shape[1])[:n], 0)
+    grad_h = (grad_scale / h**3).reshape(jnp.shape(h))  # ds/dh = 1/h^3 for s = -1/(2h^2)
+    return grad_y, grad_x, grad_h, None, None
+
+
+_log_sums.defvjp(_log_sums_fwd, _log_sums_bwd, symbolic_zeros=True)
+
+
 def self_kernel_sums(x, h, *, mask=None, block_size=None, wide: bool = False):
     """sum_j K(x_i, x_j) over the (valid) rows of one set, self term included: (N, H).
 
     Each pair of blocks is visited once. Entries are >= 1 for valid rows (the self
     term, exactly 1), so plain sums are exact enough; masked rows get 0. ``wide``
-    accumulates float32 distances in float64 (for per-row accuracy).
+    accumulates float32 distances in float64 (for per-row accuracy). Differentiable
+    in x and h with O(N d) memory (a streamed custom VJP).
     """
-    block = block_size or default_block_size()
-    n = x.shape[0]
-    b = _block_for(n, block)
-    scales = _scales(h, x.dtype)
-    n_h = scales.shape[0]
+    return _self_sums(x, h, mask, block_size or default_block_size(), wide)
+
+
+def _self_setup(x, h, mask, block):
+    b = _block_for(x.shape[0], block)
     ref = _ReferenceBlocks.build(x, mask, b, _far_value([x], [mask], h))
     rows_i, cols_j = np.triu_indices(ref.n_blocks)
+    return ref, (jnp.asarray(rows_i), jnp.asarray(cols_j))
+
+
+def _self_sums_forward(x, h, mask, block, wide):
+    n = x.shape[0]
+    scales = _scales(h, x.dtype)
+    n_h = scales.shape[0]
+    ref, pairs = _self_setup(x, h, mask, block)
 
     def step(sums, pair):
         i, j = pair
@@ -250,10 +365,61 @@ def self_kernel_sums(x, h, *, mask=None, block_size=None, wide: bool = False):
         sums = sums.at[j].add(jnp.where(i != j, jnp.stack(cols), 0.0))
         return sums, None
 
-    init = jnp.zeros((ref.n_blocks, n_h, b), x.dtype)
-    sums, _ = jax.lax.scan(step, init, (jnp.asarray(rows_i), jnp.asarray(cols_j)))
+    init = jnp.zeros((ref.n_blocks, n_h, ref.rows.shape[1]), x.dtype)
+    sums, _ = jax.lax.scan(step, init, pairs)
     sums = jnp.moveaxis(sums, 1, 2).reshape(-1, n_h)[:n]
     return jnp.where(ref.valid.reshape(-1)[:n, None], sums, 0.0)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4))
+def _self_sums(x, h, mask, block, wide):
+    return _self_sums_forward(x, h, mask, block, wide)
+
+
+def _self_sums_fwd(x, h, mask, block, wide):
+    return _self_sums_forward(x, h, mask, block, wide), (x, h, mask)
+
+
+def _self_sums_bwd(block, wide, res, g):
+    """d/dx_k sum_i g_i s_i = sum_j 2s K_kj (g_k + g_j) (x_k - x_j), and
+    d/ds = sum_ij g_i K_ij d2_ij, one visit per pair of blocks."""
+    x, h, mask = res
+    n = x.shape[0]
+    scales = _scales(h, x.dtype)
+    n_h = scales.shape[0]
+    ref, pairs = _self_setup(x, h, mask, block)
+    g = jnp.where(ref.valid.reshape(-1)[:n, None], jnp.asarray(g, x.dtype), 0.0)
+    gb, _ = _blocks(g, None, ref.rows.shape[1], 0.0)  # (n_blocks, B, H)
+
+    def step(carry, pair):
+        grad, grad_scale = carry
+        i, j = pair
+        d2 = ref.sq_distances(ref.rows[i], j, wide)
+        diagonal = i == j
+        a = jnp.zeros_like(d2)
+        terms = []
+        for b in range(n_h):
+            k = jnp.exp(scales[b] * d2)
+            # pairs (i, j) and (j, i) of an off-diagonal block pair are both here
+            gk = gb[i][:, b, None] + jnp.where(diagonal, 0.0, gb[j][None, :, b])
+            terms.append(jnp.sum(gk * k * d2))
+            a = a + 2.0 * scales[b] * k * (gb[i][:, b, None] + gb[j][None, :, b])
+        grad_scale = grad_scale + jnp.stack(terms)
+        xi = ref.rows[i] - ref.centres[j]
+        xj = ref.rows[j] - ref.centres[j]
+        to_i, to_j = _pair_gradients(xi, xj, a)
+        grad = grad.at[i].add(to_i)
+        # a diagonal block: A already holds both orders of every pair, once
+        grad = grad.at[j].add(jnp.where(diagonal, 0.0, to_j))
+        return (grad, grad_scale), None
+
+    init = (jnp.zeros_like(ref.rows), jnp.zeros((n_h,), x.dtype))
+    (grad, grad_scale), _ = jax.lax.scan(step, init, pairs)
+    grad = jnp.where(ref.valid.reshape(-1)[:n, None], grad.reshape(-1, x.shape[1])[:n], 0.0)
+    return grad, (grad_scale / h**3).reshape(jnp.shape(h)), None
+
+
+_self_sums.defvjp(_self_sums_fwd, _self_sums_bwd)
 
 
 def cross_kernel_sums(a, b, h, *, a_mask=None, b_mask=None, block_size=None):
