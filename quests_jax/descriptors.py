@@ -10,6 +10,17 @@ distances r_ij, and the weight w(r) = (1 - (min(r, rc)/rc)^2)^2:
 
 Missing neighbours (fewer than k atoms within the cutoff) count as zeros, exactly as
 in the reference package. Output: (N, 2k - 1) = [x1, x2], in 1/Angstrom.
+
+Smoothness. With more than k atoms inside the cutoff, the k-nearest selection
+switches neighbours as atoms move: x1 stays continuous (sorted distances are), but x2
+jumps, because the pair terms of the neighbour that leaves are replaced by those of
+the one that enters. ``smooth=delta`` (Angstrom) gives a continuous variant for
+forces: each selected neighbour's sqrt-weight is multiplied by
+g_j = S((r_(k+1) - r_j) / delta), with S the C2 smoothstep (0 at 0, 1 from 1 on) and
+r_(k+1) the distance of the first unselected neighbour (searched up to cutoff +
+delta), so the neighbour at the selection boundary always carries zero weight. Where
+no (k+1)-th atom lies within cutoff + delta, g = 1 and the descriptor is exactly the
+reference's.
 """
 
 from __future__ import annotations
@@ -18,6 +29,7 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .geometry import safe_norm, safe_sqrt, sqrt_weight
 from .neighbors import NeighborSpec, map_neighbor_chunks, plan_neighbors
@@ -33,20 +45,34 @@ EPS_X2 = 1e-15
 MAX_RETRIES = 6
 
 
-def features_from_vectors(vectors, valid, cutoff: float):
+def smoothstep(t):
+    """C2 switch: 0 for t <= 0, 1 for t >= 1, 6t^5 - 15t^4 + 10t^3 between."""
+    t = jnp.clip(t, 0.0, 1.0)
+    return t * t * t * (t * (6.0 * t - 15.0) + 10.0)
+
+
+def features_from_vectors(vectors, valid, cutoff: float, smooth: float | None = None):
     """Descriptor rows from neighbour displacements.
 
     Args:
-        vectors: (Q, k, 3) displacements to the k nearest neighbours, nearest first.
-        valid: (Q, k) bool; False slots are treated as absent neighbours.
+        vectors: (Q, k, 3) displacements to the k nearest neighbours, nearest first;
+            with ``smooth``, (Q, k + 1, 3): the last is the first unselected one.
+        valid: (Q, k) or (Q, k + 1) bool; False slots are treated as absent neighbours.
         cutoff: cutoff radius rc, Angstrom.
+        smooth: switch width delta (Angstrom) of the continuous variant (see the
+            module docstring), or None for the reference's hard selection.
 
     Returns:
         (Q, 2k - 1) descriptors [x1, x2].
     """
-    k = vectors.shape[1]
-    r = safe_norm(vectors)  # (Q, k)
+    r = safe_norm(vectors)  # (Q, k) or (Q, k + 1)
     s = jnp.where(valid, sqrt_weight(r, cutoff), 0.0)  # sqrt of the weight
+    if smooth is not None:
+        r_next = jnp.where(valid[:, -1], r[:, -1], cutoff + smooth)
+        r_next = jnp.minimum(r_next, cutoff + smooth)
+        vectors, valid, r, s = vectors[:, :-1], valid[:, :-1], r[:, :-1], s[:, :-1]
+        s = s * smoothstep((r_next[:, None] - r) / smooth)
+    k = vectors.shape[1]
     x1 = s * s / (r + EPS_X1)
     if k == 1:
         return x1
@@ -85,6 +111,7 @@ def descriptor_with_overflow(
     k: int = 32,
     cutoff: float = 5.0,
     atom_mask=None,
+    smooth: float | None = None,
 ):
     """QUESTS descriptors of one frame and whether the neighbour search overflowed.
 
@@ -104,24 +131,44 @@ def descriptor_with_overflow(
         cutoff: cutoff radius, Angstrom (static).
         atom_mask: optional (N,) bool; False rows are padding: they are nobody's
             neighbour and their descriptor rows are zero.
+        smooth: switch width (Angstrom) of the continuous variant (module
+            docstring); plan ``spec`` with ``cutoff + smooth``.
 
     Returns:
         (descriptors (N, 2k - 1), overflow () bool)
     """
     k, cutoff = check_k_cutoff(k, cutoff)
+    smooth = check_smooth(smooth)
     return _descriptor_jit(
-        positions, cell, atom_mask, pbc=static_pbc(pbc), spec=spec, k=k, cutoff=cutoff
-    )
+        positions, cell, atom_mask, pbc=static_pbc(pbc), spec=spec, k=k, cutoff=cutoff,
+        smooth=smooth,
+    )  # fmt: skip
 
 
-@functools.partial(jax.jit, static_argnames=("pbc", "spec", "k", "cutoff"))
-def _descriptor_jit(positions, cell, atom_mask, *, pbc, spec, k, cutoff):
+def check_smooth(smooth) -> float | None:
+    """Validate the switch width of the continuous variant (None, or > 0 Angstrom)."""
+    if smooth is None:
+        return None
+    if isinstance(smooth, bool) or not np.isfinite(smooth) or smooth <= 0:
+        raise ValueError(f"smooth must be None or a switch width > 0 (Angstrom), got {smooth!r}")
+    return float(smooth)
+
+
+def search_cutoff(cutoff: float, smooth: float | None) -> float:
+    """Radius the neighbour search (and its spec) must cover."""
+    return cutoff if smooth is None else cutoff + smooth
+
+
+@functools.partial(jax.jit, static_argnames=("pbc", "spec", "k", "cutoff", "smooth"))
+def _descriptor_jit(positions, cell, atom_mask, *, pbc, spec, k, cutoff, smooth=None):
     def rows(query, vectors, index, shift, valid):
-        return features_from_vectors(vectors, valid, cutoff)
+        return features_from_vectors(vectors, valid, cutoff, smooth)
 
     x, overflow = map_neighbor_chunks(
-        rows, positions, cell, pbc, spec, k=k, cutoff=cutoff, atom_mask=atom_mask
-    )
+        rows, positions, cell, pbc, spec,
+        k=k if smooth is None else k + 1, cutoff=search_cutoff(cutoff, smooth),
+        atom_mask=atom_mask,
+    )  # fmt: skip
     if atom_mask is not None:
         x = jnp.where(jnp.asarray(atom_mask, dtype=bool)[:, None], x, 0.0)
     return x, overflow
@@ -136,6 +183,7 @@ def descriptor(
     cutoff: float = 5.0,
     atom_mask=None,
     spec: NeighborSpec | None = None,
+    smooth: float | None = None,
 ):
     """QUESTS descriptors (N, 2k - 1) of one frame.
 
@@ -159,9 +207,13 @@ def descriptor(
         k: number of nearest neighbours.
         cutoff: cutoff radius, Angstrom.
         atom_mask: optional (N,) bool; False marks padding atoms (zero rows).
-        spec: optional static neighbour-search sizes.
+        spec: optional static neighbour-search sizes (for ``smooth``, planned with
+            ``cutoff + smooth``).
+        smooth: None (the reference's descriptor) or a switch width in Angstrom for
+            the continuous variant used for forces (see the module docstring).
     """
     k, cutoff = check_k_cutoff(k, cutoff)
+    smooth = check_smooth(smooth)
     pbc = static_pbc(pbc)
     pos_now = concrete_or_none(positions)
     cell_now = concrete_or_none(cell)
@@ -177,12 +229,14 @@ def descriptor(
             "jit/vmap and pass spec=spec."
         )
     if spec is None:  # plan_neighbors checks the frame
-        spec = plan_neighbors(pos_now, cell_now, pbc, cutoff=cutoff, atom_mask=mask_now)
+        spec = plan_neighbors(
+            pos_now, cell_now, pbc, cutoff=search_cutoff(cutoff, smooth), atom_mask=mask_now
+        )
     elif concrete:
         check_frame(pos_now, cell_now, pbc, mask_now)
     for _ in range(MAX_RETRIES):
         x, overflow = descriptor_with_overflow(
-            positions, cell, pbc, spec, k=k, cutoff=cutoff, atom_mask=atom_mask
+            positions, cell, pbc, spec, k=k, cutoff=cutoff, atom_mask=atom_mask, smooth=smooth
         )
         overflow_now = concrete_or_none(overflow)
         if overflow_now is None:  # traced: cannot retry here; never return wrong rows

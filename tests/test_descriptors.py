@@ -240,3 +240,73 @@ def test_shrinking_cell_overflows_stencil_and_images():
         shrunk = atoms.cell.array * 0.45  # now narrower than 2 cutoffs / one cutoff per bin
         _, overflow = qj.descriptor_with_overflow(atoms.positions * 0.45, shrunk, True, spec)
         assert not bool(ok) and bool(overflow), method
+
+
+def test_smooth_variant_equals_plain_when_no_neighbour_is_dropped():
+    """With at most k atoms within cutoff + delta, every switch is 1."""
+    for atoms in molecules():  # fewer than k = 32 atoms
+        with jax.enable_x64(True):
+            plain = _jax_descriptor(atoms, np.float64)
+            smooth = _jax_descriptor(atoms, np.float64, smooth=0.5)
+        np.testing.assert_array_equal(plain, smooth)
+    # and differs where the k-nearest selection truncates (fcc Cu: 42 atoms within 5 A)
+    atoms = cubic_cu(2)
+    plain, smooth = (
+        _jax_descriptor(atoms, np.float64),
+        _jax_descriptor(atoms, np.float64, smooth=0.5),
+    )
+    assert np.abs(plain - smooth).max() > 1e-3
+
+
+def _largest_jump(atoms, smooth, steps=1500):
+    """Largest change of any descriptor entry between consecutive points of a path
+    that drags atom 0 by 1 A, relative to the median change."""
+    positions = atoms.positions.copy()
+    direction = np.array([1.0, 0.7, 0.3]) / np.linalg.norm([1.0, 0.7, 0.3])
+    spec = qj.plan_neighbors(
+        positions, atoms.cell.array, True, cutoff=5.0 + (smooth or 0), capacity_multiplier=2
+    )
+    path = (
+        positions[None]
+        + np.linspace(0, 1, steps)[:, None, None] * np.eye(len(atoms))[:, :1] * direction
+    )
+    with jax.enable_x64(True):
+        f = jax.jit(
+            jax.vmap(lambda r: qj.descriptor(r, atoms.cell.array, True, spec=spec, smooth=smooth))
+        )
+        x = np.asarray(f(path))
+    change = np.abs(np.diff(x, axis=0)).max(axis=(1, 2))
+    return change.max() / np.median(change)
+
+
+def test_smooth_variant_is_continuous_where_the_plain_descriptor_jumps():
+    atoms = cubic_cu(2, seed=3)
+    assert _largest_jump(atoms, None) > 4  # x2 jumps when the 32nd and 33rd atoms swap
+    assert _largest_jump(atoms, 0.5) < 2
+
+
+def test_smooth_variant_gradients_match_finite_differences():
+    atoms = triclinic_cu()
+    weights = jnp.asarray(np.random.default_rng(1).normal(size=(len(atoms), 63)))
+    with jax.enable_x64(True):
+        positions, cell = jnp.asarray(atoms.positions), jnp.asarray(atoms.cell.array)
+
+        def f(r, c):
+            return jnp.sum(qj.descriptor(r, c, True, smooth=0.4) * weights)
+
+        grad_r, grad_c = jax.grad(f, argnums=(0, 1))(positions, cell)
+        h = 1e-6
+        for i, c in [(0, 0), (7, 2)]:
+            d = jnp.zeros_like(positions).at[i, c].set(h)
+            fd = (f(positions + d, cell) - f(positions - d, cell)) / (2 * h)
+            np.testing.assert_allclose(grad_r[i, c], fd, rtol=1e-6, atol=1e-8)
+        d = jnp.zeros_like(cell).at[1, 0].set(h)
+        fd = (f(positions, cell + d) - f(positions, cell - d)) / (2 * h)
+        np.testing.assert_allclose(grad_c[1, 0], fd, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("bad", [0.0, -0.1, np.nan, True])
+def test_bad_smooth_width_is_named(bad):
+    atoms = cubic_cu(2)
+    with pytest.raises(ValueError, match="smooth must be"):
+        qj.descriptor(atoms.positions, atoms.cell.array, True, smooth=bad)
