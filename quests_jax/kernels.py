@@ -93,12 +93,14 @@ def _far_value(arrays, masks, h):
     return jax.lax.stop_gradient(reach + 1e3 * (1.0 + jnp.max(h)))
 
 
-@jax.custom_jvp
-def _wide_sq_distances(y, x, centre):
+@jax.custom_batching.custom_vmap
+def _wide_matmul_distances(y, x, centre):
     """|y - x|^2 (By, Bx) of float32 rows, accumulated in float64 (returned in float32).
 
     float64 is used inside a local ``enable_x64`` scope, so this works whatever the
-    global setting; the derivative is computed in float32 (see the JVP below).
+    global setting. Under ``vmap`` the batching rule below traces it again inside that
+    scope: batching the traced float64 operations outside it (as ``vmap`` of a
+    ``scan`` otherwise does) would mix float32 and float64.
     """
     with jax.enable_x64(True):
         c = centre.astype(jnp.float64)
@@ -107,6 +109,26 @@ def _wide_sq_distances(y, x, centre):
         cross = jnp.matmul(yc, xc.T, precision=HIGHEST)
         d2 = jnp.sum(yc * yc, axis=1)[:, None] + jnp.sum(xc * xc, axis=1)[None, :] - 2 * cross
         return d2.astype(y.dtype)
+
+
+@_wide_matmul_distances.def_vmap
+def _wide_matmul_distances_vmap(axis_size, in_batched, y, x, centre):
+    y_batched, x_batched, centre_batched = in_batched
+    if not (x_batched or centre_batched):  # one reference block for the whole batch
+        d2 = _wide_matmul_distances(y.reshape(-1, y.shape[-1]), x, centre)
+        return d2.reshape(axis_size, y.shape[1], x.shape[0]), True
+
+    def batched(a, is_batched):
+        return a if is_batched else jnp.broadcast_to(a, (axis_size,) + a.shape)
+
+    args = [batched(a, b) for a, b in zip((y, x, centre), in_batched, strict=True)]
+    return jax.lax.map(lambda a: _wide_matmul_distances(*a), args), True
+
+
+@jax.custom_jvp
+def _wide_sq_distances(y, x, centre):
+    """:func:`_wide_matmul_distances`, with its derivative computed in float32."""
+    return _wide_matmul_distances(y, x, centre)
 
 
 @_wide_sq_distances.defjvp

@@ -269,3 +269,23 @@ def test_gradient_memory_stays_bounded():
 
     assert temp(jax.grad(cross, argnums=(0, 1)), y, x, h) < full_matrix / 50
     assert temp(jax.grad(self_), x, h) < full_matrix / 50
+
+
+def test_wide_float32_distances_work_under_vmap_of_scans():
+    """vmap of a float32 dH batch (wide distances inside scans): its batching rule
+    re-enters the float64 scope, so the batch equals each call and its gradient runs."""
+    ys = np.stack([clustered(30, seed=s) for s in (30, 31, 32)]).astype(np.float32)
+    x = jnp.asarray(clustered(50, seed=33), jnp.float32)
+    h = jnp.asarray([0.015], jnp.float32)
+    batched = jax.jit(jax.vmap(lambda y: log_kernel_sums(y, x, h, block_size=16)))(ys)
+    for b, y in enumerate(ys):
+        np.testing.assert_array_equal(
+            batched[b], log_kernel_sums(jnp.asarray(y), x, h, block_size=16)
+        )
+    xs = jnp.stack([x, x + 0.01])  # a batched reference too
+    both = jax.vmap(lambda y, x: log_kernel_sums(y, x, h, block_size=16))(ys[:2], xs)
+    np.testing.assert_array_equal(
+        both[1], log_kernel_sums(jnp.asarray(ys[1]), xs[1], h, block_size=16)
+    )
+    grads = jax.vmap(jax.grad(lambda y: jnp.sum(log_kernel_sums(y, x, h, block_size=16))))(ys)
+    assert grads.dtype == jnp.float32 and np.isfinite(grads).all()
