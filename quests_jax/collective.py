@@ -124,14 +124,16 @@ class CollectiveVariable(eqx.Module):
 
     def __call__(self, positions, cell, atom_mask=None):
         x, overflow = self.descriptors(positions, cell, atom_mask)
+        return jnp.where(overflow, jnp.nan, self.value_from_descriptors(x, atom_mask))
+
+    def value_from_descriptors(self, x, atom_mask=None):
+        """The CV of a frame whose descriptors (N, 2k - 1) are given."""
         if self.kind == "entropy":
-            value = self._entropy(x, atom_mask)
-        else:
-            value = reduce_delta_entropy(
-                self._dh(x, atom_mask), self.kind, beta=self.beta, threshold=self.threshold,
-                width=self.width, mask=atom_mask,
-            )  # fmt: skip
-        return jnp.where(overflow, jnp.nan, value)
+            return self._entropy(x, atom_mask)
+        return reduce_delta_entropy(
+            self._dh(x, atom_mask), self.kind, beta=self.beta, threshold=self.threshold,
+            width=self.width, mask=atom_mask,
+        )  # fmt: skip
 
     def _entropy(self, x, atom_mask):
         h = jnp.asarray([self.h], x.dtype)

@@ -1,0 +1,177 @@
+"""The JAX-MD bias energy: JAX-MD's spaces, coordinates and gradient conventions, its
+neighbour lists, stress and simulators (NVT, NPT), overflow, bad input."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import quests_jax as qj
+from conftest import cu_cluster, cubic_cu, rattle
+from quests_jax.collective import collective_variable
+from quests_jax.jaxmd import bias_energy_fn
+from quests_jax.mechanics import energy_forces_stress
+
+jax_md = pytest.importorskip("jax_md")
+space, energy, partition, quantity, simulate = (
+    jax_md.space,
+    jax_md.energy,
+    jax_md.partition,
+    jax_md.quantity,
+    jax_md.simulate,
+)
+
+STRENGTH = -0.3
+
+
+def _bulk(smooth=0.5, kind="dH_mean"):
+    atoms = cubic_cu(3, seed=41)  # 108 atoms, box 10.83 A
+    ref_frame = cubic_cu(3, seed=42)
+    ref = qj.descriptor(ref_frame.positions, ref_frame.cell.array, True, smooth=smooth)
+    cv = collective_variable(
+        kind, atoms.positions, atoms.cell.array, True, reference=ref, smooth=smooth
+    )
+    return atoms, cv
+
+
+def test_periodic_general_fractional_energy_forces_stress():
+    with jax.enable_x64(True):
+        atoms, cv = _bulk()
+        cell = jnp.asarray(atoms.cell.array)
+        box = cell.T  # JAX-MD: lattice vectors as columns
+        displacement, _ = space.periodic_general(box, fractional_coordinates=True)
+        bias = bias_energy_fn(cv, STRENGTH, box, fractional_coordinates=True)
+        frac = jnp.asarray(atoms.get_scaled_positions(wrap=False))
+        positions = jnp.asarray(atoms.positions)
+        e, f, s = energy_forces_stress(lambda r, c: STRENGTH * cv(r, c), positions, cell)
+        np.testing.assert_allclose(bias(frac), e, rtol=1e-12)
+        # JAX-MD's rule: grad with respect to fractional positions is the real-space one
+        np.testing.assert_allclose(quantity.force(bias)(frac), f, rtol=1e-9, atol=1e-12)
+        # JAX-MD's stress strains through `perturbation`; its sign is minus ASE's
+        np.testing.assert_allclose(-quantity.stress(bias, frac, box), s, rtol=1e-8, atol=1e-14)
+        # the box given to the call (NPT) replaces the default one
+        np.testing.assert_allclose(
+            bias(frac, box=box * 1.01), STRENGTH * cv(positions * 1.01, cell * 1.01), rtol=1e-12
+        )
+
+
+def test_periodic_real_coordinates_and_free_space():
+    with jax.enable_x64(True):
+        atoms, cv = _bulk()
+        side = atoms.cell.array[0, 0]
+        bias = bias_energy_fn(cv, STRENGTH, side)
+        r = jnp.asarray(atoms.positions)
+        np.testing.assert_allclose(
+            bias(r), STRENGTH * cv(r, jnp.asarray(atoms.cell.array)), rtol=1e-12
+        )
+        cluster = cu_cluster()
+        ref = qj.descriptor(rattle(cluster, 0.1, 3).positions, np.zeros((3, 3)), False)
+        cv_free = collective_variable(
+            "dH_max", cluster.positions, np.zeros((3, 3)), False, reference=ref
+        )
+        bias = bias_energy_fn(cv_free, STRENGTH)
+        r = jnp.asarray(cluster.positions)
+        np.testing.assert_allclose(bias(r), STRENGTH * cv_free(r, jnp.zeros((3, 3))), rtol=1e-12)
+        np.testing.assert_allclose(quantity.force(bias)(r).sum(axis=0), 0.0, atol=1e-10)
+
+
+@pytest.mark.parametrize("smooth", [None, 0.5])
+def test_jax_md_neighbour_list_gives_the_same_energy_and_forces(smooth):
+    with jax.enable_x64(True):
+        atoms, cv = _bulk(smooth)
+        box = jnp.asarray(atoms.cell.array.T)
+        displacement, _ = space.periodic_general(box, fractional_coordinates=True)
+        bias = bias_energy_fn(
+            cv, STRENGTH, box, fractional_coordinates=True, displacement_fn=displacement
+        )
+        neighbor_fn = partition.neighbor_list(
+            displacement, box, 5.0 + (smooth or 0.0), fractional_coordinates=True,
+            format=partition.Dense,
+        )  # fmt: skip
+        frac = jnp.asarray(atoms.get_scaled_positions())
+        nbrs = neighbor_fn.allocate(frac)
+        assert not nbrs.did_buffer_overflow
+        np.testing.assert_allclose(bias(frac, neighbor=nbrs), bias(frac), rtol=1e-10)
+        np.testing.assert_allclose(
+            jax.grad(lambda r: bias(r, neighbor=nbrs))(frac), jax.grad(bias)(frac), atol=1e-10
+        )
+        np.testing.assert_allclose(
+            quantity.stress(lambda r, **kw: bias(r, neighbor=nbrs, **kw), frac, box),
+            quantity.stress(bias, frac, box),
+            rtol=1e-8,
+            atol=1e-14,
+        )
+
+
+def _morse(displacement):
+    # Girifalco-Weizer Morse copper (eV, A)
+    return energy.morse_pair(
+        displacement, sigma=2.866, epsilon=0.3429, alpha=1.3588, r_onset=4.5, r_cutoff=5.2
+    )
+
+
+def test_nvt_and_npt_simulations_run_with_the_bias():
+    atoms, cv = _bulk()
+    box = jnp.asarray(atoms.cell.array.T, jnp.float32)
+    displacement, shift = space.periodic_general(box, fractional_coordinates=True)
+    morse = _morse(displacement)
+    bias = bias_energy_fn(cv, STRENGTH, box, fractional_coordinates=True)
+
+    def total(r, **kwargs):
+        return morse(r, **kwargs) + bias(r, **kwargs)
+
+    frac = jnp.asarray(atoms.get_scaled_positions(), jnp.float32)
+    key = jax.random.PRNGKey(0)
+    init, apply = simulate.nvt_langevin(total, shift, 0.2, 0.05)
+    state = init(key, frac, mass=63.546)
+    state = jax.jit(lambda s: jax.lax.fori_loop(0, 20, lambda i, s: apply(s), s))(state)
+    assert np.isfinite(state.position).all() and np.isfinite(total(state.position))
+    # a biased run differs from an unbiased one with the same noise
+    init0, apply0 = simulate.nvt_langevin(morse, shift, 0.2, 0.05)
+    plain = jax.jit(lambda s: jax.lax.fori_loop(0, 20, lambda i, s: apply0(s), s))(
+        init0(key, frac, mass=63.546)
+    )
+    assert np.abs(plain.position - state.position).max() > 1e-6
+
+    init, apply = simulate.npt_nose_hoover(total, shift, 0.1, pressure=0.0, kT=0.05)
+    state = init(key, frac, box, mass=63.546)
+    state = jax.jit(lambda s: jax.lax.fori_loop(0, 20, lambda i, s: apply(s), s))(state)
+    new_box = simulate.npt_box(state)
+    assert np.isfinite(state.position).all() and np.isfinite(new_box).all()
+    assert np.abs(new_box - box).max() > 0  # the box moved, and the bias followed it
+    assert np.isfinite(bias(state.position, box=new_box))
+
+
+def test_overflow_is_flagged_and_replanning_recovers():
+    atoms, cv = _bulk(None)
+    box = jnp.asarray(atoms.cell.array.T)
+    bias = bias_energy_fn(cv, STRENGTH, box, fractional_coordinates=True)
+    frac = jnp.asarray(atoms.get_scaled_positions())
+    small = box * 0.42  # the nearest image no longer covers the cutoff
+    assert not bias.overflow(frac) and bool(bias.overflow(frac, small))
+    assert np.isnan(jax.jit(lambda r, b: bias(r, box=b))(frac, small))
+    again = bias.replanned(frac, small)
+    assert np.isfinite(again(frac, box=small))
+
+
+def test_bad_input_is_named():
+    atoms, cv = _bulk()
+    box = jnp.asarray(atoms.cell.array.T)
+    with pytest.raises(ValueError, match="does not match the box"):
+        bias_energy_fn(cv, STRENGTH)  # a periodic CV in free space
+    with pytest.raises(ValueError, match="fractional_coordinates needs a box"):
+        cluster = cu_cluster()
+        ref = qj.descriptor(cluster.positions, np.zeros((3, 3)), False)
+        free_cv = collective_variable(
+            "dH_mean", cluster.positions, np.zeros((3, 3)), False, reference=ref
+        )
+        bias_energy_fn(free_cv, STRENGTH, fractional_coordinates=True)
+    with pytest.raises(ValueError, match="strength must be"):
+        bias_energy_fn(cv, np.nan, box)
+    with pytest.raises(TypeError, match="CollectiveVariable"):
+        bias_energy_fn(lambda r: r, STRENGTH, box)
+    bias = bias_energy_fn(cv, STRENGTH, box, fractional_coordinates=True)
+    with pytest.raises(ValueError, match="displacement function"):
+        bias(jnp.zeros((108, 3)), neighbor=object())
