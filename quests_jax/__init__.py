@@ -9,6 +9,12 @@ Dataset level (lists of ase.Atoms, as the reference ``quests`` package):
 Information quantities (as ``quests.entropy``):
     entropy, frame_entropies, diversity, delta_entropy, overlap, get_all_metrics, kernel_sum,
     log_kernel_sum, weighted_kernel_sum, approx_delta_entropy, get_bandwidth
+Entropy forces (pure functions of positions and cell; submodules for the rest):
+    collective_variable, CollectiveVariable, energy_forces, energy_forces_stress
+    quests_jax.jaxmd         bias energies in JAX-MD's conventions (extra: md)
+    quests_jax.metadynamics  well-tempered metadynamics in one lax.scan
+    quests_jax.generation    Monte Carlo and gradient-based (optax) structure generation
+    quests_jax.calculator    an ASE calculator for the bias
 Scale (submodules):
     quests_jax.sharded    the same quantities with rows sharded over devices and hosts
     quests_jax.streaming  the same from host arrays / memory maps, chunk by chunk
@@ -17,6 +23,7 @@ Scale (submodules):
 
 from . import sharded, storage, streaming
 from .bandwidth import get_bandwidth, volume_per_atom
+from .collective import CollectiveVariable, collective_variable
 from .dataset import get_descriptors, get_descriptors_multicomponent
 from .descriptors import descriptor, descriptor_with_overflow, features_from_vectors
 from .information import (
@@ -34,6 +41,7 @@ from .information import (
     perfect_entropy,
     weighted_kernel_sum,
 )
+from .mechanics import energy_forces, energy_forces_stress
 from .multicomponent import descriptor_multicomponent_with_overflow, multicomponent_width
 from .neighbors import Neighbors, NeighborSpec, find_neighbors, merge_specs, plan_neighbors
 from .storage import open_descriptors, write_descriptors
@@ -41,6 +49,10 @@ from .storage import open_descriptors, write_descriptors
 __version__ = "0.1.0"
 
 __all__ = [
+    "CollectiveVariable",
+    "collective_variable",
+    "energy_forces",
+    "energy_forces_stress",
     "DEFAULT_BANDWIDTH",
     "approx_delta_entropy",
     "delta_entropy",

@@ -7,7 +7,7 @@ import pytest
 
 import quests_jax as qj
 from conftest import cu_cluster, cubic_cu
-from quests_jax.generation import monte_carlo
+from quests_jax.generation import monte_carlo, optimize_structure
 
 
 @pytest.mark.parametrize("make", [lambda: cubic_cu(2, seed=5), lambda: cu_cluster(seed=2)])
@@ -42,3 +42,51 @@ def test_monte_carlo_errors():
     bad.positions[0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN|finite"):
         monte_carlo(bad, ref)
+
+
+def _dataset():
+    data = [cubic_cu(2, seed=s) for s in range(3)]
+    return qj.get_descriptors(data)
+
+
+def test_gradient_generation_raises_the_entropy_a_frame_gives_a_dataset():
+    x = _dataset()
+    start = cubic_cu(2, seed=7)
+    cv = qj.collective_variable("entropy", start.positions, start.cell.array, True, reference=x)
+    result = optimize_structure(start, cv, n_steps=120, learning_rate=0.02)
+    gained = qj.entropy(np.concatenate([x, qj.get_descriptors([result.atoms])]))
+    before = qj.entropy(np.concatenate([x, qj.get_descriptors([start])]))
+    assert float(gained) > float(before) + 0.3
+    # the reported objective is the entropy of the union, start and end
+    np.testing.assert_allclose(result.objective[[0, -1]], [before, gained], rtol=1e-4)
+    assert result.objective.shape == (121,) and result.guard.shape == (121,)
+    assert result.min_distance > 1.8  # the repulsive guard (r_min = 2 A) held
+    assert result.atoms is not start and np.all(result.atoms.cell == start.cell)
+
+
+def test_gradient_generation_reaches_a_dh_target_per_environment():
+    x = _dataset()
+    start = cubic_cu(2, seed=8)
+    cv = qj.collective_variable("dH_mean", start.positions, start.cell.array, True, reference=x)
+    result = optimize_structure(start, cv, n_steps=200, learning_rate=0.02, target=10.0)
+    dh = np.asarray(qj.delta_entropy(qj.get_descriptors([result.atoms]), x))
+    assert np.abs(dh - 10.0).mean() < 0.5  # every environment near the target
+    np.testing.assert_allclose(result.objective[-1], np.abs(dh - 10.0).mean(), rtol=1e-3, atol=1e-3)
+
+
+def test_gradient_generation_errors():
+    x = _dataset()
+    atoms = cubic_cu(2)
+    cv = qj.collective_variable("dH_mean", atoms.positions, atoms.cell.array, True, reference=x)
+    with pytest.raises(ValueError, match="n_steps"):
+        optimize_structure(atoms, cv, n_steps=0)
+    with pytest.raises(ValueError, match="learning_rate"):
+        optimize_structure(atoms, cv, learning_rate=-1.0)
+    with pytest.raises(ValueError, match="target must be"):
+        optimize_structure(atoms, cv, target=np.nan)
+    cluster = cu_cluster()
+    with pytest.raises(ValueError, match="differs from the CV's pbc"):
+        optimize_structure(cluster, cv)
+    own = qj.collective_variable("entropy", atoms.positions, atoms.cell.array, True)
+    with pytest.raises(ValueError, match="needs a CV with a reference"):
+        optimize_structure(atoms, own, target=3.0)
