@@ -11,16 +11,29 @@ distances r_ij, and the weight w(r) = (1 - (min(r, rc)/rc)^2)^2:
 Missing neighbours (fewer than k atoms within the cutoff) count as zeros, exactly as
 in the reference package. Output: (N, 2k - 1) = [x1, x2], in 1/Angstrom.
 
-Smoothness. With more than k atoms inside the cutoff, the k-nearest selection
-switches neighbours as atoms move: x1 stays continuous (sorted distances are), but x2
-jumps, because the pair terms of the neighbour that leaves are replaced by those of
-the one that enters. ``smooth=delta`` (Angstrom) gives a continuous variant for
-forces: each selected neighbour's sqrt-weight is multiplied by
-g_j = S((r_(k+1) - r_j) / delta), with S the C2 smoothstep (0 at 0, 1 from 1 on) and
-r_(k+1) the distance of the first unselected neighbour (searched up to cutoff +
-delta), so the neighbour at the selection boundary always carries zero weight. Where
-no (k+1)-th atom lies within cutoff + delta, g = 1 and the descriptor is exactly the
-reference's.
+Smoothness. The descriptor is continuous but not smooth: x1 and the rows of M are
+sorted, and whenever two entries cross, the derivative of a sorted slot switches from
+one atom to another (a kink: forces jump); with more than k atoms inside the cutoff,
+the k-nearest selection switches neighbours and x2 jumps outright (the pair terms of
+the neighbour that leaves are replaced by those of the one that enters); and
+sqrt(w) has a kink at the cutoff. In a crystal or liquid such events happen at
+almost every MD step, so a bias built on this descriptor does not conserve energy in
+NVE however small the time step (``benchmarks/bench_bias_nve.py``).
+
+``smooth=delta`` (Angstrom) selects a twice continuously differentiable variant for
+forces:
+
+* each selected neighbour's sqrt-weight is multiplied by
+  S((b - r_j)/delta) S((rc - r_j)/delta), with S the C2 smoothstep (0 at 0, 1 from 1
+  on) and b a smooth (k+1)-th smallest distance among the k + SMOOTH_EXTRA nearest
+  within rc + delta: the neighbour at the selection boundary, and any neighbour at
+  the cutoff, carries zero weight with zero slope;
+* the sorts (x1, by value; the rows of M) are smooth, permutation-invariant sorts
+  (:func:`quests_jax.sorting.smooth_sort_last_axis`): entries further apart than a
+  few SORT_SOFTNESS come out sorted, near-ties blend smoothly.
+
+It is a different descriptor (describe the reference set with the same setting) and
+costs ~20x the plain one (a smooth sort is O(k^2) per row).
 """
 
 from __future__ import annotations
@@ -33,13 +46,20 @@ import numpy as np
 
 from .geometry import safe_norm, safe_sqrt, sqrt_weight
 from .neighbors import NeighborSpec, map_neighbor_chunks, plan_neighbors
-from .sorting import sort_leading_axis
+from .sorting import smooth_sort_last_axis, sort_leading_axis
 from .validation import check_frame, check_k_cutoff, concrete_or_none, static_pbc
 
 # Regularisers of the reference package (r + eps in denominators); they only matter
 # for coincident atoms, where they keep values finite.
 EPS_X1 = 1e-16
 EPS_X2 = 1e-15
+
+# The continuous variant (smooth=delta): neighbours searched beyond the k selected
+# (for a soft (k+1)-th distance), and the softness of its sorting: descriptor entries
+# (1/A) and distances (A) closer than about this are blended rather than ordered.
+SMOOTH_EXTRA = 8
+SORT_SOFTNESS = 1e-3
+DISTANCE_SOFTNESS = 1e-2
 
 # How many times an overflowing search is enlarged and re-run before giving up.
 MAX_RETRIES = 6
@@ -56,23 +76,20 @@ def features_from_vectors(vectors, valid, cutoff: float, smooth: float | None = 
 
     Args:
         vectors: (Q, k, 3) displacements to the k nearest neighbours, nearest first;
-            with ``smooth``, (Q, k + 1, 3): the last is the first unselected one.
-        valid: (Q, k) or (Q, k + 1) bool; False slots are treated as absent neighbours.
+            with ``smooth``, (Q, k + SMOOTH_EXTRA, 3) (see :func:`smooth_features`).
+        valid: (Q, k) or (Q, k + SMOOTH_EXTRA) bool; False slots are absent neighbours.
         cutoff: cutoff radius rc, Angstrom.
-        smooth: switch width delta (Angstrom) of the continuous variant (see the
-            module docstring), or None for the reference's hard selection.
+        smooth: switch width delta (Angstrom) of the continuous variant (module
+            docstring), or None for the reference's descriptor.
 
     Returns:
         (Q, 2k - 1) descriptors [x1, x2].
     """
-    r = safe_norm(vectors)  # (Q, k) or (Q, k + 1)
-    s = jnp.where(valid, sqrt_weight(r, cutoff), 0.0)  # sqrt of the weight
     if smooth is not None:
-        r_next = jnp.where(valid[:, -1], r[:, -1], cutoff + smooth)
-        r_next = jnp.minimum(r_next, cutoff + smooth)
-        vectors, valid, r, s = vectors[:, :-1], valid[:, :-1], r[:, :-1], s[:, :-1]
-        s = s * smoothstep((r_next[:, None] - r) / smooth)
+        return smooth_features(vectors, valid, cutoff, smooth)
     k = vectors.shape[1]
+    r = safe_norm(vectors)  # (Q, k)
+    s = jnp.where(valid, sqrt_weight(r, cutoff), 0.0)  # sqrt of the weight
     x1 = s * s / (r + EPS_X1)
     if k == 1:
         return x1
@@ -100,6 +117,27 @@ def features_from_vectors(vectors, valid, cutoff: float, smooth: float | None = 
     column_means = jnp.mean(m_sorted, axis=2)  # (k, Q): rank -> mean over rows
     x2 = jnp.swapaxes(column_means[1:][::-1], 0, 1)  # drop rank 0, largest first
     return jnp.concatenate([x1, x2], axis=1)
+
+
+def smooth_features(vectors, valid, cutoff: float, smooth: float):
+    """The continuous variant (module docstring) from the k + SMOOTH_EXTRA nearest
+    neighbours within cutoff + smooth: (Q, 2k - 1)."""
+    k = vectors.shape[1] - SMOOTH_EXTRA
+    r_all = jnp.where(valid, safe_norm(vectors), cutoff + smooth)  # absent: at the edge
+    # the boundary b: the (k+1)-th smallest distance, smoothly
+    boundary = smooth_sort_last_axis(r_all, DISTANCE_SOFTNESS)[:, k]
+    boundary = jnp.minimum(boundary, cutoff + smooth)
+    vectors, valid, r = vectors[:, :k], valid[:, :k], r_all[:, :k]
+    switch = smoothstep((boundary[:, None] - r) / smooth) * smoothstep((cutoff - r) / smooth)
+    s = jnp.where(valid, sqrt_weight(r, cutoff) * switch, 0.0)
+    x1 = smooth_sort_last_axis(s * s / (r + EPS_X1), SORT_SOFTNESS)[:, ::-1]
+    if k == 1:
+        return x1
+    d2 = jnp.sum((vectors[:, :, None, :] - vectors[:, None, :, :]) ** 2, axis=-1)  # (Q, k, k)
+    pair = valid[:, :, None] & valid[:, None, :] & ~jnp.eye(k, dtype=bool)
+    m = jnp.where(pair, s[:, :, None] * s[:, None, :] / (safe_sqrt(d2) + EPS_X2), 0.0)
+    column_means = jnp.mean(smooth_sort_last_axis(m, SORT_SOFTNESS), axis=1)  # (Q, k)
+    return jnp.concatenate([x1, column_means[:, 1:][:, ::-1]], axis=1)
 
 
 def descriptor_with_overflow(
@@ -159,6 +197,11 @@ def search_cutoff(cutoff: float, smooth: float | None) -> float:
     return cutoff if smooth is None else cutoff + smooth
 
 
+def search_k(k: int, smooth: float | None) -> int:
+    """Neighbours the search must return for the descriptor with these settings."""
+    return k if smooth is None else k + SMOOTH_EXTRA
+
+
 @functools.partial(jax.jit, static_argnames=("pbc", "spec", "k", "cutoff", "smooth"))
 def _descriptor_jit(positions, cell, atom_mask, *, pbc, spec, k, cutoff, smooth=None):
     def rows(query, vectors, index, shift, valid):
@@ -166,7 +209,7 @@ def _descriptor_jit(positions, cell, atom_mask, *, pbc, spec, k, cutoff, smooth=
 
     x, overflow = map_neighbor_chunks(
         rows, positions, cell, pbc, spec,
-        k=k if smooth is None else k + 1, cutoff=search_cutoff(cutoff, smooth),
+        k=search_k(k, smooth), cutoff=search_cutoff(cutoff, smooth),
         atom_mask=atom_mask,
     )  # fmt: skip
     if atom_mask is not None:

@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .descriptors import descriptor_with_overflow, search_cutoff
+from .descriptors import descriptor_with_overflow, search_cutoff, search_k
 from .geometry import safe_norm
 from .information import DEFAULT_BANDWIDTH
 from .kernels import log_kernel_sums
@@ -208,7 +208,7 @@ def repulsion(cv, positions, cell, r_min: float, strength: float):
         return jnp.sum(overlap**3, axis=1)
 
     per_atom, _ = map_neighbor_chunks(
-        rows, positions, cell, cv.pbc, cv.spec, k=cv.k if cv.smooth is None else cv.k + 1,
+        rows, positions, cell, cv.pbc, cv.spec, k=search_k(cv.k, cv.smooth),
         cutoff=search_cutoff(cv.cutoff, cv.smooth),
     )  # fmt: skip
     return 0.5 * strength * jnp.sum(per_atom)

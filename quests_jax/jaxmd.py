@@ -49,7 +49,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .collective import CollectiveVariable
-from .descriptors import features_from_vectors, search_cutoff
+from .descriptors import features_from_vectors, search_cutoff, search_k
 from .neighbors import _select
 
 
@@ -125,7 +125,7 @@ class EntropyBias(eqx.Module):
         vectors = displacement(others, R)  # from each atom to its candidates
         d2 = jnp.where(pad, jnp.inf, jnp.sum(vectors * vectors, axis=-1))
         cv = self.cv
-        k = cv.k if cv.smooth is None else cv.k + 1
+        k = search_k(cv.k, cv.smooth)
         d2_sel, sel = _select(d2, k)
         valid = d2_sel < search_cutoff(cv.cutoff, cv.smooth) ** 2
         chosen = jnp.take_along_axis(vectors, jnp.minimum(sel, idx.shape[1] - 1)[..., None], axis=1)

@@ -77,3 +77,64 @@ def descriptor(positions, cell, pbc, k=32, cutoff=5.0):
         x2 = col_means[1:][::-1]
         rows.append(np.concatenate([x1, x2]))
     return np.array(rows)
+
+
+def smooth_sorted(a, softness):
+    """The smooth sort of quests_jax's continuous variant, by its definition: o_p =
+    T_(p+1) - T_p with T_p = max_t [p t - sum_i softness softplus((t - a_i)/softness)],
+    the maximiser found by bisection (no Newton steps, no hard sort)."""
+    a = np.asarray(a, float)
+    n = a.size
+
+    def softplus(z):
+        return np.logaddexp(0.0, z)
+
+    def sigmoid(z):
+        return 0.5 * (1.0 + np.tanh(0.5 * z))
+
+    partial = [0.0]
+    for p in range(1, n):
+        lo, hi = a.min() - 50 * softness, a.max() + 50 * softness
+        for _ in range(200):  # sum_i sigmoid((t - a_i)/softness) = p, increasing in t
+            mid = 0.5 * (lo + hi)
+            if sigmoid((mid - a) / softness).sum() < p:
+                lo = mid
+            else:
+                hi = mid
+        t = 0.5 * (lo + hi)
+        partial.append(p * t - softness * softplus((t - a) / softness).sum())
+    partial.append(a.sum())
+    return np.diff(partial)
+
+
+def smootherstep(t):
+    t = np.clip(t, 0.0, 1.0)
+    return t**3 * (t * (6 * t - 15) + 10)
+
+
+def smooth_descriptor(positions, cell, pbc, k, cutoff, delta, extra, softness, r_softness):
+    """(N, 2k - 1) float64 descriptors of the continuous variant, by its definition."""
+    rows = []
+    for vecs in neighbor_vectors(positions, cell, pbc, k + extra, cutoff + delta):
+        r_all = np.full(k + extra, cutoff + delta)
+        r_all[: len(vecs)] = np.linalg.norm(vecs, axis=1)
+        boundary = min(smooth_sorted(r_all, r_softness)[k], cutoff + delta)
+        vecs = vecs[:k]
+        n = len(vecs)
+        r = r_all[:n]
+        s = np.zeros(k)
+        s[:n] = (
+            (1 - (np.minimum(r, cutoff) / cutoff) ** 2)
+            * smootherstep((boundary - r) / delta)
+            * smootherstep((cutoff - r) / delta)
+        )
+        x1 = np.zeros(k)
+        x1[:n] = s[:n] ** 2 / r
+        m = np.zeros((k, k))
+        for j in range(n):
+            for l in range(n):
+                if j != l:
+                    m[j, l] = s[j] * s[l] / np.linalg.norm(vecs[j] - vecs[l])
+        col_means = np.mean([smooth_sorted(row, softness) for row in m], axis=0)
+        rows.append(np.concatenate([smooth_sorted(x1, softness)[::-1], col_means[1:][::-1]]))
+    return np.array(rows)

@@ -10,6 +10,8 @@ import pytest
 
 import quests_jax as qj
 from brute_force import descriptor as brute_descriptor
+from brute_force import smooth_descriptor as brute_smooth_descriptor
+from brute_force import smooth_sorted as brute_smooth_sorted
 from conftest import (
     cu_cluster,
     cu_slab,
@@ -20,6 +22,8 @@ from conftest import (
     small_triclinic_cell,
     triclinic_cu,
 )
+from quests_jax.descriptors import DISTANCE_SOFTNESS, SMOOTH_EXTRA, SORT_SOFTNESS
+from quests_jax.sorting import smooth_sort_last_axis
 
 PARITY_FRAMES = {
     "cubic": lambda: cubic_cu(3),
@@ -242,20 +246,39 @@ def test_shrinking_cell_overflows_stencil_and_images():
         assert not bool(ok) and bool(overflow), method
 
 
-def test_smooth_variant_equals_plain_when_no_neighbour_is_dropped():
-    """With at most k atoms within cutoff + delta, every switch is 1."""
-    for atoms in molecules():  # fewer than k = 32 atoms
-        with jax.enable_x64(True):
-            plain = _jax_descriptor(atoms, np.float64)
-            smooth = _jax_descriptor(atoms, np.float64, smooth=0.5)
-        np.testing.assert_array_equal(plain, smooth)
-    # and differs where the k-nearest selection truncates (fcc Cu: 42 atoms within 5 A)
-    atoms = cubic_cu(2)
-    plain, smooth = (
-        _jax_descriptor(atoms, np.float64),
-        _jax_descriptor(atoms, np.float64, smooth=0.5),
-    )
-    assert np.abs(plain - smooth).max() > 1e-3
+@pytest.mark.parametrize(
+    "make", [lambda: cubic_cu(2, seed=3), lambda: molecules()[2], small_triclinic_cell]
+)
+def test_smooth_variant_matches_its_definition(make):
+    """Against an independent float64 NumPy version (explicit images, bisection for
+    the smooth sort); it differs from the plain descriptor, most where fcc Cu has more
+    than k atoms within the cutoff."""
+    atoms = make()
+    with jax.enable_x64(True):
+        smooth = _jax_descriptor(atoms, np.float64, smooth=0.5)
+    expected = brute_smooth_descriptor(
+        atoms.positions, atoms.cell.array, atoms.pbc, 32, 5.0, 0.5,
+        SMOOTH_EXTRA, SORT_SOFTNESS, DISTANCE_SOFTNESS,
+    )  # fmt: skip
+    np.testing.assert_allclose(smooth, expected, atol=2e-7)
+    assert np.abs(smooth - _jax_descriptor(atoms, np.float64)).max() > 1e-3
+
+
+def test_smooth_sort_is_a_sort_away_from_ties_and_ignores_input_order():
+    rng = np.random.default_rng(0)
+    a = np.sort(rng.random((4, 32)), axis=1)
+    a += np.arange(32) * 0.05  # gaps of >= 0.05 = 50 softness
+    a = rng.permuted(a, axis=1)
+    with jax.enable_x64(True):
+        got = np.asarray(smooth_sort_last_axis(jnp.asarray(a), 1e-3))
+        np.testing.assert_allclose(got, np.sort(a, axis=1), atol=1e-12)
+        ties = np.array([[0.0] * 10 + [0.3, 0.30001, 0.5, 0.7]])
+        perm = rng.permutation(ties.shape[1])
+        s1 = np.asarray(smooth_sort_last_axis(jnp.asarray(ties), 1e-3))
+        s2 = np.asarray(smooth_sort_last_axis(jnp.asarray(ties[:, perm]), 1e-3))
+    np.testing.assert_allclose(s1, s2, atol=1e-14)
+    np.testing.assert_allclose(s1, brute_smooth_sorted(ties[0], 1e-3)[None], atol=1e-9)
+    assert np.all(np.diff(s1) >= -1e-12) and s1.sum() == pytest.approx(ties.sum())
 
 
 def _largest_jump(atoms, smooth, steps=1500):
@@ -283,6 +306,36 @@ def test_smooth_variant_is_continuous_where_the_plain_descriptor_jumps():
     atoms = cubic_cu(2, seed=3)
     assert _largest_jump(atoms, None) > 4  # x2 jumps when the 32nd and 33rd atoms swap
     assert _largest_jump(atoms, 0.5) < 2
+
+
+def _work_mismatch(smooth, steps):
+    """Along a straight path, |f(b) - f(a) - (f'(a) + f'(b)) . (b - a) / 2| summed over
+    ``steps`` segments (the trapezoid error of a weighted sum of descriptors): it falls
+    as steps^-2 for a twice differentiable f, only as steps^0 where kinks lie densely."""
+    atoms = cubic_cu(2, seed=4)
+    rng = np.random.default_rng(5)
+    direction = rng.normal(scale=0.05, size=atoms.positions.shape)  # all atoms move
+    weights = jnp.asarray(rng.normal(size=(len(atoms), 63)))
+    spec = qj.plan_neighbors(
+        atoms.positions, atoms.cell.array, True, cutoff=5.0 + (smooth or 0), capacity_multiplier=2
+    )
+    with jax.enable_x64(True):
+        cell = jnp.asarray(atoms.cell.array)
+
+        def f(t):
+            r = jnp.asarray(atoms.positions) + t * direction
+            return jnp.sum(weights * qj.descriptor(r, cell, True, spec=spec, smooth=smooth))
+
+        values, slopes = jax.jit(jax.vmap(jax.value_and_grad(f)))(jnp.linspace(0.0, 1.0, steps + 1))
+    dt = 1.0 / steps
+    return float(np.sum(np.abs(np.diff(values) - 0.5 * (slopes[1:] + slopes[:-1]) * dt)))
+
+
+def test_smooth_variant_is_twice_differentiable_where_the_plain_one_has_kinks():
+    plain = [_work_mismatch(None, n) for n in (100, 400)]
+    smooth = [_work_mismatch(0.5, n) for n in (100, 400)]
+    assert smooth[0] / smooth[1] > 10  # ~16 for a smooth function
+    assert plain[0] / plain[1] < 3  # kinks (and jumps) do not average away
 
 
 def test_smooth_variant_gradients_match_finite_differences():
