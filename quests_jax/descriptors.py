@@ -38,6 +38,7 @@ costs ~20x the plain one (a smooth sort is O(k^2) per row).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import jax
@@ -45,7 +46,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .geometry import safe_norm, safe_sqrt, sqrt_weight
-from .neighbors import NeighborSpec, map_neighbor_chunks, plan_neighbors
+from .neighbors import NeighborSpec, chunk_size_for, map_neighbor_chunks, plan_neighbors
 from .sorting import smooth_sort_last_axis, sort_leading_axis
 from .validation import check_frame, check_k_cutoff, concrete_or_none, static_pbc
 
@@ -197,6 +198,15 @@ def search_cutoff(cutoff: float, smooth: float | None) -> float:
     return cutoff if smooth is None else cutoff + smooth
 
 
+def smooth_chunks(spec: NeighborSpec, n_atoms: int, k: int) -> NeighborSpec:
+    """``spec`` with chunks small enough for the smooth variant's (k, k - 1, k) sort
+    arrays per atom (about CHUNK_ENTRIES numbers per chunk)."""
+    chunk = chunk_size_for(k**3, n_atoms)
+    if chunk is None or (spec.chunk_size is not None and spec.chunk_size <= chunk):
+        return spec
+    return dataclasses.replace(spec, chunk_size=chunk)
+
+
 def search_k(k: int, smooth: float | None) -> int:
     """Neighbours the search must return for the descriptor with these settings."""
     return k if smooth is None else k + SMOOTH_EXTRA
@@ -207,6 +217,8 @@ def _descriptor_jit(positions, cell, atom_mask, *, pbc, spec, k, cutoff, smooth=
     def rows(query, vectors, index, shift, valid):
         return features_from_vectors(vectors, valid, cutoff, smooth)
 
+    if smooth is not None:  # its sorts hold ~k^3 numbers per atom: smaller chunks
+        spec = smooth_chunks(spec, positions.shape[0], k)
     x, overflow = map_neighbor_chunks(
         rows, positions, cell, pbc, spec,
         k=search_k(k, smooth), cutoff=search_cutoff(cutoff, smooth),
