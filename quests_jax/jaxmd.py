@@ -50,7 +50,7 @@ import numpy as np
 
 from .collective import CollectiveVariable
 from .descriptors import features_from_vectors, search_cutoff, search_k
-from .neighbors import _select
+from .neighbors import k_smallest
 
 
 def box_to_cell(box, dtype=None):
@@ -126,7 +126,7 @@ class EntropyBias(eqx.Module):
         d2 = jnp.where(pad, jnp.inf, jnp.sum(vectors * vectors, axis=-1))
         cv = self.cv
         k = search_k(cv.k, cv.smooth)
-        d2_sel, sel = _select(d2, k)
+        d2_sel, sel = k_smallest(d2, k)
         valid = d2_sel < search_cutoff(cv.cutoff, cv.smooth) ** 2
         chosen = jnp.take_along_axis(vectors, jnp.minimum(sel, idx.shape[1] - 1)[..., None], axis=1)
         chosen = jnp.where(valid[..., None], chosen, 0.0)

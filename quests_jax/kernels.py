@@ -261,12 +261,9 @@ def _stream_log_sums(y, x, h, weights, y_mask, x_mask, block, wide):
     return log_sum, jnp.moveaxis(mean_w, 1, 2).reshape(-1, n_h)[:m]
 
 
-def _pair_gradients(yc, xc, a):
-    """For A (By, Bx) and rows centred on a common point, the sums
-    sum_j a_ij (y_i - x_j) (By, d) and sum_i a_ij (x_j - y_i) (Bx, d)."""
-    to_y = yc * jnp.sum(a, axis=1)[:, None] - jnp.matmul(a, xc, precision=HIGHEST)
-    to_x = xc * jnp.sum(a, axis=0)[:, None] - jnp.matmul(a.T, yc, precision=HIGHEST)
-    return to_y, to_x
+def _pull_rows(yc, xc, a):
+    """sum_j a_ij (y_i - x_j): (By, d), for A (By, Bx) and rows centred on one point."""
+    return yc * jnp.sum(a, axis=1)[:, None] - jnp.matmul(a, xc, precision=HIGHEST)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(5, 6))
@@ -322,12 +319,9 @@ def _log_sums_bwd(block, wide, res, g):
             grad_scale = grad_scale + jnp.stack(terms)
             yc = yq - ref.centres[j]
             xc = ref.rows[j] - ref.centres[j]
-            if need_x is None:
-                to_y = yc * jnp.sum(a, axis=1)[:, None] - jnp.matmul(a, xc, precision=HIGHEST)
-            else:
-                to_y, to_x = _pair_gradients(yc, xc, a)
-                grad_x = grad_x.at[j].add(to_x)
-            return (grad_y + to_y, grad_x, grad_scale), None
+            if need_x is not None:
+                grad_x = grad_x.at[j].add(_pull_rows(xc, yc, a.T))
+            return (grad_y + _pull_rows(yc, xc, a), grad_x, grad_scale), None
 
         init = (jnp.zeros_like(yq), grad_x, grad_scale)
         (grad_y, grad_x, grad_scale), _ = jax.lax.scan(step, init, jnp.arange(ref.n_blocks))
@@ -429,10 +423,9 @@ def _self_sums_bwd(block, wide, res, g):
         grad_scale = grad_scale + jnp.stack(terms)
         xi = ref.rows[i] - ref.centres[j]
         xj = ref.rows[j] - ref.centres[j]
-        to_i, to_j = _pair_gradients(xi, xj, a)
-        grad = grad.at[i].add(to_i)
+        grad = grad.at[i].add(_pull_rows(xi, xj, a))
         # a diagonal block: A already holds both orders of every pair, once
-        grad = grad.at[j].add(jnp.where(diagonal, 0.0, to_j))
+        grad = grad.at[j].add(jnp.where(diagonal, 0.0, _pull_rows(xj, xi, a.T)))
         return (grad, grad_scale), None
 
     init = (jnp.zeros_like(ref.rows), jnp.zeros((n_h,), x.dtype))

@@ -366,7 +366,7 @@ def _image_grid(extent_per_axis):
     return np.asarray(shifts, dtype=np.int32).reshape(-1, 3)
 
 
-def _select(d2, k):
+def k_smallest(d2, k):
     """Indices of the k smallest entries of each row (nearest first)."""
     n_cand = d2.shape[-1]
     if n_cand < k:
@@ -409,7 +409,7 @@ def _query_dense(frame: _Frame, query, pbc, spec, k, cutoff):
     d2 = jnp.where(excluded, jnp.inf, d2).reshape(query.shape[0], n * n_img)
     nearest = jnp.stack(nearest, axis=-1)  # (Q, N, 3)
 
-    d2_sel, sel = _select(d2, k)
+    d2_sel, sel = k_smallest(d2, k)
     valid = d2_sel < cutoff * cutoff
     sel = jnp.where(valid, sel, 0)
     atom = sel // n_img
@@ -447,7 +447,7 @@ def _query_cells(frame: _Frame, query, pbc, spec, k, cutoff):
     excluded = (cand == n) | ~in_range[:, :, None] | is_self
     d2 = jnp.where(excluded, jnp.inf, d2).reshape(query.shape[0], n_st * capacity)
 
-    d2_sel, sel = _select(d2, k)
+    d2_sel, sel = k_smallest(d2, k)
     valid = d2_sel < cutoff * cutoff
     sel = jnp.where(valid, sel, 0)
     st = sel // capacity
