@@ -367,7 +367,7 @@ def _image_grid(extent_per_axis):
 
 
 def k_smallest(d2, k):
-    """Indices of the k smallest entries of each row (nearest first)."""
+    """(values, indices) of the k smallest entries of each row, smallest first."""
     n_cand = d2.shape[-1]
     if n_cand < k:
         pad = jnp.full(d2.shape[:-1] + (k - n_cand,), jnp.inf, d2.dtype)
