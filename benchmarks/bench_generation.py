@@ -15,37 +15,22 @@ result with the same quests_jax float32 dH. Each method is called once to compil
 from __future__ import annotations
 
 import argparse
+import os
 import platform
+import sys
 import time
 
 import jax
 import numpy as np
-from ase import units
-from ase.build import bulk
-from ase.calculators.emt import EMT
-from ase.md.langevin import Langevin
-from ase.md.velocitydistribution import thermalize_momenta
 
 import quests_jax as qj
 from quests_jax.generation import monte_carlo, optimize_structure
 
+# the EMT frames of the generation example
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples"))
+from generate_structures import md_frames  # noqa: E402
+
 TARGET = 30.0
-
-
-def frames_at_300k(n: int):
-    atoms = bulk("Cu", "fcc", a=3.61, cubic=True).repeat((2, 2, 2))
-    atoms.calc = EMT()
-    rng = np.random.default_rng(0)
-    thermalize_momenta(atoms, temperature_K=300, rng=rng)
-    dyn = Langevin(atoms, 5 * units.fs, temperature_K=300, friction=0.05, rng=rng)
-    dyn.run(100)
-    out = []
-    for _ in range(n):
-        dyn.run(20)
-        frame = atoms.copy()
-        frame.calc = None
-        out.append(frame)
-    return out
 
 
 def main():
@@ -59,7 +44,7 @@ def main():
 
     print(f"# {platform.processor() or platform.machine()}, {jax.devices()[0].platform}, "
           f"jax {jax.__version__}, quests {version('quests')}; float32")  # fmt: skip
-    frames = frames_at_300k(4)
+    frames = md_frames(4, repeat=2)  # 32-atom frames at 300 K
     dataset, start = frames[:3], frames[3]
     x = qj.get_descriptors(dataset)
 

@@ -38,9 +38,10 @@ import quests_jax as qj
 from quests_jax.generation import optimize_structure
 
 
-def md_frames(n: int, temperature: float = 300.0, seed: int = 0):
-    """``n`` frames of 108 Cu atoms, 100 fs apart, after a 500 fs EMT Langevin run."""
-    atoms = bulk("Cu", "fcc", a=3.61, cubic=True).repeat((3, 3, 3))
+def md_frames(n: int, temperature: float = 300.0, seed: int = 0, repeat: int = 3):
+    """``n`` frames of 4 repeat^3 Cu atoms (108 by default), 100 fs apart, after a
+    500 fs EMT Langevin run."""
+    atoms = bulk("Cu", "fcc", a=3.61, cubic=True).repeat((repeat, repeat, repeat))
     atoms.calc = EMT()
     rng = np.random.default_rng(seed)
     thermalize_momenta(atoms, temperature_K=temperature, rng=rng)

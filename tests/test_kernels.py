@@ -146,21 +146,30 @@ def test_nearest_sq_distances():
     np.testing.assert_allclose(got32, d2, rtol=1e-5)
 
 
+# a large M x N call, as shapes only: compiled, never run
+MEMORY_M, MEMORY_N, MEMORY_BLOCK = 20_000, 30_000, 512
+MEMORY_SHAPES = {
+    "y": jax.ShapeDtypeStruct((MEMORY_M, 63), jnp.float32),
+    "x": jax.ShapeDtypeStruct((MEMORY_N, 63), jnp.float32),
+    "h": jax.ShapeDtypeStruct((1,), jnp.float32),
+}
+FULL_MATRIX_BYTES = MEMORY_M * MEMORY_N * 4
+
+
+def _temp_bytes(fn, *names):
+    """Temporary buffers of ``fn`` compiled for the MEMORY_SHAPES arguments ``names``."""
+    args = [MEMORY_SHAPES[n] for n in names]
+    return jax.jit(fn).lower(*args).compile().memory_analysis().temp_size_in_bytes
+
+
 def test_memory_stays_bounded():
     """The compiled kernel sums allocate far less than the M x N matrix."""
-    m, n, block = 20_000, 30_000, 512
-    y = jax.ShapeDtypeStruct((m, 63), jnp.float32)
-    x = jax.ShapeDtypeStruct((n, 63), jnp.float32)
-    h = jax.ShapeDtypeStruct((1,), jnp.float32)
-    full_matrix = m * n * 4
-
-    def temp(fn, *args):
-        return jax.jit(fn).lower(*args).compile().memory_analysis().temp_size_in_bytes
-
-    cross = temp(lambda y, x, h: log_kernel_sums(y, x, h, block_size=block), y, x, h)
-    self_ = temp(lambda x, h: self_kernel_sums(x, h, block_size=block), x, h)
-    assert cross < full_matrix / 100, cross
-    assert self_ < full_matrix / 100, self_
+    cross = _temp_bytes(
+        lambda y, x, h: log_kernel_sums(y, x, h, block_size=MEMORY_BLOCK), "y", "x", "h"
+    )
+    self_ = _temp_bytes(lambda x, h: self_kernel_sums(x, h, block_size=MEMORY_BLOCK), "x", "h")
+    assert cross < FULL_MATRIX_BYTES / 100, cross
+    assert self_ < FULL_MATRIX_BYTES / 100, self_
 
 
 def test_float32_queries_far_from_block_centres_keep_accuracy():
@@ -252,23 +261,15 @@ def test_float32_gradients_follow_float64():
 
 def test_gradient_memory_stays_bounded():
     """Reverse mode through the custom VJPs allocates far less than M x N."""
-    m, n, block = 20_000, 30_000, 512
-    y = jax.ShapeDtypeStruct((m, 63), jnp.float32)
-    x = jax.ShapeDtypeStruct((n, 63), jnp.float32)
-    h = jax.ShapeDtypeStruct((1,), jnp.float32)
-    full_matrix = m * n * 4
-
-    def temp(fn, *args):
-        return jax.jit(fn).lower(*args).compile().memory_analysis().temp_size_in_bytes
 
     def cross(y, x, h):
-        return jnp.sum(log_kernel_sums(y, x, h, block_size=block))
+        return jnp.sum(log_kernel_sums(y, x, h, block_size=MEMORY_BLOCK))
 
     def self_(x, h):
-        return jnp.sum(jnp.log(self_kernel_sums(x, h, block_size=block)))
+        return jnp.sum(jnp.log(self_kernel_sums(x, h, block_size=MEMORY_BLOCK)))
 
-    assert temp(jax.grad(cross, argnums=(0, 1)), y, x, h) < full_matrix / 50
-    assert temp(jax.grad(self_), x, h) < full_matrix / 50
+    assert _temp_bytes(jax.grad(cross, argnums=(0, 1)), "y", "x", "h") < FULL_MATRIX_BYTES / 50
+    assert _temp_bytes(jax.grad(self_), "x", "h") < FULL_MATRIX_BYTES / 50
 
 
 def test_wide_float32_distances_work_under_vmap_of_scans():
