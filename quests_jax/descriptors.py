@@ -33,7 +33,7 @@ forces:
   few SORT_SOFTNESS come out sorted, near-ties blend smoothly.
 
 It is a different descriptor (describe the reference set with the same setting);
-value and forces cost 6 - 12x the plain one's (a smooth sort is O(k^2) per row).
+value and forces cost 5 - 12x the plain one's (a smooth sort is O(k^2) per row).
 """
 
 from __future__ import annotations
