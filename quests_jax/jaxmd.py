@@ -50,7 +50,7 @@ import numpy as np
 
 from .collective import CollectiveVariable
 from .descriptors import features_from_vectors, search_cutoff, search_k
-from .neighbors import k_smallest
+from .neighbors import chunk_size_for, k_smallest, map_atom_chunks
 
 
 def box_to_cell(box, dtype=None):
@@ -114,23 +114,31 @@ class EntropyBias(eqx.Module):
                 f"neighbor must be a Dense JAX-MD neighbour list of shape (N, max_neighbors), "
                 f"got idx of shape {idx.shape}"
             )
-        n = R.shape[0]
+        n, max_neighbors = idx.shape
         kw = {} if box is None else {"box": box}
         if perturbation is not None:
             kw["perturbation"] = perturbation
         one = functools.partial(self.displacement_fn, **kw)
         displacement = jax.vmap(jax.vmap(one, (0, None)), (0, 0))
-        pad = idx >= n  # JAX-MD pads with N
-        others = R[jnp.where(pad, 0, idx)]
-        vectors = displacement(others, R)  # from each atom to its candidates
-        d2 = jnp.where(pad, jnp.inf, jnp.sum(vectors * vectors, axis=-1))
         cv = self.cv
         k = search_k(cv.k, cv.smooth)
-        d2_sel, sel = k_smallest(d2, k)
-        valid = d2_sel < search_cutoff(cv.cutoff, cv.smooth) ** 2
-        chosen = jnp.take_along_axis(vectors, jnp.minimum(sel, idx.shape[1] - 1)[..., None], axis=1)
-        chosen = jnp.where(valid[..., None], chosen, 0.0)
-        return features_from_vectors(chosen, valid, cv.cutoff, cv.smooth)
+
+        def rows(query):
+            candidates = idx[query]
+            pad = candidates >= n  # JAX-MD pads with N
+            others = R[jnp.where(pad, 0, candidates)]
+            vectors = displacement(others, R[query])  # from each atom to its candidates
+            d2 = jnp.where(pad, jnp.inf, jnp.sum(vectors * vectors, axis=-1))
+            d2_sel, sel = k_smallest(d2, k)
+            valid = d2_sel < search_cutoff(cv.cutoff, cv.smooth) ** 2
+            chosen = jnp.minimum(sel, max_neighbors - 1)[..., None]
+            chosen = jnp.where(valid[..., None], jnp.take_along_axis(vectors, chosen, 1), 0.0)
+            return features_from_vectors(chosen, valid, cv.cutoff, cv.smooth)
+
+        # chunks of atoms, as in the CV's own search: the (N, k, k) pair matrices (and
+        # the smooth variant's ~k^3 sort arrays per atom) are never all in memory
+        per_atom = cv.k**3 if cv.smooth is not None else max(max_neighbors, k * k)
+        return map_atom_chunks(rows, n, chunk_size_for(per_atom, n))
 
     def overflow(self, R, box=None):
         """() bool: whether the frame outgrew the CV's static neighbour search."""

@@ -496,16 +496,24 @@ def map_neighbor_chunks(fn, positions, cell, pbc, spec: NeighborSpec, *, k, cuto
         vectors = neighbor_vectors(positions, cell, query, index, shift)
         return fn(query, vectors, index, shift, valid)
 
-    chunk = spec.chunk_size
+    return map_atom_chunks(run, n, spec.chunk_size), frame.overflow
+
+
+def map_atom_chunks(fn, n: int, chunk: int | None):
+    """``fn(query)`` over the atoms ``0 .. n - 1``, ``chunk`` atoms at a time.
+
+    ``fn`` takes query indices (Q,) and returns a pytree of arrays with leading axis
+    Q; the results are concatenated to leading axis ``n``. ``chunk`` None (or >= n):
+    one call on all atoms. Each chunk is recomputed in the backward pass instead of
+    storing its intermediates (e.g. the (chunk, k, k) pair matrices), so gradient
+    memory stays bounded like the forward pass.
+    """
     if chunk is None or chunk >= n:
-        return run(jnp.arange(n)), frame.overflow
+        return fn(jnp.arange(n))
     n_chunks = -(-n // chunk)
     queries = jnp.minimum(jnp.arange(n_chunks * chunk), n - 1).reshape(n_chunks, chunk)
-    # recompute each chunk in the backward pass instead of storing its intermediates
-    # (the (chunk, k, k) pair matrices): gradient memory stays bounded like the forward
-    out = jax.lax.map(jax.checkpoint(run), queries)
-    out = jax.tree.map(lambda a: a.reshape((n_chunks * chunk,) + a.shape[2:])[:n], out)
-    return out, frame.overflow
+    out = jax.lax.map(jax.checkpoint(fn), queries)
+    return jax.tree.map(lambda a: a.reshape((n_chunks * chunk,) + a.shape[2:])[:n], out)
 
 
 def find_neighbors(
