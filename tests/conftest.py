@@ -78,6 +78,18 @@ def replicate_free(atoms: Atoms, reps) -> tuple[Atoms, np.ndarray]:
     return big, np.arange(index * n, (index + 1) * n)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def release_compiled_programs():
+    """Drop JAX's compiled programs after each test module. Every loaded executable
+    holds memory mappings (test_collective alone adds ~19,000); the whole suite in one
+    process would pass Linux's default vm.max_map_count (65,530), where LLVM's next
+    allocation fails and the process segfaults inside an XLA compile."""
+    yield
+    import jax
+
+    jax.clear_caches()
+
+
 @functools.cache
 def md_frames(temperatures=(300, 1200, 3000), steps=60, samples=4) -> dict:
     """Short EMT Langevin runs of 32 Cu atoms: {temperature: frames}. From 1200 K on
