@@ -9,17 +9,23 @@ Numerics:
 
 * Squared distances come from one matmul, |y|^2 + |x|^2 - 2 y.x, at explicit
   ``precision=HIGHEST`` (no TF32 on NVIDIA GPUs). Its cancellation error scales with
-  |y - c|^2 + |x - c|^2 for the centre c, so each block pair is centred on the mean of
-  its reference block.
+  |y - c|^2 + |x - c|^2 for the centre c, so each block pair is centred on the
+  mean of its reference block, outlying rows left out (one row, e.g. with the 1e16
+  entries of coincident atoms, does not drag it away from the others; two such rows
+  are compared only to within eps |y - c|^2).
 * In float32 that error is still ~eps |y - c|^2, i.e. ~1e-5 in the exponent
   |y - x|^2 / 2h^2 for h = 0.015 and a query 0.15 from the block centre. Per-
   environment results (dH) therefore accumulate the distances in float64 ("wide"
   distances; float32 in, float32 out, ~1.8x the matmul cost), which leaves only the
   rounding of the float32 inputs. Averages over a set (entropy, diversity) keep the
   float32 matmul: their rounding errors average out (~1e-7 relative).
-* Sums against a reference set accumulate in log space (running max and rescaled sum,
-  as in a streaming log-sum-exp), so log p(y) = log sum_j K(y, x_j) stays finite and
-  accurate when every kernel underflows (the reference package returns +inf there).
+* Sums against a reference set accumulate in log space, relative to the nearest
+  reference row: log sum_j K(y, x_j) = s m + log sum_j exp(s (|y - x_j|^2 - m)), with
+  m the smallest squared distance and s = -1/(2h^2). It stays finite and accurate when
+  every kernel underflows (the reference package returns +inf there), and, because
+  the exponents are formed from differences of distances, for any distance at all
+  (the running-max form exp(s d^2 - max s d^2) lost whole rows to 0 or inf where XLA
+  fused the product into a multiply-add).
 * Self sums (a set against itself) include K(x_i, x_i) = 1, set exactly, so they
   need no log space; they visit each pair of blocks once (the kernel matrix is
   symmetric), which halves the work of the entropy and the diversity.
@@ -145,8 +151,34 @@ def _wide_sq_distances_jvp(primals, tangents):
     return _wide_sq_distances(y, x, centre), tangent
 
 
+def _robust_centres(rows, valid, passes: int = 3):
+    """(n_blocks, d) centre of the valid rows of each block: a mean that outlying rows
+    (the 1e16 entries of coincident atoms) do not drag away from the others, whose
+    distances would then cancel catastrophically.
+
+    Each pass keeps the rows no farther from the current centre than the root mean
+    square (an outlier dominates that mean and is dropped; without outliers about
+    two thirds of the rows stay, around the middle) and takes their mean; each pass
+    removes one scale of outliers. Sort-free, O(block d) per pass.
+    """
+    keep = valid
+
+    def mean_of(keep):
+        w = keep.astype(rows.dtype)[..., None]
+        return (rows * w).sum(axis=1) / jnp.maximum(w.sum(axis=1), 1.0)
+
+    centres = mean_of(keep)
+    for _ in range(passes):
+        r2 = jnp.sum((rows - centres[:, None, :]) ** 2, axis=2)
+        count = jnp.maximum(keep.sum(axis=1, keepdims=True), 1)
+        mean_r2 = jnp.sum(jnp.where(keep, r2, 0.0), axis=1, keepdims=True) / count
+        keep = keep & (r2 <= mean_r2)
+        centres = mean_of(keep)
+    return centres
+
+
 class _ReferenceBlocks(eqx.Module):
-    """Rows of a reference set in blocks, each block with its own mean as centre.
+    """Rows of a reference set in blocks, each block with its own centre.
 
     The centred rows are formed per block when needed (block x d work against the
     block^2 x d matmul) rather than stored: one copy of the set, not two.
@@ -160,8 +192,7 @@ class _ReferenceBlocks(eqx.Module):
     @classmethod
     def build(cls, x, mask, block: int, far):
         rows, valid = _blocks(x, mask, block, far)
-        w = valid.astype(x.dtype)[..., None]
-        centres = (rows * w).sum(axis=1) / jnp.maximum(w.sum(axis=1), 1.0)
+        centres = _robust_centres(rows, valid)
         centred = rows - centres[:, None, :]
         return cls(rows, valid, centres, jnp.sum(centred * centred, axis=2))
 
@@ -213,8 +244,55 @@ def log_kernel_sums(
     return _stream_log_sums(y, x, h, weights, y_mask, x_mask, block, wide)
 
 
+def _block_log_sums(d2, scales, weights=None):
+    """One block of a streamed log sum, relative to its nearest row.
+
+    Returns the (By,) nearest squared distance m_i = min_j d2_ij, the (H, By) log
+    sums relative to it, log sum_j exp(s (d2_ij - m_i)) (in [0, log Bx]), and with
+    ``weights`` (Bx,) the (H, By) kernel-weighted means of the weights.
+
+    Rounding-safe for any distance: the exponents s (d2 - m) <= 0 are formed from
+    differences of distances, and the nearest row contributes exactly 1. (The direct
+    form exp(s d2 - max_j s d2) is not: where XLA contracts s d2 - top into a fused
+    multiply-add, the product's rounding error, ~1e28 for the distances of
+    coincident-atom descriptors, lands in the exponent and gives 0 or inf.)
+    """
+    nearest = jnp.min(d2, axis=1)
+    gap = jnp.maximum(d2 - nearest[:, None], 0.0)
+    logs, means = [], []
+    for scale in scales:  # bandwidths share the distances
+        kz = jnp.exp(scale * gap)
+        total = jnp.maximum(jnp.sum(kz, axis=1), 1.0)  # >= 1: the nearest row
+        logs.append(jnp.log(total))
+        if weights is not None:
+            means.append(jnp.matmul(kz, weights, precision=HIGHEST) / total)
+    return nearest, jnp.stack(logs), (jnp.stack(means) if weights is not None else None)
+
+
+def _rebase(nearest, new_nearest, scales):
+    """(H, By) s (m - m'): the change of a relative log sum when its base distance m
+    moves to m' <= m (0 where they are equal, -inf where m is +inf)."""
+    shift = jnp.where(nearest == new_nearest, 0.0, nearest - new_nearest)
+    return scales[:, None] * shift[None, :]
+
+
+def _share(part, total):
+    """exp(part - total) in [0, 1], the share of a log sum in a larger one; 0 where
+    the part is -inf."""
+    return jnp.where(part > -jnp.inf, jnp.exp(jnp.minimum(part - total, 0.0)), 0.0)
+
+
 def _stream_log_sums(y, x, h, weights, y_mask, x_mask, block, wide):
     """Forward pass of :func:`log_kernel_sums` (see there)."""
+    log_sum, mean_w, _ = _stream_log_parts(y, x, h, weights, y_mask, x_mask, block, wide)
+    return log_sum if weights is None else (log_sum, mean_w)
+
+
+def _stream_log_parts(y, x, h, weights, y_mask, x_mask, block, wide):
+    """(log sums (M, H), weighted means (M, H) or None, (nearest (M,), relative log
+    sums (M, H))): log sum_j K_ij = s m_i + rel_i with m_i = min_j |y_i - x_j|^2 and
+    rel_i = log sum_j exp(s (|y_i - x_j|^2 - m_i)) in [0, log N]; the backward pass
+    forms its softmax weights from the last two."""
     m = y.shape[0]
     by, bx = _block_for(m, block), _block_for(x.shape[0], block)
     scales = _scales(h, y.dtype)
@@ -228,37 +306,34 @@ def _stream_log_sums(y, x, h, weights, y_mask, x_mask, block, wide):
 
     def query_block(yq):
         def step(carry, j):
-            log_scale, total, weighted = carry  # (H, By) each
+            nearest, rel, mean_w = carry  # (By,), (H, By), (H, By)
             d2 = ref.sq_distances(yq, j, wide)
-            new_scale, new_total, new_weighted = [], [], []
-            for b in range(n_h):  # bandwidths share the distances
-                z = scales[b] * d2
-                top = jnp.maximum(log_scale[b], jnp.max(z, axis=1))
-                decay = jnp.exp(log_scale[b] - top)  # 0 while log_scale is -inf
-                kz = jnp.exp(z - top[:, None])
-                new_scale.append(top)
-                new_total.append(total[b] * decay + jnp.sum(kz, axis=1))
-                if wb is not None:
-                    new_weighted.append(
-                        weighted[b] * decay + jnp.matmul(kz, wb[j], precision=HIGHEST)
-                    )
-            weighted = weighted if wb is None else jnp.stack(new_weighted)
-            return (jnp.stack(new_scale), jnp.stack(new_total), weighted), None
+            block_nearest, block_rel, block_w = _block_log_sums(
+                d2, scales, None if wb is None else wb[j]
+            )
+            new_nearest = jnp.minimum(nearest, block_nearest)
+            old_part = rel + _rebase(nearest, new_nearest, scales)
+            new_part = block_rel + _rebase(block_nearest, new_nearest, scales)
+            new_rel = jnp.logaddexp(old_part, new_part)
+            if wb is not None:
+                mean_w = mean_w * _share(old_part, new_rel) + block_w * _share(new_part, new_rel)
+            return (new_nearest, new_rel, mean_w), None
 
         init = (
+            jnp.full((by,), jnp.inf, y.dtype),
             jnp.full((n_h, by), -jnp.inf, y.dtype),
             jnp.zeros((n_h, by), y.dtype),
-            jnp.zeros((n_h, by), y.dtype),
         )
-        (log_scale, total, weighted), _ = jax.lax.scan(step, init, jnp.arange(ref.n_blocks))
-        return log_scale + jnp.log(total), weighted / total
+        (nearest, rel, mean_w), _ = jax.lax.scan(step, init, jnp.arange(ref.n_blocks))
+        return nearest, rel, mean_w
 
-    log_sum, mean_w = jax.lax.map(query_block, yb)  # (n_blocks, H, By)
-    log_sum = jnp.moveaxis(log_sum, 1, 2).reshape(-1, n_h)[:m]
+    nearest, rel, mean_w = jax.lax.map(query_block, yb)  # (n_blocks, [H,] By)
+    nearest = nearest.reshape(-1)[:m]
+    rel = jnp.moveaxis(rel, 1, 2).reshape(-1, n_h)[:m]
+    log_sum = scales[None, :] * nearest[:, None] + rel
     log_sum = jnp.where(y_valid.reshape(-1)[:m, None], log_sum, -jnp.inf)
-    if weights is None:
-        return log_sum
-    return log_sum, jnp.moveaxis(mean_w, 1, 2).reshape(-1, n_h)[:m]
+    mean_w = None if weights is None else jnp.moveaxis(mean_w, 1, 2).reshape(-1, n_h)[:m]
+    return log_sum, mean_w, (nearest, rel)
 
 
 def _pull_rows(yc, xc, a):
@@ -274,10 +349,10 @@ def _log_sums(y, x, h, y_mask, x_mask, block, wide):
 def _log_sums_fwd(y, x, h, y_mask, x_mask, block, wide):
     # symbolic zeros: ``perturbed`` says which inputs are being differentiated, so the
     # backward pass skips the reference side (one matmul in three) for fixed data
-    out = _stream_log_sums(y.value, x.value, h.value, None, _value(y_mask), _value(x_mask),
-                           block, wide)  # fmt: skip
+    out, _, parts = _stream_log_parts(y.value, x.value, h.value, None, _value(y_mask),
+                                      _value(x_mask), block, wide)  # fmt: skip
     need_x = True if x.perturbed else None  # None: a static "no" inside the residuals
-    return out, (y.value, x.value, h.value, _value(y_mask), _value(x_mask), out, need_x)
+    return out, (y.value, x.value, h.value, _value(y_mask), _value(x_mask), out, parts, need_x)
 
 
 def _value(a):
@@ -285,7 +360,7 @@ def _value(a):
 
 
 def _log_sums_bwd(block, wide, res, g):
-    y, x, h, y_mask, x_mask, log_sum, need_x = res
+    y, x, h, y_mask, x_mask, log_sum, (nearest, rel), need_x = res
     if isinstance(g, jax.custom_derivatives.SymbolicZero):
         return jnp.zeros_like(y), jnp.zeros_like(x), jnp.zeros_like(h), None, None
     m, n = y.shape[0], x.shape[0]
@@ -298,22 +373,27 @@ def _log_sums_bwd(block, wide, res, g):
     # masked and padding query rows: log sum -inf; give them weight 0
     live = y_valid.reshape(-1)[:m, None] & jnp.isfinite(log_sum)
     g = jnp.where(live, jnp.asarray(g, y.dtype), 0.0)
-    log_sum = jnp.where(live, log_sum, 0.0)
+    rel = jnp.where(live, rel, 0.0)
+    nearest = jnp.where(live.any(axis=1), nearest, 0.0)
     gb, _ = _blocks(g, None, by, 0.0)  # (n_yb, By, H)
-    lb, _ = _blocks(log_sum, None, by, 0.0)
+    rb, _ = _blocks(rel, None, by, 0.0)
+    nb, _ = _blocks(nearest, None, by, 0.0)
 
     def query_block(carry, i):
         grad_x, grad_scale = carry
-        yq, gq, lq = yb[i], gb[i], lb[i]
+        yq, gq, rq, nq = yb[i], gb[i], rb[i], nb[i]
 
         def step(inner, j):
             grad_y, grad_x, grad_scale = inner
             d2 = ref.sq_distances(yq, j, wide)
+            gap = jnp.maximum(d2 - nq[:, None], 0.0)
             a = jnp.zeros_like(d2)
             terms = []
             for b in range(n_h):
-                # softmax weight K_ij / sum_j K_ij times the cotangent, in log space
-                w = gq[:, b, None] * jnp.exp(scales[b] * d2 - lq[:, b, None])
+                # softmax weight K_ij / sum_j K_ij times the cotangent, from the
+                # forward's nearest distance and relative log sum: an exponent <= 0
+                # formed from distance differences (see _block_log_sums)
+                w = gq[:, b, None] * jnp.exp(scales[b] * gap - rq[:, b, None])
                 a = a + 2.0 * scales[b] * w
                 terms.append(jnp.sum(w * d2))
             grad_scale = grad_scale + jnp.stack(terms)

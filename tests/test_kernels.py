@@ -272,6 +272,37 @@ def test_gradient_memory_stays_bounded():
     assert _temp_bytes(jax.grad(self_), "x", "h") < FULL_MATRIX_BYTES / 50
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_astronomically_far_rows_stay_finite_and_leave_the_others_alone(dtype):
+    """Coincident atoms give descriptor entries of 1e16 (1 / EPS): their log sums
+    (~ -1e35) equal a float64 brute force instead of +-inf (XLA's fused multiply-adds
+    once put the product's rounding error, ~1e28, into the exponent), rows next to
+    them in a block keep their values, and the gradient is finite."""
+    x = clustered(40, seed=41)
+    y = clustered(20, seed=42)
+    y_far, x_far = y.copy(), x.copy()
+    # one query row and one reference row out at 1 / EPS (along different axes: two
+    # rows both that far from the centre are compared to within eps 1e32, module doc)
+    y_far[3, 0] = 1e16
+    x_far[5, 2] = 1e16
+    y_far[7, 1] = 3e13  # and one nearly as far
+    with jax.enable_x64(dtype == np.float64):
+        h = jnp.asarray([0.015], dtype)
+        got = np.asarray(log_kernel_sums(jnp.asarray(y_far, dtype), jnp.asarray(x_far, dtype), h))
+        clean = np.asarray(log_kernel_sums(jnp.asarray(y, dtype), jnp.asarray(x, dtype), h))
+        grad = jax.grad(lambda a: jnp.sum(log_kernel_sums(a, jnp.asarray(x_far, dtype), h)))(
+            jnp.asarray(y_far, dtype)
+        )
+    expected = brute_log_sums(y_far.astype(dtype).astype(float), x_far.astype(dtype).astype(float),
+                              [0.015])  # fmt: skip
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-4)
+    assert got[3, 0] < -1e34 and got[7, 0] < -1e28
+    others = [i for i in range(len(y)) if i not in (3, 7)]
+    # the reference row at 1e16 adds nothing to the others; they match the clean sums
+    np.testing.assert_allclose(got[others], clean[others], rtol=1e-6, atol=1e-5)
+    assert np.isfinite(np.asarray(grad)).all()
+
+
 def test_wide_float32_distances_work_under_vmap_of_scans():
     """vmap of a float32 dH batch (wide distances inside scans): its batching rule
     re-enters the float64 scope, so the batch equals each call and its gradient runs."""
@@ -279,14 +310,16 @@ def test_wide_float32_distances_work_under_vmap_of_scans():
     x = jnp.asarray(clustered(50, seed=33), jnp.float32)
     h = jnp.asarray([0.015], jnp.float32)
     batched = jax.jit(jax.vmap(lambda y: log_kernel_sums(y, x, h, block_size=16)))(ys)
+    # equal to rounding: XLA may fuse s m + rel into one multiply-add in one program
+    # and not in the other (1 ulp)
     for b, y in enumerate(ys):
-        np.testing.assert_array_equal(
-            batched[b], log_kernel_sums(jnp.asarray(y), x, h, block_size=16)
+        np.testing.assert_allclose(
+            batched[b], log_kernel_sums(jnp.asarray(y), x, h, block_size=16), rtol=3e-7
         )
     xs = jnp.stack([x, x + 0.01])  # a batched reference too
     both = jax.vmap(lambda y, x: log_kernel_sums(y, x, h, block_size=16))(ys[:2], xs)
-    np.testing.assert_array_equal(
-        both[1], log_kernel_sums(jnp.asarray(ys[1]), xs[1], h, block_size=16)
+    np.testing.assert_allclose(
+        both[1], log_kernel_sums(jnp.asarray(ys[1]), xs[1], h, block_size=16), rtol=3e-7
     )
     grads = jax.vmap(jax.grad(lambda y: jnp.sum(log_kernel_sums(y, x, h, block_size=16))))(ys)
     assert grads.dtype == jnp.float32 and np.isfinite(grads).all()
