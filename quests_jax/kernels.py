@@ -258,14 +258,20 @@ def _block_log_sums(d2, scales, weights=None):
     coincident-atom descriptors, lands in the exponent and gives 0 or inf.)
     """
     nearest = jnp.min(d2, axis=1)
-    gap = jnp.maximum(d2 - nearest[:, None], 0.0)
+    gap = d2 - nearest[:, None]  # >= 0 (an elementwise clamp would cost 45% in float64)
     logs, means = [], []
     for scale in scales:  # bandwidths share the distances
         kz = jnp.exp(scale * gap)
-        total = jnp.maximum(jnp.sum(kz, axis=1), 1.0)  # >= 1: the nearest row
-        logs.append(jnp.log(total))
+        total = jnp.sum(kz, axis=1)
+        # >= 1 (the nearest row); should XLA recompute d2 in two fusions with different
+        # roundings, a gap of -1 ulp at 1e32 would give inf: a whole row's sum is then
+        # taken as 1, an error of at most log(block) on a log sum of ~1e35
+        finite = total < jnp.inf
+        safe = jnp.where(finite, jnp.maximum(total, 1.0), 1.0)
+        logs.append(jnp.log(safe))
         if weights is not None:
-            means.append(jnp.matmul(kz, weights, precision=HIGHEST) / total)
+            weighted = jnp.matmul(kz, weights, precision=HIGHEST)
+            means.append(jnp.where(finite, weighted / safe, 0.0))
     return nearest, jnp.stack(logs), (jnp.stack(means) if weights is not None else None)
 
 
