@@ -226,6 +226,30 @@ def test_neighbour_list_forces_work_in_chunks_of_atoms(smooth):
     assert large < 1.5 * small, (small, large)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_coincident_atoms_through_a_jax_md_list_give_finite_forces(dtype):
+    atoms = cubic_cu(3, seed=1)
+    atoms.positions[5] = atoms.positions[4]
+    with jax.enable_x64(dtype == np.float64):
+        ref_frame = cubic_cu(3, seed=2)
+        ref = qj.descriptor(ref_frame.positions, ref_frame.cell.array, True, smooth=0.5)
+        cv = collective_variable(
+            "dH_mean", atoms.positions, atoms.cell.array, True, reference=ref, smooth=0.5
+        )
+        box = jnp.asarray(atoms.cell.array.T, dtype)
+        displacement, _ = space.periodic_general(box, fractional_coordinates=True)
+        bias = bias_energy_fn(
+            cv, STRENGTH, box, fractional_coordinates=True, displacement_fn=displacement
+        )
+        neighbor_fn = partition.neighbor_list(
+            displacement, box, 5.5, fractional_coordinates=True, format=partition.Dense
+        )
+        frac = jnp.asarray(atoms.get_scaled_positions(), dtype)
+        nbrs = neighbor_fn.allocate(frac)
+        forces = quantity.force(lambda r: bias(r, neighbor=nbrs))(frac)
+        assert np.isfinite(forces).all() and np.isfinite(bias(frac, neighbor=nbrs))
+
+
 def test_overflow_is_flagged_and_replanning_recovers():
     atoms, cv = _bulk(None)
     box = jnp.asarray(atoms.cell.array.T)
