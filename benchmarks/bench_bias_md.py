@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import platform
+import sys
 import time
 import warnings
 from importlib.metadata import version
@@ -40,6 +41,9 @@ from jax_md import energy, partition, quantity, simulate, space
 
 import quests_jax as qj
 from quests_jax.jaxmd import bias_energy_fn
+
+sys.path.insert(0, __file__.rsplit("/", 1)[0])
+from bench_bias_forces import best_of  # noqa: E402
 
 MASS = 63.546  # amu
 DT = 0.1  # JAX-MD time unit with eV, A, amu is 10.18 fs: ~1 fs
@@ -57,16 +61,6 @@ def rattled(repeat, seed):
     atoms.positions += np.random.default_rng(seed).normal(scale=0.1, size=atoms.positions.shape)
     atoms.wrap()
     return atoms
-
-
-def best_of(fn, repeats):
-    jax.block_until_ready(fn())
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        jax.block_until_ready(fn())
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def nvt_seconds_per_step(energy_fn, shift, frac, neighbor_fns, steps):

@@ -78,20 +78,25 @@ def test_periodic_real_coordinates_and_free_space():
         np.testing.assert_allclose(quantity.force(bias)(r).sum(axis=0), 0.0, atol=1e-10)
 
 
+def _listed_bias(atoms, cv, cutoff, dtype=None):
+    """(bias, Dense JAX-MD neighbour_fn of ``cutoff``, fractional positions, box) for a
+    periodic frame: the bias wired for ``neighbor=`` lists."""
+    box = jnp.asarray(atoms.cell.array.T, dtype)
+    displacement, _ = space.periodic_general(box, fractional_coordinates=True)
+    bias = bias_energy_fn(
+        cv, STRENGTH, box, fractional_coordinates=True, displacement_fn=displacement
+    )
+    neighbor_fn = partition.neighbor_list(
+        displacement, box, cutoff, fractional_coordinates=True, format=partition.Dense
+    )
+    return bias, neighbor_fn, jnp.asarray(atoms.get_scaled_positions(), dtype), box
+
+
 @pytest.mark.parametrize("smooth", [None, 0.5])
 def test_jax_md_neighbour_list_gives_the_same_energy_and_forces(smooth):
     with jax.enable_x64(True):
         atoms, cv = _bulk(smooth)
-        box = jnp.asarray(atoms.cell.array.T)
-        displacement, _ = space.periodic_general(box, fractional_coordinates=True)
-        bias = bias_energy_fn(
-            cv, STRENGTH, box, fractional_coordinates=True, displacement_fn=displacement
-        )
-        neighbor_fn = partition.neighbor_list(
-            displacement, box, 5.0 + (smooth or 0.0), fractional_coordinates=True,
-            format=partition.Dense,
-        )  # fmt: skip
-        frac = jnp.asarray(atoms.get_scaled_positions())
+        bias, neighbor_fn, frac, box = _listed_bias(atoms, cv, 5.0 + (smooth or 0.0))
         nbrs = neighbor_fn.allocate(frac)
         assert not nbrs.did_buffer_overflow
         np.testing.assert_allclose(bias(frac, neighbor=nbrs), bias(frac), rtol=1e-10)
@@ -208,16 +213,7 @@ def test_neighbour_list_forces_work_in_chunks_of_atoms(smooth):
         cv = collective_variable(
             "dH_mean", atoms.positions, atoms.cell.array, True, reference=ref, smooth=smooth
         )
-        box = jnp.asarray(atoms.cell.array.T, jnp.float32)
-        displacement, _ = space.periodic_general(box, fractional_coordinates=True)
-        bias = bias_energy_fn(
-            cv, STRENGTH, box, fractional_coordinates=True, displacement_fn=displacement
-        )
-        neighbor_fn = partition.neighbor_list(
-            displacement, box, 5.0 + (smooth or 0.0), fractional_coordinates=True,
-            format=partition.Dense,
-        )  # fmt: skip
-        frac = jnp.asarray(atoms.get_scaled_positions(), jnp.float32)
+        bias, neighbor_fn, frac, _ = _listed_bias(atoms, cv, 5.0 + (smooth or 0.0), jnp.float32)
         forces = jax.jit(lambda b, r, n: quantity.force(b)(r, neighbor=n))
         compiled = forces.lower(bias, frac, neighbor_fn.allocate(frac)).compile()
         return compiled.memory_analysis().temp_size_in_bytes
@@ -236,15 +232,7 @@ def test_coincident_atoms_through_a_jax_md_list_give_finite_forces(dtype):
         cv = collective_variable(
             "dH_mean", atoms.positions, atoms.cell.array, True, reference=ref, smooth=0.5
         )
-        box = jnp.asarray(atoms.cell.array.T, dtype)
-        displacement, _ = space.periodic_general(box, fractional_coordinates=True)
-        bias = bias_energy_fn(
-            cv, STRENGTH, box, fractional_coordinates=True, displacement_fn=displacement
-        )
-        neighbor_fn = partition.neighbor_list(
-            displacement, box, 5.5, fractional_coordinates=True, format=partition.Dense
-        )
-        frac = jnp.asarray(atoms.get_scaled_positions(), dtype)
+        bias, neighbor_fn, frac, _ = _listed_bias(atoms, cv, 5.5, dtype)
         nbrs = neighbor_fn.allocate(frac)
         forces = quantity.force(lambda r: bias(r, neighbor=nbrs))(frac)
         assert np.isfinite(forces).all() and np.isfinite(bias(frac, neighbor=nbrs))
