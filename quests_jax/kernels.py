@@ -358,7 +358,7 @@ def _log_sums_fwd(y, x, h, y_mask, x_mask, block, wide):
     out, _, parts = _stream_log_parts(y.value, x.value, h.value, None, _value(y_mask),
                                       _value(x_mask), block, wide)  # fmt: skip
     need_x = True if x.perturbed else None  # None: a static "no" inside the residuals
-    return out, (y.value, x.value, h.value, _value(y_mask), _value(x_mask), out, parts, need_x)
+    return out, (y.value, x.value, h.value, _value(y_mask), _value(x_mask), parts, need_x)
 
 
 def _value(a):
@@ -366,7 +366,7 @@ def _value(a):
 
 
 def _log_sums_bwd(block, wide, res, g):
-    y, x, h, y_mask, x_mask, log_sum, (nearest, rel), need_x = res
+    y, x, h, y_mask, x_mask, (nearest, rel), need_x = res
     if isinstance(g, jax.custom_derivatives.SymbolicZero):
         return jnp.zeros_like(y), jnp.zeros_like(x), jnp.zeros_like(h), None, None
     m, n = y.shape[0], x.shape[0]
@@ -377,6 +377,7 @@ def _log_sums_bwd(block, wide, res, g):
     ref = _ReferenceBlocks.build(x, x_mask, bx, far)
     yb, y_valid = _blocks(y, y_mask, by, far)
     # masked and padding query rows: log sum -inf; give them weight 0
+    log_sum = scales[None, :] * nearest[:, None] + rel  # as in the forward pass
     live = y_valid.reshape(-1)[:m, None] & jnp.isfinite(log_sum)
     g = jnp.where(live, jnp.asarray(g, y.dtype), 0.0)
     rel = jnp.where(live, rel, 0.0)
