@@ -16,12 +16,17 @@ Entropy forces (pure functions of positions and cell; submodules for the rest):
     quests_jax.generation    Monte Carlo and gradient-based (optax) structure generation
     quests_jax.calculator    an ASE calculator for the bias
 Scale (submodules):
+    quests_jax.execution  the one rule that picks traced, in-memory, streamed or sharded
+                          execution (every information function takes ``execution=``)
+    quests_jax.engine     kernel sums driven block by block: programs keyed by settings
     quests_jax.sharded    the same quantities with rows sharded over devices and hosts
-    quests_jax.streaming  the same from host arrays / memory maps, chunk by chunk
+    quests_jax.streaming  the same from host arrays / memory maps, block by block
     quests_jax.storage    write_descriptors (chunked, to .npy), open_descriptors
+    quests_jax.compilation  the persistent compilation cache (on at import; see there)
+                          and counting compiled programs
 """
 
-from . import sharded, storage, streaming
+from . import compilation, engine, execution, sharded, storage, streaming
 from .bandwidth import get_bandwidth, volume_per_atom
 from .collective import CollectiveVariable, collective_variable
 from .dataset import get_descriptors, get_descriptors_multicomponent
@@ -47,6 +52,8 @@ from .neighbors import Neighbors, NeighborSpec, find_neighbors, merge_specs, pla
 from .storage import open_descriptors, write_descriptors
 
 __version__ = "0.1.0"
+
+compilation.enable_compilation_cache()
 
 __all__ = [
     "CollectiveVariable",
@@ -82,6 +89,9 @@ __all__ = [
     "plan_neighbors",
     "open_descriptors",
     "write_descriptors",
+    "compilation",
+    "engine",
+    "execution",
     "sharded",
     "storage",
     "streaming",

@@ -26,13 +26,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import engine
+from .execution import choose, is_traced
 from .kernels import (
     log_kernel_from_sq_distances,
     log_kernel_sums,
     nearest_sq_distances,
     self_kernel_sums,
 )
-from .validation import all_finite, concrete_or_none
+from .validation import check_finite_rows, concrete_or_none
 
 DEFAULT_BANDWIDTH = 0.015
 DEFAULT_EPS = 1e-5
@@ -44,22 +46,40 @@ DEFAULT_APPROX_NEIGHBORS = 3
 
 
 def _as_descriptors(a, name: str):
-    a = jnp.asarray(a)
-    if a.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D (n_environments, width) array, got shape {a.shape}")
+    """Checked descriptors: the traced array itself under jit / vmap / grad, otherwise
+    a host array (NumPy, or the memory map itself) in the working dtype (float32, or
+    float64 with x64 enabled), checked for NaN / inf on the host (no device program
+    depends on its number of rows)."""
+    traced = is_traced(a)
+    if not traced and not isinstance(a, np.memmap):
+        a = np.asarray(a)
+    if getattr(a, "ndim", None) != 2:
+        raise ValueError(
+            f"{name} must be a 2-D (n_environments, width) array, got shape {np.shape(a)}"
+        )
     if a.shape[0] == 0:
         raise ValueError(f"{name} is empty: it needs at least one environment")
-    if not jnp.issubdtype(a.dtype, jnp.floating):
-        a = a.astype(jnp.result_type(float))
-    if all_finite(a) is False:
-        bad = int(jnp.argmin(jnp.all(jnp.isfinite(a), axis=1)))
-        raise ValueError(f"{name} has NaN or infinite entries (first in row {bad})")
+    floating = jnp.issubdtype(a.dtype, jnp.floating)
+    if traced:
+        return a if floating else a.astype(jnp.result_type(float))
+    work = jax.dtypes.canonicalize_dtype(a.dtype if floating else np.float64)
+    if a.dtype != work:
+        a = np.asarray(a, work)
+    for start in range(0, a.shape[0], engine.HOST_CHUNK_ROWS):
+        check_finite_rows(np.asarray(a[start : start + engine.HOST_CHUNK_ROWS]), name, start)
     return a
 
 
 def _as_mask(mask, n: int, name: str):
     if mask is None:
         return None
+    mask = mask if is_traced(mask) else np.asarray(mask, bool)
+    if not is_traced(mask):
+        if mask.shape != (n,):
+            raise ValueError(f"{name} must have shape ({n},), got {mask.shape}")
+        if not mask.any():
+            raise ValueError(f"{name} selects no environment")
+        return mask
     mask = jnp.asarray(mask, bool)
     if mask.shape != (n,):
         raise ValueError(f"{name} must have shape ({n},), got {mask.shape}")
@@ -70,13 +90,13 @@ def _as_mask(mask, n: int, name: str):
 
 
 def _as_bandwidths(h, dtype):
-    """(bandwidths (H,), whether h was a vector)."""
-    arr = jnp.asarray(h, dtype)
+    """(bandwidths (H,), whether h was a vector): a host array unless h is traced."""
+    arr = h if is_traced(h) else np.asarray(h, dtype)
     if arr.ndim > 1 or arr.size == 0:
         raise ValueError(
             f"h must be a positive number or a 1-D array of them, not shape {arr.shape}"
         )
-    value = concrete_or_none(arr)
+    value = None if is_traced(h) else arr
     if value is not None and not (np.isfinite(value).all() and (value > 0).all()):
         raise ValueError(f"h must be > 0 and finite (bandwidth in 1/A), got {value}")
     return arr.reshape(-1), arr.ndim == 1
@@ -91,8 +111,87 @@ def _check_widths(y, x):
 
 
 def _shape_out(values, vector: bool):
-    """Drop the trailing bandwidth axis for a scalar h."""
-    return values if vector else values[..., 0]
+    """Drop the trailing bandwidth axis for a scalar h; a host result becomes a JAX
+    array here, at the very end (a copy: no compiled program depends on its shape)."""
+    values = values if vector else values[..., 0]
+    return jax.device_put(values) if isinstance(values, np.ndarray | np.generic) else values
+
+
+def _xp(values):
+    """NumPy for host results, jax.numpy for traced ones: element-wise work on a host
+    result must not compile a program for its shape."""
+    return np if isinstance(values, np.ndarray) else jnp
+
+
+def _to_device(values, dtype):
+    """A host result in the working dtype (it stays on the host until _shape_out)."""
+    return np.asarray(values).astype(dtype)
+
+
+# --------------------------------------------------------------------------------------
+# the front door: every dataset-level quantity goes through one of these two, which
+# run the path quests_jax.execution.choose picks (traced scans, block engine, sharded)
+
+
+def _self_quantities(x, h, mask, block, execution, per_row=False):
+    """(entropy (H,), diversity (H,), -log p (N, H) or None) of one set; -log p
+    (every row's dH against the set, NaN on masked rows) only with ``per_row``."""
+    how = choose([x, mask], execution)
+    if how == "traced":
+        ent, div, dh = _self_metrics(x, h, mask, block=block, wide=per_row)
+        return ent, div, (dh if per_row else None)
+    rows = x if mask is None else x[mask]
+    if how == "sharded" and not per_row:
+        from . import sharded
+
+        return (*sharded.entropy_and_diversity(rows, h, block), None)
+    sums = engine.self_sums(
+        rows, np.asarray(h), block=block, wide=per_row, resident=how != "streamed"
+    )
+    log_p = np.log(sums.astype(np.float64))
+    ent = np.log(log_p.shape[0]) - log_p.mean(axis=0)
+    top = (-log_p).max(axis=0)
+    div = top + np.log(np.exp(-log_p - top).sum(axis=0))
+    dh = None
+    if per_row:
+        dh = np.full((x.shape[0], log_p.shape[1]), np.nan)
+        dh[slice(None) if mask is None else mask] = -log_p
+        dh = _to_device(dh, x.dtype)
+    return _to_device(ent, x.dtype), _to_device(div, x.dtype), dh
+
+
+def _cross_log_sums(y, x, h, y_mask, x_mask, block, execution, weights=None):
+    """log sum_j K(y_i, x_j) (M, H), -inf on masked rows of y; with ``weights`` (N,)
+    also the kernel-weighted means (M, H)."""
+    how = choose([y, x, y_mask, x_mask, weights], execution)
+    if how == "traced":
+        if weights is None:
+            return _log_sums(y.astype(x.dtype), x, h, y_mask, x_mask, block=block)
+        return _weighted(y.astype(x.dtype), x, weights, h, block=block)
+    y = np.asarray(y, x.dtype) if not isinstance(y, np.memmap) else y
+    ys = y if y_mask is None else y[y_mask]
+    xs = x if x_mask is None else x[x_mask]
+    means = None
+    if how == "sharded" and weights is None:
+        from . import sharded
+
+        rows_y = sharded.shard_rows(ys, name="y")
+        log_p = -sharded.all_values(sharded.delta_entropy(rows_y, xs, h, block), rows_y)
+        log_p = log_p.reshape(log_p.shape[0], -1)
+    else:
+        w = None if weights is None else np.asarray(weights)
+        if w is not None and x_mask is not None:
+            w = w[x_mask]
+        out = engine.log_sums(
+            ys, xs, np.asarray(h), weights=w, block=block, resident=how != "streamed"
+        )
+        log_p, means = out if weights is not None else (out, None)
+    if y_mask is not None:
+        full = np.full((y.shape[0], log_p.shape[1]), -np.inf)
+        full[y_mask] = log_p
+        log_p = full
+    log_p = _to_device(log_p, x.dtype)
+    return log_p if weights is None else (log_p, _to_device(means, x.dtype))
 
 
 # --------------------------------------------------------------------------------------
@@ -138,7 +237,7 @@ def _approx(y, x, h, *, n, block):
 # public API
 
 
-def entropy(x, h=DEFAULT_BANDWIDTH, batch_size: int | None = None, *, mask=None):
+def entropy(x, h=DEFAULT_BANDWIDTH, batch_size: int | None = None, *, mask=None, execution="auto"):
     """Information entropy H of a set of environments (nats).
 
     Args:
@@ -147,6 +246,8 @@ def entropy(x, h=DEFAULT_BANDWIDTH, batch_size: int | None = None, *, mask=None)
         batch_size: rows per block (memory ~ batch_size^2); default per backend.
         mask: optional (N,) bool; False rows are padding and ignored (N counts only
             valid rows), which makes per-frame entropies of padded frames one ``vmap``.
+        execution: "auto", "memory", "streamed" or "sharded": where and how the sums
+            run (:mod:`quests_jax.execution`; every function here takes it).
 
     Returns:
         () or (H,) entropy.
@@ -154,7 +255,7 @@ def entropy(x, h=DEFAULT_BANDWIDTH, batch_size: int | None = None, *, mask=None)
     x = _as_descriptors(x, "x")
     h, vector = _as_bandwidths(h, x.dtype)
     mask = _as_mask(mask, x.shape[0], "mask")
-    ent, _, _ = _self_metrics(x, h, mask, block=batch_size)
+    ent, _, _ = _self_quantities(x, h, mask, batch_size, execution)
     return _shape_out(ent, vector)
 
 
@@ -194,71 +295,94 @@ def frame_entropies(x, frame_sizes, h=DEFAULT_BANDWIDTH, batch_size: int | None 
     out = []
     for start in range(0, len(sizes), group):
         sel = slice(start, start + group)
-        frames = x[jnp.asarray(rows[sel])]
-        out.append(_batched_entropy(frames, jnp.asarray(mask[sel]), h, block=batch_size))
+        frames = x[rows[sel]]
+        out.append(_batched_entropy(frames, mask[sel], h, block=batch_size))
     return _shape_out(jnp.concatenate(out), vector)
 
 
-def diversity(x, h=DEFAULT_BANDWIDTH, batch_size: int | None = None, *, mask=None):
+def diversity(
+    x, h=DEFAULT_BANDWIDTH, batch_size: int | None = None, *, mask=None, execution="auto"
+):
     """Diversity D = log sum_i 1 / sum_j K(x_i, x_j): () or (H,)."""
     x = _as_descriptors(x, "x")
     h, vector = _as_bandwidths(h, x.dtype)
     mask = _as_mask(mask, x.shape[0], "mask")
-    _, div, _ = _self_metrics(x, h, mask, block=batch_size)
+    _, div, _ = _self_quantities(x, h, mask, batch_size, execution)
     return _shape_out(div, vector)
 
 
-def entropy_and_diversity(x, h=DEFAULT_BANDWIDTH, batch_size: int | None = None, *, mask=None):
+def entropy_and_diversity(
+    x, h=DEFAULT_BANDWIDTH, batch_size: int | None = None, *, mask=None, execution="auto"
+):
     """Entropy and diversity from one pass over the kernel: (H, D), each () or (H,)."""
     x = _as_descriptors(x, "x")
     h, vector = _as_bandwidths(h, x.dtype)
     mask = _as_mask(mask, x.shape[0], "mask")
-    ent, div, _ = _self_metrics(x, h, mask, block=batch_size)
+    ent, div, _ = _self_quantities(x, h, mask, batch_size, execution)
     return _shape_out(ent, vector), _shape_out(div, vector)
 
 
-def get_all_metrics(x, h=DEFAULT_BANDWIDTH, batch_size: int | None = None, *, mask=None):
+def get_all_metrics(
+    x, h=DEFAULT_BANDWIDTH, batch_size: int | None = None, *, mask=None, execution="auto"
+):
     """Entropy, diversity and each environment's dH against the set itself (self term
     included), from one pass over the kernel: (H, D, dH (N,)), with a trailing
     bandwidth axis for vector h."""
     x = _as_descriptors(x, "x")
     h, vector = _as_bandwidths(h, x.dtype)
     mask = _as_mask(mask, x.shape[0], "mask")
-    ent, div, dh = _self_metrics(x, h, mask, block=batch_size, wide=True)
+    ent, div, dh = _self_quantities(x, h, mask, batch_size, execution, per_row=True)
     return _shape_out(ent, vector), _shape_out(div, vector), _shape_out(dh, vector)
 
 
 def delta_entropy(
-    y, x, h=DEFAULT_BANDWIDTH, batch_size: int | None = None, *, y_mask=None, x_mask=None
+    y,
+    x,
+    h=DEFAULT_BANDWIDTH,
+    batch_size: int | None = None,
+    *,
+    y_mask=None,
+    x_mask=None,
+    execution="auto",
 ):
     """Differential entropy dH(y | X) = -log sum_j K(y, x_j) of each row of y.
 
     Computed in log space: finite however far y is from X (the reference returns +inf
     once every kernel underflows). Returns (M,) or (M, H).
     """
+    log_p, vector = _log_p(y, x, h, batch_size, y_mask, x_mask, execution)
+    return _shape_out(-log_p, vector)
+
+
+def _log_p(y, x, h, batch_size, y_mask=None, x_mask=None, execution="auto"):
+    """(log sum_j K(y_i, x_j) (M, H), whether h was a vector), checked."""
     y = _as_descriptors(y, "y")
     x = _as_descriptors(x, "x")
     _check_widths(y, x)
     h, vector = _as_bandwidths(h, x.dtype)
     y_mask = _as_mask(y_mask, y.shape[0], "y_mask")
     x_mask = _as_mask(x_mask, x.shape[0], "x_mask")
-    return _shape_out(-_log_sums(y.astype(x.dtype), x, h, y_mask, x_mask, block=batch_size), vector)
+    return _cross_log_sums(y, x, h, y_mask, x_mask, batch_size, execution), vector
 
 
-def log_kernel_sum(y, x, h=DEFAULT_BANDWIDTH, batch_size: int | None = None):
+def log_kernel_sum(y, x, h=DEFAULT_BANDWIDTH, batch_size: int | None = None, *, execution="auto"):
     """log sum_j K(y_i, x_j): (M,) or (M, H); equals -delta_entropy."""
-    return -delta_entropy(y, x, h, batch_size)
+    log_p, vector = _log_p(y, x, h, batch_size, execution=execution)
+    return _shape_out(log_p, vector)
 
 
-def kernel_sum(y, x, h=DEFAULT_BANDWIDTH, batch_size: int | None = None):
+def kernel_sum(y, x, h=DEFAULT_BANDWIDTH, batch_size: int | None = None, *, execution="auto"):
     """sum_j K(y_i, x_j) (the reference's unnormalised density): (M,) or (M, H).
 
     Underflows to 0 far from x, like the reference; prefer :func:`log_kernel_sum`.
     """
-    return jnp.exp(log_kernel_sum(y, x, h, batch_size))
+    log_p, vector = _log_p(y, x, h, batch_size, execution=execution)
+    return _shape_out(_xp(log_p).exp(log_p), vector)
 
 
-def weighted_kernel_sum(y, x, w, h=DEFAULT_BANDWIDTH, batch_size: int | None = None):
+def weighted_kernel_sum(
+    y, x, w, h=DEFAULT_BANDWIDTH, batch_size: int | None = None, *, execution="auto"
+):
     """Kernel-weighted average of per-reference values, as the reference.
 
     Args:
@@ -271,22 +395,30 @@ def weighted_kernel_sum(y, x, w, h=DEFAULT_BANDWIDTH, batch_size: int | None = N
     y = _as_descriptors(y, "y")
     x = _as_descriptors(x, "x")
     _check_widths(y, x)
-    w = jnp.asarray(w, x.dtype)
+    w = w if is_traced(w) else np.asarray(w, x.dtype)
     if w.shape != (x.shape[0],):
         raise ValueError(f"w must have shape ({x.shape[0]},) like the rows of x, got {w.shape}")
-    if all_finite(w) is False:
+    if not is_traced(w) and not np.isfinite(w).all():
         raise ValueError("w has NaN or infinite entries")
     h, vector = _as_bandwidths(h, x.dtype)
-    log_p, q = _weighted(y.astype(x.dtype), x, w, h, block=batch_size)
-    return _shape_out(q, vector), _shape_out(jnp.exp(log_p), vector)
+    log_p, q = _cross_log_sums(y, x, h, None, None, batch_size, execution, weights=w)
+    return _shape_out(q, vector), _shape_out(_xp(log_p).exp(log_p), vector)
 
 
-def overlap(y, x, h=DEFAULT_BANDWIDTH, eps: float = DEFAULT_EPS, batch_size: int | None = None):
+def overlap(
+    y,
+    x,
+    h=DEFAULT_BANDWIDTH,
+    eps: float = DEFAULT_EPS,
+    batch_size: int | None = None,
+    *,
+    execution="auto",
+):
     """Fraction of the rows of y with dH(y | X) < eps: () or (H,)."""
     if not np.isfinite(eps):
         raise ValueError(f"eps must be a finite number, got {eps}")
-    dh = delta_entropy(y, x, h, batch_size)
-    return jnp.mean(dh < eps, axis=0)
+    log_p, vector = _log_p(y, x, h, batch_size, execution=execution)
+    return _shape_out(_xp(log_p).mean(-log_p < eps, axis=0), vector)
 
 
 def approx_delta_entropy(
@@ -313,7 +445,8 @@ def approx_delta_entropy(
     if n > x.shape[0]:
         raise ValueError(f"n = {n} exceeds the {x.shape[0]} reference environments in x")
     h, vector = _as_bandwidths(h, x.dtype)
-    return _shape_out(_approx(y.astype(x.dtype), x, h, n=int(n), block=batch_size), vector)
+    y = y.astype(x.dtype)
+    return _shape_out(_approx(y, x, h, n=int(n), block=batch_size), vector)
 
 
 def perfect_entropy(x, h=DEFAULT_BANDWIDTH, batch_size: int | None = None):

@@ -151,7 +151,7 @@ def _wide_sq_distances_jvp(primals, tangents):
     return _wide_sq_distances(y, x, centre), tangent
 
 
-def _robust_centres(rows, valid, passes: int = 3):
+def robust_centres(rows, valid, passes: int = 3):
     """(n_blocks, d) centre of the valid rows of each block: a mean that outlying rows
     (the 1e16 entries of coincident atoms) do not drag away from the others, whose
     distances would then cancel catastrophically.
@@ -192,7 +192,7 @@ class _ReferenceBlocks(eqx.Module):
     @classmethod
     def build(cls, x, mask, block: int, far):
         rows, valid = _blocks(x, mask, block, far)
-        centres = _robust_centres(rows, valid)
+        centres = robust_centres(rows, valid)
         centred = rows - centres[:, None, :]
         return cls(rows, valid, centres, jnp.sum(centred * centred, axis=2))
 
@@ -202,16 +202,31 @@ class _ReferenceBlocks(eqx.Module):
 
     def sq_distances(self, y, j, wide: bool):
         """|y - x|^2 (By, Bx) between rows y and reference block j."""
-        if wide and y.dtype == jnp.float32:
-            return jnp.maximum(_wide_sq_distances(y, self.rows[j], self.centres[j]), 0.0)
-        yc = y - self.centres[j]
-        xc = self.rows[j] - self.centres[j]
-        cross = jnp.matmul(yc, xc.T, precision=HIGHEST)
-        d2 = jnp.sum(yc * yc, axis=1)[:, None] + self.sq[j][None, :] - 2.0 * cross
-        return jnp.maximum(d2, 0.0)
+        return block_sq_distances(y, self.rows[j], self.centres[j], self.sq[j], wide)
 
 
-def _scales(h, dtype):
+def prepare_block(rows, valid, far):
+    """One reference block for :func:`block_sq_distances`: (rows with invalid rows
+    moved to ``far`` (B, d), robust centre (d,), |rows - centre|^2 (B,))."""
+    rows = jnp.where(valid[:, None], rows, far)
+    centre = robust_centres(rows[None], valid[None])[0]
+    centred = rows - centre
+    return rows, centre, jnp.sum(centred * centred, axis=1)
+
+
+def block_sq_distances(y, rows, centre, sq, wide: bool):
+    """|y - x|^2 (By, Bx) between rows y (By, d) and a reference block ``rows``
+    (Bx, d) with its centre (d,) and |rows - centre|^2 (Bx,) (module docstring)."""
+    if wide and y.dtype == jnp.float32:
+        return jnp.maximum(_wide_sq_distances(y, rows, centre), 0.0)
+    yc = y - centre
+    xc = rows - centre
+    cross = jnp.matmul(yc, xc.T, precision=HIGHEST)
+    d2 = jnp.sum(yc * yc, axis=1)[:, None] + sq[None, :] - 2.0 * cross
+    return jnp.maximum(d2, 0.0)
+
+
+def scales_of(h, dtype):
     """-1/(2 h^2) for a bandwidth vector (H,)."""
     h = jnp.asarray(h, dtype)
     return -0.5 / (h * h)
@@ -288,6 +303,34 @@ def _share(part, total):
     return jnp.where(part > -jnp.inf, jnp.exp(jnp.minimum(part - total, 0.0)), 0.0)
 
 
+def log_sums_init(rows: int, n_h: int, dtype, xp=jnp):
+    """Empty carry of :func:`log_sums_step`: nearest (B,) = inf, relative log sums
+    (H, B) = -inf, weighted means (H, B) = 0 (``xp=np``: made on the host)."""
+    return (
+        xp.full((rows,), np.inf, dtype),
+        xp.full((n_h, rows), -np.inf, dtype),
+        xp.zeros((n_h, rows), dtype),
+    )
+
+
+def log_sums_step(carry, d2, scales, weights=None):
+    """Fold one reference block's squared distances d2 (By, Bx) into a streamed log sum.
+
+    ``carry`` = (nearest (By,), relative log sums (H, By), weighted means (H, By)): the
+    log sum is s nearest + rel (see :func:`_block_log_sums`); ``weights`` (Bx,) are
+    the block's values for the weighted means.
+    """
+    nearest, rel, mean_w = carry
+    block_nearest, block_rel, block_w = _block_log_sums(d2, scales, weights)
+    new_nearest = jnp.minimum(nearest, block_nearest)
+    old_part = rel + _rebase(nearest, new_nearest, scales)
+    new_part = block_rel + _rebase(block_nearest, new_nearest, scales)
+    new_rel = jnp.logaddexp(old_part, new_part)
+    if weights is not None:
+        mean_w = mean_w * _share(old_part, new_rel) + block_w * _share(new_part, new_rel)
+    return new_nearest, new_rel, mean_w
+
+
 def _stream_log_sums(y, x, h, weights, y_mask, x_mask, block, wide):
     """Forward pass of :func:`log_kernel_sums` (see there)."""
     log_sum, mean_w, _ = _stream_log_parts(y, x, h, weights, y_mask, x_mask, block, wide)
@@ -301,7 +344,7 @@ def _stream_log_parts(y, x, h, weights, y_mask, x_mask, block, wide):
     forms its softmax weights from the last two."""
     m = y.shape[0]
     by, bx = _block_for(m, block), _block_for(x.shape[0], block)
-    scales = _scales(h, y.dtype)
+    scales = scales_of(h, y.dtype)
     n_h = scales.shape[0]
     far = _far_value([y, x], [y_mask, x_mask], h)
     ref = _ReferenceBlocks.build(x, x_mask, bx, far)
@@ -312,24 +355,10 @@ def _stream_log_parts(y, x, h, weights, y_mask, x_mask, block, wide):
 
     def query_block(yq):
         def step(carry, j):
-            nearest, rel, mean_w = carry  # (By,), (H, By), (H, By)
             d2 = ref.sq_distances(yq, j, wide)
-            block_nearest, block_rel, block_w = _block_log_sums(
-                d2, scales, None if wb is None else wb[j]
-            )
-            new_nearest = jnp.minimum(nearest, block_nearest)
-            old_part = rel + _rebase(nearest, new_nearest, scales)
-            new_part = block_rel + _rebase(block_nearest, new_nearest, scales)
-            new_rel = jnp.logaddexp(old_part, new_part)
-            if wb is not None:
-                mean_w = mean_w * _share(old_part, new_rel) + block_w * _share(new_part, new_rel)
-            return (new_nearest, new_rel, mean_w), None
+            return log_sums_step(carry, d2, scales, None if wb is None else wb[j]), None
 
-        init = (
-            jnp.full((by,), jnp.inf, y.dtype),
-            jnp.full((n_h, by), -jnp.inf, y.dtype),
-            jnp.zeros((n_h, by), y.dtype),
-        )
+        init = log_sums_init(by, n_h, y.dtype)
         (nearest, rel, mean_w), _ = jax.lax.scan(step, init, jnp.arange(ref.n_blocks))
         return nearest, rel, mean_w
 
@@ -371,7 +400,7 @@ def _log_sums_bwd(block, wide, res, g):
         return jnp.zeros_like(y), jnp.zeros_like(x), jnp.zeros_like(h), None, None
     m, n = y.shape[0], x.shape[0]
     by, bx = _block_for(m, block), _block_for(n, block)
-    scales = _scales(h, y.dtype)
+    scales = scales_of(h, y.dtype)
     n_h = scales.shape[0]
     far = _far_value([y, x], [y_mask, x_mask], h)
     ref = _ReferenceBlocks.build(x, x_mask, bx, far)
@@ -447,25 +476,33 @@ def _self_setup(x, h, mask, block):
     return ref, (jnp.asarray(rows_i), jnp.asarray(cols_j))
 
 
+def self_block_sums(d2, scales, diagonal):
+    """Row and column sums (H, Bi), (H, Bj) of the kernel of one block pair of a self
+    sum, from its squared distances d2 (Bi, Bj); on a ``diagonal`` pair (a block with
+    itself) the self terms are exactly 1 and the columns (the same pairs) are 0."""
+    rows, cols = [], []
+    for scale in scales:  # bandwidths share the distances
+        k = jnp.exp(scale * d2)  # 0 against far (masked) rows
+        # the self term is exactly K = 1: replace the computed diagonal (cheaper
+        # than masking the whole block, measured 15%)
+        self_fix = jnp.where(diagonal, 1.0 - jnp.diagonal(k), 0.0)
+        rows.append(jnp.sum(k, axis=1) + self_fix)
+        cols.append(jnp.where(diagonal, 0.0, jnp.sum(k, axis=0)))
+    return jnp.stack(rows), jnp.stack(cols)
+
+
 def _self_sums_forward(x, h, mask, block, wide):
     n = x.shape[0]
-    scales = _scales(h, x.dtype)
+    scales = scales_of(h, x.dtype)
     n_h = scales.shape[0]
     ref, pairs = _self_setup(x, h, mask, block)
 
     def step(sums, pair):
         i, j = pair
         d2 = ref.sq_distances(ref.rows[i], j, wide)
-        rows, cols = [], []
-        for h_index in range(n_h):  # bandwidths share the distances
-            k = jnp.exp(scales[h_index] * d2)  # 0 against far (masked) rows
-            # the self term is exactly K = 1: replace the computed diagonal (cheaper
-            # than masking the whole block, measured 15%)
-            self_fix = jnp.where(i == j, 1.0 - jnp.diagonal(k), 0.0)
-            rows.append(jnp.sum(k, axis=1) + self_fix)
-            cols.append(jnp.sum(k, axis=0))
-        sums = sums.at[i].add(jnp.stack(rows))
-        sums = sums.at[j].add(jnp.where(i != j, jnp.stack(cols), 0.0))
+        rows, cols = self_block_sums(d2, scales, i == j)
+        sums = sums.at[i].add(rows)
+        sums = sums.at[j].add(cols)
         return sums, None
 
     init = jnp.zeros((ref.n_blocks, n_h, ref.rows.shape[1]), x.dtype)
@@ -488,7 +525,7 @@ def _self_sums_bwd(block, wide, res, g):
     d/ds = sum_ij g_i K_ij d2_ij, one visit per pair of blocks."""
     x, h, mask = res
     n = x.shape[0]
-    scales = _scales(h, x.dtype)
+    scales = scales_of(h, x.dtype)
     n_h = scales.shape[0]
     ref, pairs = _self_setup(x, h, mask, block)
     g = jnp.where(ref.valid.reshape(-1)[:n, None], jnp.asarray(g, x.dtype), 0.0)
@@ -533,7 +570,7 @@ def cross_kernel_sums(a, b, h, *, a_mask=None, b_mask=None, block_size=None):
     """
     block = block_size or default_block_size()
     ba, bb = _block_for(a.shape[0], block), _block_for(b.shape[0], block)
-    scales = _scales(h, a.dtype)
+    scales = scales_of(h, a.dtype)
     n_h = scales.shape[0]
     far = _far_value([a, b], [a_mask, b_mask], h)
     ref = _ReferenceBlocks.build(b, b_mask, bb, far)
@@ -595,5 +632,5 @@ def nearest_sq_distances(y, x, n: int, *, block_size=None):
 
 def log_kernel_from_sq_distances(d2, h):
     """log sum over the last axis of exp(-d2 / (2 h^2)), per bandwidth: (..., H)."""
-    scales = _scales(h, d2.dtype)
+    scales = scales_of(h, d2.dtype)
     return jax.nn.logsumexp(d2[..., None] * scales, axis=-2)

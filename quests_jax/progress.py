@@ -22,6 +22,7 @@ class Progress:
         enabled: bool | None = None,
         interval: float = 0.2,
         stream=None,
+        delay: float = 0.0,
     ):
         self.total = max(int(total), 0)
         self.label = label
@@ -31,6 +32,8 @@ class Progress:
             enabled = bool(getattr(self.stream, "isatty", lambda: False)())
         self.enabled = enabled
         self.interval = interval
+        self.delay = delay  # nothing is drawn for work that ends sooner than this (s)
+        self.drawn = False
         self.done = 0
         self._start = time.perf_counter()
         self._last_draw = 0.0
@@ -40,7 +43,7 @@ class Progress:
         return self
 
     def __exit__(self, *exc):
-        if self.enabled:
+        if self.enabled and (self.drawn or time.perf_counter() - self._start >= self.delay):
             self._draw(final=True)
             self.stream.write("\n")
             self.stream.flush()
@@ -50,6 +53,8 @@ class Progress:
         self.done += n
         if self.enabled:
             now = time.perf_counter()
+            if now - self._start < self.delay:
+                return
             if now - self._last_draw >= self.interval or self.done >= self.total:
                 self._draw()
                 self._last_draw = now
@@ -67,6 +72,7 @@ class Progress:
             tail = f"ETA {(self.total - self.done) / rate:.1f} s"
         else:
             tail = "ETA ?"
+        self.drawn = True
         self.stream.write(
             f"\r{self.label} [{bar}] {self.done}/{self.total} {self.unit} ({rate:.1f}/s, {tail})"
         )

@@ -4,12 +4,18 @@ distance ties at the k-th neighbour, where which tied atom is chosen is arbitrar
 from __future__ import annotations
 
 import functools
+import os
+import tempfile
 
 import numpy as np
 import pytest
 from ase import Atoms
 from ase.build import bulk, fcc111, molecule
 from ase.cluster import Icosahedron
+
+# Compiled programs go to a cache of this test session (shared by the command-line
+# tests' processes), not to the user's ~/.cache; set before quests_jax is imported.
+os.environ.setdefault("QUESTS_JAX_CACHE_DIR", tempfile.mkdtemp(prefix="quests-jax-test-xla-"))
 
 
 def rattle(atoms: Atoms, scale: float, seed: int) -> Atoms:

@@ -1,4 +1,4 @@
-"""Dataset entry points: parity, bucketing, options."""
+"""Dataset entry points: parity, one compiled program for any frames, options."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from ase import Atoms
 import quests_jax as qj
 import quests_jax.dataset as ds
 from conftest import cu_cluster, cu_slab, cubic_cu, molecules, small_triclinic_cell, triclinic_cu
+from quests_jax.compilation import track
 from quests_jax.progress import Progress
 
 
@@ -44,22 +45,38 @@ def test_rows_follow_frame_order_with_slab():
     np.testing.assert_allclose(x, np.concatenate(single), atol=1e-12)
 
 
-def test_many_frame_sizes_compile_a_handful_of_times():
-    rng = np.random.default_rng(0)
+def random_gas(rng, n_frames):
     frames = []
-    for n in rng.integers(1, 70, size=300):
+    for n in rng.integers(1, 70, size=n_frames):
         positions = rng.random((n, 3)) * (n * 12.0) ** (1 / 3)
         frames.append(Atoms("Ar" * n, positions=positions))
-    ds._batched.clear_cache()
-    x = qj.get_descriptors(frames)
-    assert x.shape == (sum(len(a) for a in frames), 63)
-    compiles = ds._batched._cache_size()
-    assert compiles <= 8, compiles
-    # and padding/batching does not change the numbers
-    for i in (0, 17, 299):
-        start = sum(len(a) for a in frames[:i])
-        single = qj.get_descriptors([frames[i]])
-        np.testing.assert_allclose(x[start : start + len(frames[i])], single, atol=1e-6)
+    return frames
+
+
+def test_a_new_dataset_compiles_nothing_new():
+    """One compiled program serves any frames: after a first dataset, a second one with
+    other sizes, cells and periodicity obtains no program from XLA (not even one read
+    from the persistent cache). The old size-bucketed engine compiled ~15 here."""
+    first = [cubic_cu(2), *molecules()]
+    qj.get_descriptors(first)
+    second = [*random_gas(np.random.default_rng(0), 200), cu_slab(), triclinic_cu(),
+              small_triclinic_cell(), cu_cluster(), cubic_cu(3, seed=4)]  # fmt: skip
+    with track() as stats:
+        x = qj.get_descriptors(second)
+    assert stats.programs == 0, stats
+    assert x.shape == (sum(len(a) for a in second), 63)
+    # and grouping frames does not change the numbers
+    for i in (0, 17, 199, 200, 204):
+        start = sum(len(a) for a in second[:i])
+        single = qj.get_descriptors([second[i]])
+        np.testing.assert_allclose(x[start : start + len(second[i])], single, atol=1e-6)
+
+
+def test_groups_and_chunks_do_not_change_rows(monkeypatch):
+    frames = random_gas(np.random.default_rng(1), 60)
+    x = qj.get_descriptors(frames, dtype="float64")
+    monkeypatch.setattr(ds, "GROUP_ATOMS", 50)  # many small groups, chunks padded
+    np.testing.assert_array_equal(qj.get_descriptors(frames, dtype="float64"), x)
 
 
 def test_bucket_sizes():

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..compilation import logger, track
 from .analysis import (
     cmd_approx_dh,
     cmd_bandwidth,
@@ -36,7 +37,6 @@ from .common import (
     add_output_options,
     add_parallel_options,
     add_plot_option,
-    enable_compilation_cache,
     finite_float,
     init_distributed,
     positive,
@@ -59,7 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="QUESTS descriptors and information entropy of atomistic data (JAX).",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    parser.add_argument(
+        "--debug", action="store_true",
+        help="show tracebacks of errors, and where the seconds go (reading, describing, "
+        "compiling, summing)",
+    )  # fmt: skip
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("entropy", help="entropy and diversity of a dataset")
@@ -304,6 +308,16 @@ def _add_generation_commands(sub) -> None:
     p.set_defaults(run=cmd_active_learning)
 
 
+def _debug_logging() -> None:
+    """The library's DEBUG records (phases and their seconds) on stderr."""
+    import logging
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(f"[{PROG} debug] %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -311,11 +325,14 @@ def main(argv=None) -> int:
         import jax
 
         jax.config.update("jax_enable_x64", True)
-    enable_compilation_cache()
+    if args.debug:
+        _debug_logging()
     try:
         if hasattr(args, "distributed"):
             init_distributed(args)
-        args.run(args)
+        with track() as compiled:
+            args.run(args)
+        logger.debug("XLA: %s", compiled.describe())
     except (UserError, ValueError, TypeError, OSError) as err:
         if args.debug:
             raise

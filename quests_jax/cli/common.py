@@ -1,6 +1,7 @@
 """What the commands share: option types and groups, reading inputs (structures or
-saved descriptors), describing them, writing outputs atomically, one-line errors,
-and the choice between sharded, in-memory and streamed kernel sums."""
+saved descriptors), describing them, writing outputs atomically, one-line errors.
+How the kernel sums run (sharded, in memory, streamed) is the library's choice
+(quests_jax.execution); with several processes the command line asks for sharded."""
 
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ import time
 
 import numpy as np
 
+from ..compilation import logger
+
 DEFAULT_CUTOFF = 5.0
 DEFAULT_K = 32
 PROG = "quests-jax"
-STREAM_ABOVE_BYTES = 1 << 30  # .npy descriptors larger than this are streamed, not loaded
 
 
 class UserError(Exception):
@@ -63,25 +65,6 @@ def first_line(err: BaseException) -> str:
 
 def log(message: str) -> None:
     print(f"[{PROG}] {message}", file=sys.stderr, flush=True)
-
-
-def enable_compilation_cache() -> None:
-    """Persist compiled XLA programs across runs (QUESTS_JAX_CACHE_DIR; empty: off)."""
-    import jax
-
-    default = os.path.join(
-        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "quests_jax", "xla"
-    )
-    path = os.environ.get("QUESTS_JAX_CACHE_DIR", default)
-    if not path:
-        return
-    try:
-        os.makedirs(path, exist_ok=True)
-    except OSError:
-        return  # an unwritable cache only costs compile time
-    jax.config.update("jax_compilation_cache_dir", path)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
 def check_output(path: str | None, overwrite: bool) -> None:
@@ -136,10 +119,12 @@ def read_frames(path: str, index: str, fmt: str | None):
     from ase.io import read
 
     require_file(path)
+    t0 = time.perf_counter()
     try:
         frames = read(path, index=index, format=fmt)
     except Exception as err:  # ASE raises many kinds for unreadable files
         raise unreadable(path, fmt, err) from None
+    logger.debug("%s: read in %.3f s", path, time.perf_counter() - t0)
     if isinstance(frames, Atoms):
         frames = [frames]
     frames = list(frames)
@@ -243,11 +228,19 @@ def share(n: int) -> slice:
     return slice(pid * n // n_proc, (pid + 1) * n // n_proc)
 
 
-def use_sharding() -> bool:
-    """Spread the kernel sums over devices: more than one is visible."""
-    import jax
+def execution() -> str:
+    """The library's choice (quests_jax.execution), except that with several processes
+    each one holds its own share of the rows: sharded across them."""
+    return "sharded" if process()[1] > 1 else "auto"
 
-    return jax.device_count() > 1
+
+def global_rows(n_local: int) -> int:
+    """Rows of all processes together."""
+    if process()[1] == 1:
+        return n_local
+    from jax.experimental import multihost_utils
+
+    return int(np.sum(multihost_utils.process_allgather(np.array([n_local]))))
 
 
 def say(*lines: str) -> None:
@@ -258,32 +251,19 @@ def say(*lines: str) -> None:
 
 
 def compute_entropy_and_diversity(x, h, batch_size):
-    """(H, D, n_envs) on the best path: sharded over devices, in memory, or streamed
-    from a memory map too large to load."""
-    from .. import sharded, streaming
+    """(H, D, n_envs): the library picks sharded, in-memory or streamed execution."""
     from ..information import entropy_and_diversity
 
-    if use_sharding():
-        xs = sharded.shard_rows(x, name="descriptors")
-        ent, div = sharded.entropy_and_diversity(xs, h, batch_size)
-        return np.asarray(ent), np.asarray(div), xs.n_rows
-    if isinstance(x, np.memmap) and x.nbytes > STREAM_ABOVE_BYTES:
-        ent, div = streaming.entropy_and_diversity(x, h, batch_size)
-    else:
-        ent, div = entropy_and_diversity(np.asarray(x, np.dtype(compute_dtype())), h, batch_size)
-    return np.asarray(ent), np.asarray(div), x.shape[0]
+    ent, div = entropy_and_diversity(x, h, batch_size, execution=execution())
+    return np.asarray(ent), np.asarray(div), global_rows(x.shape[0])
 
 
 def compute_delta_entropy(y, x, h, batch_size):
     """dH of every test row (all processes' rows, in order) against the reference."""
-    from .. import sharded, streaming
+    from ..information import delta_entropy
 
-    if use_sharding():
-        ys = sharded.shard_rows(y, name="test descriptors")
-        xs = sharded.shard_rows(x, ys.mesh, name="reference descriptors")
-        dh = sharded.delta_entropy(ys, xs, h, batch_size)
-        return sharded.all_values(dh, ys), xs.n_rows
-    return streaming.delta_entropy(y, x, h, batch_size), x.shape[0]
+    dh = delta_entropy(y, x, h, batch_size, execution=execution())
+    return np.asarray(dh), global_rows(x.shape[0])
 
 
 def compute_dtype() -> str:

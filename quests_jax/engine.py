@@ -1,0 +1,243 @@
+"""Kernel sums of concrete descriptor sets, driven block by block from the host.
+
+Every dataset-level quantity (entropy, diversity, dH, overlap, weighted sums) reduces
+to sums of Gaussian kernels over pairs of row blocks. Here the rows stay on the host
+(NumPy arrays or memory maps) and Python drives a few small compiled programs over
+the blocks:
+
+* ``prepare``: one block of B rows -> its rows (padding moved far away), robust
+  centre and squared norms (:func:`quests_jax.kernels.prepare_block`);
+* ``self_pair`` / ``self_diagonal``: row and column sums of one block pair of a set
+  against itself (each pair of blocks visited once);
+* ``log_step``: one query block against one reference block, folded into a streamed
+  log sum (relative to the nearest row; finite at any distance).
+
+Each is keyed by (block size, width, dtype, number of bandwidths, ``wide``), never by
+the number of rows (sets smaller than one block use the next power of two, a menu of
+a few small sizes: :func:`block_for`), so a machine compiles them once and a new
+dataset compiles nothing (:mod:`quests_jax.compilation` keeps them across processes). The arithmetic
+is the one of the pure, traceable functions of :mod:`quests_jax.kernels` (same block
+functions), which remain for use under ``jit``, ``vmap`` and ``grad``; results agree
+to rounding.
+
+Blocks are sent to the device when first needed and, for ``resident`` sets, kept
+there; otherwise (sets larger than device memory: memory maps) they are read from the
+host again at each use. Dispatch is asynchronous: Python queues the next block pairs
+while the device computes; per block pair this costs ~50 us against milliseconds of
+matmul and exponentials.
+"""
+
+from __future__ import annotations
+
+import functools
+from contextlib import nullcontext
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .kernels import (
+    block_sq_distances,
+    default_block_size,
+    log_sums_init,
+    log_sums_step,
+    prepare_block,
+    self_block_sums,
+)
+from .progress import Progress
+
+# Rows per host pass when scanning a set (finiteness, extent) and per device block
+# read of a memory map.
+HOST_CHUNK_ROWS = 1 << 16
+
+# A progress bar (on a terminal) appears for sums that run longer than this (s).
+PROGRESS_DELAY = 2.0
+# Whether to show it: None on a terminal only, False never (module-wide default).
+SHOW_PROGRESS: bool | None = None
+
+
+# --------------------------------------------------------------------------------------
+# compiled block programs
+
+
+@jax.jit
+def _prepare(rows, valid, far):
+    return prepare_block(rows, valid, far)
+
+
+@functools.partial(jax.jit, static_argnames=("wide",))
+def _self_pair(acc_i, acc_j, rows_i, rows_j, centre_j, sq_j, scales, *, wide):
+    d2 = block_sq_distances(rows_i, rows_j, centre_j, sq_j, wide)
+    rows, cols = self_block_sums(d2, scales, False)
+    return acc_i + rows, acc_j + cols
+
+
+@functools.partial(jax.jit, static_argnames=("wide",))
+def _self_diagonal(acc, rows, centre, sq, scales, *, wide):
+    d2 = block_sq_distances(rows, rows, centre, sq, wide)
+    sums, _ = self_block_sums(d2, scales, True)
+    return acc + sums
+
+
+@functools.partial(jax.jit, static_argnames=("wide",))
+def _log_step(carry, y, rows, centre, sq, weights, scales, *, wide):
+    d2 = block_sq_distances(y, rows, centre, sq, wide)
+    return log_sums_step(carry, d2, scales, weights)
+
+
+# --------------------------------------------------------------------------------------
+# host-side sets
+
+
+def far_value(arrays, h) -> float:
+    """A coordinate far enough from every row of ``arrays`` that the kernel between a
+    row there and any real row underflows to exactly 0 for every bandwidth."""
+    reach = max(_host_max_abs(a) for a in arrays)
+    return float(reach + 1e3 * (1.0 + float(np.max(h))))
+
+
+def _host_max_abs(a) -> float:
+    return max(
+        float(np.abs(np.asarray(a[s : s + HOST_CHUNK_ROWS])).max())
+        for s in range(0, a.shape[0], HOST_CHUNK_ROWS)
+    )
+
+
+class Blocks:
+    """A host set of rows (N, d) cut into blocks of ``block`` rows, each prepared on
+    the device (:func:`quests_jax.kernels.prepare_block`) when first needed.
+
+    ``resident``: keep the prepared blocks on the device (otherwise each use reads the
+    rows from the host again: for memory maps larger than the device's memory).
+    """
+
+    def __init__(self, rows, block: int, dtype, far: float, resident: bool = True):
+        self.rows = rows
+        self.block = block
+        self.dtype = np.dtype(dtype)
+        self.far = np.asarray(far, self.dtype)
+        self.n_rows = rows.shape[0]
+        self.n_blocks = -(-self.n_rows // block)
+        self.resident = resident
+        self._cache: dict[int, tuple] = {}
+
+    def host_block(self, j: int):
+        """Rows (B, d) and validity (B,) of block j, padded with zero rows."""
+        part = np.asarray(self.rows[j * self.block : (j + 1) * self.block], dtype=self.dtype)
+        n = part.shape[0]
+        valid = np.arange(self.block) < n
+        if n < self.block:
+            part = np.concatenate([part, np.zeros((self.block - n, part.shape[1]), self.dtype)])
+        return part, valid
+
+    def __getitem__(self, j: int):
+        """(rows (B, d), centre (d,), sq (B,)) of block j on the device."""
+        if j in self._cache:
+            return self._cache[j]
+        prepared = _prepare(*self.host_block(j), self.far)
+        if self.resident:
+            self._cache[j] = prepared
+        return prepared
+
+
+def host_scales(h):
+    """-1/(2 h^2) (H,) on the host, in the dtype of h."""
+    return (-0.5 / (h * h)).astype(h.dtype)
+
+
+def _x64(dtype):
+    return jax.enable_x64(True) if np.dtype(dtype) == np.float64 else nullcontext()
+
+
+def block_for(n: int, block: int | None) -> int:
+    """Rows per block for a set of n rows: ``block`` (default per backend, rounded up
+    to a multiple of 8), or for a smaller set the smallest power of two >= 8 that holds
+    it, so that many small calls neither pay for a full block nor compile a program
+    per size (at most ~8 small sizes)."""
+    block = max(8, -(-int(block or default_block_size()) // 8) * 8)
+    if n >= block:
+        return block
+    return min(block, max(8, 1 << (int(n) - 1).bit_length()))
+
+
+# --------------------------------------------------------------------------------------
+# drivers
+
+
+def self_sums(x, h, *, block=None, wide=False, resident=True, label="entropy"):
+    """sum_j K(x_i, x_j) of every row of a host set, self term included: (N, H) NumPy.
+
+    ``x`` (N, d): a NumPy array or memory map in the working dtype (float32, or
+    float64 with x64 enabled); ``h`` (H,) bandwidths; ``wide`` accumulates float32
+    distances in float64 (per-row accuracy).
+    """
+    dtype = np.dtype(x.dtype)
+    block = block_for(x.shape[0], block)
+    h = np.asarray(h, dtype).reshape(-1)
+    with _x64(dtype):
+        sets = Blocks(x, block, dtype, far_value([x], h), resident)
+        scales = host_scales(h)
+        nb = sets.n_blocks
+        acc = [np.zeros((h.shape[0], block), dtype) for _ in range(nb)]
+        with Progress(nb * (nb + 1) // 2, label, unit="block pairs", enabled=SHOW_PROGRESS,
+                      delay=PROGRESS_DELAY) as bar:  # fmt: skip
+            for i in range(nb):
+                rows_i, centre_i, sq_i = sets[i]
+                acc[i] = _self_diagonal(acc[i], rows_i, centre_i, sq_i, scales, wide=wide)
+                for j in range(i + 1, nb):
+                    rows_j, centre_j, sq_j = sets[j]
+                    acc[i], acc[j] = _self_pair(
+                        acc[i], acc[j], rows_i, rows_j, centre_j, sq_j, scales, wide=wide
+                    )
+                bar.update(nb - i)
+        sums = np.concatenate([np.asarray(a).T for a in acc])
+    return sums[: x.shape[0]]
+
+
+def log_sums(y, x, h, *, weights=None, block=None, wide=True, resident=True, label="dH"):
+    """log sum_j K(y_i, x_j) for host sets y (M, d) and x (N, d): (M, H) NumPy, and
+    with ``weights`` (N,) also the kernel-weighted means of the weights (M, H).
+
+    Both sets in the working dtype; ``wide`` as in :func:`self_sums`. The reference
+    blocks stay on the device when ``resident``; query blocks pass once.
+    """
+    dtype = np.dtype(x.dtype)
+    by, bx = block_for(y.shape[0], block), block_for(x.shape[0], block)
+    h = np.asarray(h, dtype).reshape(-1)
+    n_h = h.shape[0]
+    with _x64(dtype):
+        far = far_value([y, x], h)
+        refs = Blocks(x, bx, dtype, far, resident)
+        queries = Blocks(y, by, dtype, far, resident=False)
+        w = None
+        if weights is not None:
+            w = Blocks(np.asarray(weights, dtype)[:, None], bx, dtype, 0.0, resident=False)
+        scales = host_scales(h)
+        out = np.empty((y.shape[0], n_h), dtype)
+        means = np.empty((y.shape[0], n_h), dtype) if weights is not None else None
+        pending = []  # query blocks dispatched, collected one behind
+
+        def collect(item):
+            i, (nearest, rel, mean_w) = item
+            rows = slice(i * by, min((i + 1) * by, y.shape[0]))
+            n = rows.stop - rows.start
+            nearest, rel = np.asarray(nearest)[:n], np.asarray(rel).T[:n]
+            out[rows] = scales * nearest[:, None] + rel
+            if means is not None:
+                means[rows] = np.asarray(mean_w).T[:n]
+
+        with Progress(queries.n_blocks * refs.n_blocks, label, unit="block pairs",
+                      enabled=SHOW_PROGRESS, delay=PROGRESS_DELAY) as bar:  # fmt: skip
+            for i in range(queries.n_blocks):
+                yq = jax.device_put(queries.host_block(i)[0])
+                carry = log_sums_init(by, n_h, dtype, np)
+                for j in range(refs.n_blocks):
+                    wj = None if w is None else jax.device_put(w.host_block(j)[0][:, 0])
+                    carry = _log_step(carry, yq, *refs[j], wj, scales, wide=wide)
+                pending.append((i, carry))
+                if len(pending) > 1:
+                    collect(pending.pop(0))
+                bar.update(refs.n_blocks)
+            for item in pending:
+                collect(item)
+    return out if weights is None else (out, means)

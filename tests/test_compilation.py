@@ -1,0 +1,79 @@
+"""The persistent compilation cache (on for library users, one variable to move or
+disable it, shared safely by processes) and the --debug report."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+PROBE = "import jax, quests_jax; print(jax.config.jax_compilation_cache_dir)"
+
+
+def python(code, env, **kw):
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          timeout=300, **kw)  # fmt: skip
+
+
+def clean_env(**extra):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("QUESTS_JAX", "JAX_COMP"))}
+    env.update(extra)
+    return env
+
+
+def test_cache_on_by_default_movable_and_off(tmp_path):
+    out = python(PROBE, clean_env(XDG_CACHE_HOME=str(tmp_path / "xdg")))
+    assert out.stdout.strip() == str(tmp_path / "xdg" / "quests_jax" / "xla")
+    out = python(PROBE, clean_env(QUESTS_JAX_CACHE_DIR=str(tmp_path / "mine")))
+    assert out.stdout.strip() == str(tmp_path / "mine")
+    out = python(PROBE, clean_env(QUESTS_JAX_CACHE_DIR=""))
+    assert out.stdout.strip() == "None"
+
+
+def test_users_own_cache_is_left_alone(tmp_path):
+    code = "import jax; jax.config.update('jax_compilation_cache_dir', '/tmp/users-own');" + PROBE
+    out = python(code, clean_env(QUESTS_JAX_CACHE_DIR=str(tmp_path / "ours")))
+    assert out.stdout.strip() == "/tmp/users-own"
+    assert not (tmp_path / "ours").exists()
+
+
+WORK = """
+import numpy as np, quests_jax as qj
+from quests_jax.compilation import track
+x = np.random.default_rng(0).normal(size=(500, 8)).astype(np.float32) * 0.05
+with track() as stats:
+    qj.entropy(x, 0.03); qj.delta_entropy(x[:10], x, 0.03)
+print(stats.programs, stats.compiled, stats.cache_hits)
+"""
+
+
+def test_processes_share_the_cache(tmp_path):
+    """Two processes fill an empty cache at once (both succeed, no cache warning); a
+    third then compiles nothing."""
+    env = clean_env(QUESTS_JAX_CACHE_DIR=str(tmp_path / "xla"))
+    procs = [subprocess.Popen([sys.executable, "-c", WORK], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]  # fmt: skip
+    for p in procs:
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+        assert "persistent compilation cache" not in err, err
+    programs, compiled, hits = map(int, python(WORK, env).stdout.split())
+    assert programs > 0 and compiled == 0 and hits == programs
+
+
+def test_debug_reports_phases_and_programs(tmp_path):
+    from ase.build import bulk
+    from ase.io import write
+
+    frames = [bulk("Cu", "fcc", 3.61, cubic=True).repeat((2, 2, 2)) for _ in range(2)]
+    for i, atoms in enumerate(frames):
+        atoms.positions += np.random.default_rng(i).normal(scale=0.05, size=(32, 3))
+    write(tmp_path / "cu.xyz", frames)
+    env = clean_env(QUESTS_JAX_CACHE_DIR=str(tmp_path / "xla"))
+    cli = [sys.executable, "-m", "quests_jax.cli", "--debug", "entropy", str(tmp_path / "cu.xyz")]
+    out = subprocess.run(cli, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "read in" in out.stderr and "neighbour lists" in out.stderr
+    assert "XLA:" in out.stderr and "programs in" in out.stderr

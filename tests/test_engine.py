@@ -1,0 +1,138 @@
+"""The block engine and the execution rule: the same numbers as the traced scans, and
+programs keyed by settings, not by the number of rows."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+import pytest
+
+import quests_jax as qj
+from quests_jax import engine, execution
+from quests_jax.compilation import track
+
+
+def sets(seed=0, n=(300, 120), d=12):
+    rng = np.random.default_rng(seed)
+    x = (rng.normal(size=(n[0], d)) * 0.05).astype(np.float32)
+    y = (rng.normal(size=(n[1], d)) * 0.06).astype(np.float32)
+    y[:4] += 3.0  # far rows: every kernel underflows
+    return x, y
+
+
+def traced(fn, *args):
+    """The traced (pure scan) path of fn: called inside jit."""
+    return np.asarray(jax.jit(fn)(*args))
+
+
+@pytest.mark.parametrize("block", [8, 40, None])
+def test_engine_equals_traced_path(block):
+    x, y = sets()
+    h = np.array([0.02, 0.05], np.float32)
+    np.testing.assert_allclose(
+        np.asarray(qj.entropy(x, h, block)), traced(lambda a: qj.entropy(a, h, block), x),
+        rtol=1e-5,
+    )  # fmt: skip
+    np.testing.assert_allclose(
+        np.asarray(qj.delta_entropy(y, x, h, block)),
+        traced(lambda a, b: qj.delta_entropy(a, b, h, block), y, x),
+        rtol=1e-5, atol=1e-5,
+    )  # fmt: skip
+    q, p = qj.weighted_kernel_sum(y, x, np.arange(300.0), h, block)
+    q_t, p_t = jax.jit(lambda a, b: qj.weighted_kernel_sum(a, b, np.arange(300.0), h, block))(y, x)
+    np.testing.assert_allclose(np.asarray(q), np.asarray(q_t), rtol=1e-4)
+    np.testing.assert_allclose(np.asarray(p), np.asarray(p_t), rtol=1e-4, atol=1e-30)
+
+
+def test_float64_engine_against_brute_force():
+    x, y = sets(1, (90, 33))
+    with jax.enable_x64(True):
+        x64, y64 = x.astype(np.float64), y.astype(np.float64)
+        h = 0.03
+        d2 = ((y64[:, None, :] - x64[None, :, :]) ** 2).sum(-1)
+        s = -d2 / (2 * h * h)
+        top = s.max(axis=1)
+        expected = -(top + np.log(np.exp(s - top[:, None]).sum(axis=1)))
+        np.testing.assert_allclose(np.asarray(qj.delta_entropy(y64, x64, h, 16)), expected,
+                                   rtol=1e-10)  # fmt: skip
+        d2 = ((x64[:, None, :] - x64[None, :, :]) ** 2).sum(-1)
+        p = np.exp(-d2 / (2 * h * h)).sum(axis=1)
+        assert float(qj.entropy(x64, h, 16)) == pytest.approx(
+            np.log(90) - np.log(p).mean(), rel=1e-12
+        )
+
+
+def test_a_new_number_of_rows_compiles_nothing_new():
+    """Entropy, diversity, dH, overlap and weighted sums on new row counts (one block
+    or more, with a partial last block) obtain no program from XLA once one call of
+    each has run. The size-keyed scans compiled every one of them again."""
+    x, y = sets(2, (700, 300))
+    h = 0.04
+    qj.entropy_and_diversity(x[:200], h, 64)
+    qj.delta_entropy(y[:50], x[:200], h, 64)
+    qj.overlap(y[:50], x[:200], h, batch_size=64)
+    qj.weighted_kernel_sum(y[:50], x[:200], np.ones(200), h, 64)
+    qj.get_all_metrics(x[:200], h, 64)
+    with track() as stats:
+        for n_x, n_y in ((700, 300), (333, 97), (65, 129)):
+            qj.entropy(x[:n_x], h, 64)
+            qj.diversity(x[:n_x], h, 64)
+            qj.delta_entropy(y[:n_y], x[:n_x], h, 64)
+            qj.overlap(y[:n_y], x[:n_x], h, batch_size=64)
+            qj.weighted_kernel_sum(y[:n_y], x[:n_x], np.ones(n_x), h, 64)
+            qj.get_all_metrics(x[:n_x], h, 64)
+    assert stats.programs == 0, stats
+
+
+def test_masks_on_the_engine_path():
+    x, y = sets(3)
+    mask = np.arange(300) % 3 != 0
+    y_mask = np.arange(120) % 2 == 0
+    np.testing.assert_allclose(float(qj.entropy(x, 0.05, mask=mask)),
+                               float(qj.entropy(x[mask], 0.05)), rtol=1e-6)  # fmt: skip
+    dh = np.asarray(qj.delta_entropy(y, x, 0.05, y_mask=y_mask, x_mask=mask))
+    np.testing.assert_allclose(dh[y_mask], np.asarray(qj.delta_entropy(y[y_mask], x[mask], 0.05)),
+                               rtol=1e-6)  # fmt: skip
+    assert np.isposinf(dh[~y_mask]).all()
+    _, _, per_row = qj.get_all_metrics(x, 0.05, mask=mask)
+    assert np.isnan(np.asarray(per_row)[~mask]).all()
+
+
+def test_streamed_equals_memory(tmp_path):
+    x, y = sets(4)
+    np.save(tmp_path / "x.npy", x)
+    xm = np.load(tmp_path / "x.npy", mmap_mode="r")
+    for fn in (lambda e: qj.entropy(xm, 0.05, 32, execution=e),
+               lambda e: qj.delta_entropy(y, xm, 0.05, 32, execution=e)):  # fmt: skip
+        np.testing.assert_allclose(np.asarray(fn("streamed")), np.asarray(fn("memory")),
+                                   rtol=1e-6)  # fmt: skip
+
+
+def test_the_execution_rule(monkeypatch, tmp_path):
+    x, _ = sets()
+    assert execution.choose([x]) == "memory"
+    assert execution.choose([x], "streamed") == "streamed"
+    np.save(tmp_path / "x.npy", x)
+    xm = np.load(tmp_path / "x.npy", mmap_mode="r")
+    monkeypatch.setattr(execution, "STREAM_ABOVE_BYTES", 1000)
+    assert execution.choose([xm]) == "streamed"
+    assert execution.choose([x]) == "memory"  # in memory already
+    with pytest.raises(ValueError, match="execution must be one of"):
+        qj.entropy(x, 0.05, execution="gpu")
+    with pytest.raises(ValueError, match="needs concrete arrays"):
+        jax.jit(lambda a: qj.entropy(a, 0.05, execution="memory"))(x)
+    seen = []
+    jax.jit(lambda a: seen.append(execution.choose([a])) or a)(x)
+    assert seen == ["traced"]
+
+
+def test_block_programs_are_keyed_by_settings():
+    x, _ = sets()
+    h = np.array([0.05], np.float32)
+    engine.self_sums(x[:100], h, block=64)
+    with track() as stats:
+        engine.self_sums(x, h, block=64)  # 5 blocks instead of 2: same programs
+    assert stats.programs == 0
+    with track() as stats:
+        engine.self_sums(x, np.array([0.05, 0.1], np.float32), block=64)  # two bandwidths
+    assert stats.programs > 0
