@@ -33,8 +33,11 @@ from .progress import Progress
 from .validation import check_frame, check_k_cutoff
 
 # Frames are gathered until their atoms reach this count; their neighbour selection
-# runs as one NumPy pass (per-frame overhead would dominate small frames).
-GROUP_ATOMS = 1 << 15
+# runs as one NumPy pass (per-frame overhead would dominate small frames), and the
+# host prepares the next group while the device describes this one. Measured on 2 CPU
+# cores (12,800 Cu atoms in 256-atom frames): groups of 2,048 / 8,192 / 32,768 atoms
+# took 0.125 / 0.131 / 0.141 s.
+GROUP_ATOMS = 1 << 11
 
 
 def chunk_atoms() -> int:
@@ -160,8 +163,8 @@ def _compute(arrays, k, cutoff, dtype, species, n_species, progress, label="desc
             keeps = [None]
             if n_blocks > 1:
                 sp = np.concatenate(species[first : first + count])
-                same = sp[pairs.center] == sp[pairs.neighbor]
-                keeps += [same & (sp[pairs.center] == s) for s in range(n_species)]
+                same = sp[pairs.first] == sp[pairs.second]
+                keeps += [same & (sp[pairs.first] == s) for s in range(n_species)]
             for block, keep in enumerate(keeps):
                 vectors, valid = k_nearest(pairs, k, cutoff, keep, dtype)
                 results = _dispatch(vectors, valid, cutoff)

@@ -33,7 +33,6 @@ import functools
 from contextlib import nullcontext
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from .kernels import (
