@@ -26,11 +26,12 @@ Scale (submodules):
                           and counting compiled programs
 """
 
-from . import compilation, engine, execution, sharded, storage, streaming
+import importlib
+
+from . import compilation, engine, execution, storage, streaming
 from .bandwidth import get_bandwidth, volume_per_atom
-from .collective import CollectiveVariable, collective_variable
 from .dataset import get_descriptors, get_descriptors_multicomponent
-from .descriptors import descriptor, descriptor_with_overflow, features_from_vectors
+from .features import features_from_vectors
 from .information import (
     DEFAULT_BANDWIDTH,
     approx_delta_entropy,
@@ -46,10 +47,41 @@ from .information import (
     perfect_entropy,
     weighted_kernel_sum,
 )
-from .mechanics import energy_forces, energy_forces_stress
-from .multicomponent import descriptor_multicomponent_with_overflow, multicomponent_width
-from .neighbors import Neighbors, NeighborSpec, find_neighbors, merge_specs, plan_neighbors
 from .storage import open_descriptors, write_descriptors
+
+# Loaded on first use (PEP 562): the traced neighbour search, the entropy forces and
+# sharding bring equinox and more (~0.1 s at every start), which the dataset-level
+# path (describing, entropy, dH, the command line) does not need.
+_LAZY = {
+    "CollectiveVariable": "collective",
+    "collective_variable": "collective",
+    "descriptor": "descriptors",
+    "descriptor_with_overflow": "descriptors",
+    "energy_forces": "mechanics",
+    "energy_forces_stress": "mechanics",
+    "descriptor_multicomponent_with_overflow": "multicomponent",
+    "multicomponent_width": "multicomponent",
+    "Neighbors": "neighbors",
+    "NeighborSpec": "neighbors",
+    "find_neighbors": "neighbors",
+    "merge_specs": "neighbors",
+    "plan_neighbors": "neighbors",
+    "sharded": "sharded",
+}
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'quests_jax' has no attribute {name!r}")
+    module = importlib.import_module(f".{_LAZY[name]}", __name__)
+    value = module if name == _LAZY[name] else getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __version__ = "0.1.0"
 

@@ -27,7 +27,7 @@ import jax
 import numpy as np
 
 from .compilation import logger
-from .descriptors import features_from_vectors
+from .features import features_from_vectors
 from .neighbor_lists import Pairs, frame_pairs, k_nearest
 from .progress import Progress
 from .validation import check_frame, check_k_cutoff

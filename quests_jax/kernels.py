@@ -45,8 +45,8 @@ reference side is skipped when it is not being differentiated.
 from __future__ import annotations
 
 import functools
+from typing import NamedTuple
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -177,11 +177,12 @@ def robust_centres(rows, valid, passes: int = 3):
     return centres
 
 
-class _ReferenceBlocks(eqx.Module):
+class _ReferenceBlocks(NamedTuple):
     """Rows of a reference set in blocks, each block with its own centre.
 
     The centred rows are formed per block when needed (block x d work against the
-    block^2 x d matmul) rather than stored: one copy of the set, not two.
+    block^2 x d matmul) rather than stored: one copy of the set, not two. (A
+    NamedTuple: a pytree without importing equinox on the dataset path.)
     """
 
     rows: jax.Array  # (n_blocks, block, d); padding/masked rows far away

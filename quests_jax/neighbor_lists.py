@@ -6,7 +6,7 @@ Dataset-level descriptors (:mod:`quests_jax.dataset`) split the work in two:
   cell list), and each atom's k nearest are picked with NumPy; the result is k
   displacement vectors per atom, whatever the frame's size, cell and periodicity;
 * on the device, one compiled program turns fixed-size chunks of those vectors into
-  descriptor rows (:func:`quests_jax.descriptors.features_from_vectors`).
+  descriptor rows (:func:`quests_jax.features.features_from_vectors`).
 
 So the device never sees a frame's shape: any list of frames, of any sizes, cells and
 periodicities, runs through the same compiled program, and there is no capacity to
