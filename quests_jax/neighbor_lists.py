@@ -53,6 +53,7 @@ class Pairs:
     second: np.ndarray
     vectors: np.ndarray
     n_atoms: int
+    owner: object = None  # what holds the arrays' memory (vesin's buffers), kept alive
 
     @classmethod
     def concatenate(cls, parts: list[Pairs]) -> Pairs:
@@ -76,9 +77,11 @@ def frame_pairs(positions, cell, pbc, cutoff: float) -> Pairs:
     cell = np.ascontiguousarray(cell, dtype=np.float64)
     # a half list (each pair once): vesin's search takes ~30% less time than a full one
     search = NeighborList(cutoff=float(cutoff), full_list=False)
-    i, j, vectors = search.compute(positions, cell, list(pbc), "ijD")
+    # views into vesin's buffers (no copy: a million atoms hold ~1 GB of pairs), valid
+    # while ``search`` lives, which the Pairs keep
+    i, j, vectors = search.compute(positions, cell, list(pbc), "ijD", copy=False)
     # uint64 indices below 2**63: read as int64, no copy
-    return Pairs(i.view(np.int64), j.view(np.int64), vectors, positions.shape[0])
+    return Pairs(i.view(np.int64), j.view(np.int64), vectors, positions.shape[0], search)
 
 
 def k_nearest(pairs: Pairs, k: int, cutoff: float, keep=None, dtype=np.float32):
@@ -112,12 +115,14 @@ def _k_nearest_of(pairs, d2, kept, lo, hi, k, cutoff, out, valid):
     """Fill out / valid (hi - lo, k, ...) for the atoms lo .. hi - 1."""
     n_half = pairs.first.shape[0]
     sides = []  # (directed pair ids, their centre atoms) from each side of the pairs
+    whole = lo == 0 and hi == pairs.n_atoms
     for centres, offset in ((pairs.first, 0), (pairs.second, n_half)):
-        ids = np.arange(n_half) if kept is None else kept
         c = centres if kept is None else centres[kept]
-        if lo > 0 or hi < pairs.n_atoms:
-            inside = (c >= lo) & (c < hi)
-            ids, c = ids[inside], c[inside]
+        if whole:
+            ids = np.arange(n_half) if kept is None else kept
+        else:
+            inside = np.flatnonzero((c >= lo) & (c < hi))
+            ids, c = (inside if kept is None else kept[inside]), c[inside]
         sides.append((ids + offset, c - lo))
     ids = np.concatenate([sides[0][0], sides[1][0]])
     centre = np.concatenate([sides[0][1], sides[1][1]])
