@@ -79,6 +79,18 @@ def test_groups_and_chunks_do_not_change_rows(monkeypatch):
     np.testing.assert_array_equal(qj.get_descriptors(frames, dtype="float64"), x)
 
 
+def test_float32_rows_do_not_depend_on_where_the_frame_sits():
+    """Displacements are formed in float64 on the host: a frame translated by up to
+    1e7 A keeps its float32 descriptors (the device search in float32 was off by
+    8e-4 at 1e3 A and gave entropy 3.40 instead of 1.62 at 1e7 A)."""
+    atoms = cubic_cu(3, seed=1)
+    x = qj.get_descriptors([atoms], dtype="float64")
+    for shift in (1e3, 1e5, 1e7):
+        moved = atoms.copy()
+        moved.positions += shift
+        assert np.abs(qj.get_descriptors([moved]) - x).max() < 1e-6
+
+
 def test_bucket_sizes():
     sizes = [ds.bucket_size(n) for n in range(1, 2000)]
     assert sorted(set(sizes))[:8] == [8, 12, 16, 24, 32, 48, 64, 96]
