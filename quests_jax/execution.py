@@ -17,7 +17,9 @@ overlap, ...) take ``execution=``; with the default ``"auto"`` this module decid
 4. ``"memory"``: otherwise. The block engine keeps the blocks on the device.
 
 "memory" and "streamed" run the same compiled block programs, keyed by block size,
-width, dtype and number of bandwidths, never by the number of rows.
+width, dtype and number of bandwidths, never by the number of rows. Quantities with
+no sharded variant (every row's dH in ``get_all_metrics``, weighted kernel sums) run
+in memory when "sharded" is chosen.
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ from .kernels import (
     nearest_sq_distances,
     self_kernel_sums,
 )
-from .validation import check_finite_rows, concrete_or_none
+from .validation import check_finite_rows
 
 DEFAULT_BANDWIDTH = 0.015
 DEFAULT_EPS = 1e-5
@@ -71,20 +71,14 @@ def _as_descriptors(a, name: str):
 
 
 def _as_mask(mask, n: int, name: str):
+    """(n,) bool: a host array unless ``mask`` is traced."""
     if mask is None:
         return None
-    mask = mask if is_traced(mask) else np.asarray(mask, bool)
-    if not is_traced(mask):
-        if mask.shape != (n,):
-            raise ValueError(f"{name} must have shape ({n},), got {mask.shape}")
-        if not mask.any():
-            raise ValueError(f"{name} selects no environment")
-        return mask
-    mask = jnp.asarray(mask, bool)
+    traced = is_traced(mask)
+    mask = mask.astype(bool) if traced else np.asarray(mask, bool)
     if mask.shape != (n,):
         raise ValueError(f"{name} must have shape ({n},), got {mask.shape}")
-    value = concrete_or_none(mask)
-    if value is not None and not value.any():
+    if not traced and not mask.any():
         raise ValueError(f"{name} selects no environment")
     return mask
 
@@ -123,7 +117,7 @@ def _xp(values):
     return np if isinstance(values, np.ndarray) else jnp
 
 
-def _to_device(values, dtype):
+def _host_result(values, dtype):
     """A host result in the working dtype (it stays on the host until _shape_out)."""
     return np.asarray(values).astype(dtype)
 
@@ -156,8 +150,8 @@ def _self_quantities(x, h, mask, block, execution, per_row=False):
     if per_row:
         dh = np.full((x.shape[0], log_p.shape[1]), np.nan)
         dh[slice(None) if mask is None else mask] = -log_p
-        dh = _to_device(dh, x.dtype)
-    return _to_device(ent, x.dtype), _to_device(div, x.dtype), dh
+        dh = _host_result(dh, x.dtype)
+    return _host_result(ent, x.dtype), _host_result(div, x.dtype), dh
 
 
 def _cross_log_sums(y, x, h, y_mask, x_mask, block, execution, weights=None):
@@ -190,8 +184,8 @@ def _cross_log_sums(y, x, h, y_mask, x_mask, block, execution, weights=None):
         full = np.full((y.shape[0], log_p.shape[1]), -np.inf)
         full[y_mask] = log_p
         log_p = full
-    log_p = _to_device(log_p, x.dtype)
-    return log_p if weights is None else (log_p, _to_device(means, x.dtype))
+    log_p = _host_result(log_p, x.dtype)
+    return log_p if weights is None else (log_p, _host_result(means, x.dtype))
 
 
 # --------------------------------------------------------------------------------------
