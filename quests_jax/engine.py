@@ -22,9 +22,10 @@ to rounding.
 
 Blocks are sent to the device when first needed and, for ``resident`` sets, kept
 there; otherwise (sets larger than device memory: memory maps) they are read from the
-host again at each use. Dispatch is asynchronous: Python queues the next block pairs
-while the device computes; per block pair this costs ~50 us against milliseconds of
-matmul and exponentials.
+host again at each use. Each block pair is one call from Python: on an accelerator
+the calls queue while the device computes; on a CPU they run one after another,
+and this costs ~10% against the traced scans (dH of 10,000 against 50,000 rows: 1.16
+vs 1.05 s on 2 cores), the price of never compiling for a new size.
 """
 
 from __future__ import annotations
@@ -38,9 +39,12 @@ import numpy as np
 from .kernels import (
     block_sq_distances,
     default_block_size,
+    far_beyond,
     log_sums_init,
     log_sums_step,
+    pad_rows,
     prepare_block,
+    scales_of,
     self_block_sums,
 )
 from .progress import Progress
@@ -91,8 +95,7 @@ def _log_step(carry, y, rows, centre, sq, weights, scales, *, wide):
 def far_value(arrays, h) -> float:
     """A coordinate far enough from every row of ``arrays`` that the kernel between a
     row there and any real row underflows to exactly 0 for every bandwidth."""
-    reach = max(_host_max_abs(a) for a in arrays)
-    return float(reach + 1e3 * (1.0 + float(np.max(h))))
+    return float(far_beyond(max(_host_max_abs(a) for a in arrays), h, np))
 
 
 def _host_max_abs(a) -> float:
@@ -123,11 +126,8 @@ class Blocks:
     def host_block(self, j: int):
         """Rows (B, d) and validity (B,) of block j, padded with zero rows."""
         part = np.asarray(self.rows[j * self.block : (j + 1) * self.block], dtype=self.dtype)
-        n = part.shape[0]
-        valid = np.arange(self.block) < n
-        if n < self.block:
-            part = np.concatenate([part, np.zeros((self.block - n, part.shape[1]), self.dtype)])
-        return part, valid
+        valid = np.arange(self.block) < part.shape[0]
+        return pad_rows(part, self.block, np), valid
 
     def __getitem__(self, j: int):
         """(rows (B, d), centre (d,), sq (B,)) of block j on the device."""
@@ -137,11 +137,6 @@ class Blocks:
         if self.resident:
             self._cache[j] = prepared
         return prepared
-
-
-def host_scales(h):
-    """-1/(2 h^2) (H,) on the host, in the dtype of h."""
-    return (-0.5 / (h * h)).astype(h.dtype)
 
 
 def _x64(dtype):
@@ -175,7 +170,7 @@ def self_sums(x, h, *, block=None, wide=False, resident=True, label="entropy"):
     h = np.asarray(h, dtype).reshape(-1)
     with _x64(dtype):
         sets = Blocks(x, block, dtype, far_value([x], h), resident)
-        scales = host_scales(h)
+        scales = scales_of(h, dtype, np)
         nb = sets.n_blocks
         acc = [np.zeros((h.shape[0], block), dtype) for _ in range(nb)]
         with Progress(nb * (nb + 1) // 2, label, unit="block pairs", enabled=SHOW_PROGRESS,
@@ -211,7 +206,7 @@ def log_sums(y, x, h, *, weights=None, block=None, wide=True, resident=True, lab
         w = None
         if weights is not None:
             w = Blocks(np.asarray(weights, dtype)[:, None], bx, dtype, 0.0, resident=False)
-        scales = host_scales(h)
+        scales = scales_of(h, dtype, np)
         out = np.empty((y.shape[0], n_h), dtype)
         means = np.empty((y.shape[0], n_h), dtype) if weights is not None else None
         pending = []  # query blocks dispatched, collected one behind

@@ -66,11 +66,12 @@ def _block_for(n: int, block: int) -> int:
     return max(8, min(block, -(-n // 8) * 8))
 
 
-def _pad_rows(a, rows: int):
+def pad_rows(a, rows: int, xp=jnp):
+    """``a`` with zero rows appended up to ``rows`` (``xp=np``: on the host)."""
     pad = rows - a.shape[0]
     if pad == 0:
         return a
-    return jnp.concatenate([a, jnp.zeros((pad,) + a.shape[1:], a.dtype)], axis=0)
+    return xp.concatenate([a, xp.zeros((pad,) + a.shape[1:], a.dtype)], axis=0)
 
 
 def _blocks(a, mask, block: int, fill=None):
@@ -80,8 +81,8 @@ def _blocks(a, mask, block: int, fill=None):
     n_blocks = -(-n // block)
     valid = jnp.arange(n_blocks * block) < n
     if mask is not None:
-        valid = valid & _pad_rows(jnp.asarray(mask, bool), n_blocks * block)
-    a = _pad_rows(a, n_blocks * block)
+        valid = valid & pad_rows(jnp.asarray(mask, bool), n_blocks * block)
+    a = pad_rows(a, n_blocks * block)
     if fill is not None:
         a = jnp.where(valid.reshape((-1,) + (1,) * (a.ndim - 1)), a, fill)
     return a.reshape((n_blocks, block) + a.shape[1:]), valid.reshape(n_blocks, block)
@@ -96,7 +97,13 @@ def _far_value(arrays, masks, h):
         if m is not None:
             magnitude = jnp.where(jnp.asarray(m, bool)[:, None], magnitude, 0.0)
         reach = jnp.maximum(reach, jnp.max(magnitude))
-    return jax.lax.stop_gradient(reach + 1e3 * (1.0 + jnp.max(h)))
+    return jax.lax.stop_gradient(far_beyond(reach, h, jnp))
+
+
+def far_beyond(reach, h, xp=jnp):
+    """A coordinate so far beyond rows whose entries are at most ``reach`` in size that
+    exp(-d^2 / 2h^2) underflows to 0 for every bandwidth (d > 10^3 (1 + h))."""
+    return reach + 1e3 * (1.0 + xp.max(h))
 
 
 @jax.custom_batching.custom_vmap
@@ -227,10 +234,10 @@ def block_sq_distances(y, rows, centre, sq, wide: bool):
     return jnp.maximum(d2, 0.0)
 
 
-def scales_of(h, dtype):
-    """-1/(2 h^2) for a bandwidth vector (H,)."""
-    h = jnp.asarray(h, dtype)
-    return -0.5 / (h * h)
+def scales_of(h, dtype, xp=jnp):
+    """-1/(2 h^2) for a bandwidth vector (H,) (``xp=np``: on the host)."""
+    h = xp.asarray(h, dtype)
+    return (-0.5 / (h * h)).astype(dtype)
 
 
 def log_kernel_sums(

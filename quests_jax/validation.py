@@ -9,7 +9,6 @@ from __future__ import annotations
 import numbers
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 # A periodic cell is degenerate when its (periodic) lattice vectors span less than
@@ -25,15 +24,6 @@ def concrete_or_none(x):
     try:
         return np.asarray(jax.lax.stop_gradient(x))
     except (jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError):
-        return None
-
-
-def all_finite(a) -> bool | None:
-    """Whether every entry of an array is finite, reduced where the array lives (no
-    copy to the host); None when ``a`` is abstract."""
-    try:
-        return bool(jnp.all(jnp.isfinite(jax.lax.stop_gradient(a))))
-    except (jax.errors.ConcretizationTypeError, jax.errors.TracerBoolConversionError):
         return None
 
 
