@@ -37,8 +37,9 @@ import jax
 import numpy as np
 
 from .kernels import (
-    block_sq_distances,
+    consume_block,
     default_block_size,
+    exact_limit,
     far_beyond,
     log_sums_init,
     log_sums_step,
@@ -69,23 +70,33 @@ def _prepare(rows, valid, far):
 
 
 @functools.partial(jax.jit, static_argnames=("wide",))
-def _self_pair(acc_i, acc_j, rows_i, rows_j, centre_j, sq_j, scales, *, wide):
-    d2 = block_sq_distances(rows_i, rows_j, centre_j, sq_j, wide)
-    rows, cols = self_block_sums(d2, scales, False)
+def _self_pair(acc_i, acc_j, block_i, block_j, scales, limit, *, wide):
+    rows_i, _, _, valid_i = block_i
+    rows_j, centre_j, sq_j, valid_j = block_j
+    rows, cols = consume_block(
+        lambda d2: self_block_sums(d2, scales, False),
+        rows_i, rows_j, centre_j, sq_j, wide, limit, valid_i, valid_j,
+    )  # fmt: skip
     return acc_i + rows, acc_j + cols
 
 
 @functools.partial(jax.jit, static_argnames=("wide",))
-def _self_diagonal(acc, rows, centre, sq, scales, *, wide):
-    d2 = block_sq_distances(rows, rows, centre, sq, wide)
-    sums, _ = self_block_sums(d2, scales, True)
+def _self_diagonal(acc, block, scales, limit, *, wide):
+    rows, centre, sq, valid = block
+    sums, _ = consume_block(
+        lambda d2: self_block_sums(d2, scales, True),
+        rows, rows, centre, sq, wide, limit, valid, valid,
+    )  # fmt: skip
     return acc + sums
 
 
 @functools.partial(jax.jit, static_argnames=("wide",))
-def _log_step(carry, y, rows, centre, sq, weights, scales, *, wide):
-    d2 = block_sq_distances(y, rows, centre, sq, wide)
-    return log_sums_step(carry, d2, scales, weights)
+def _log_step(carry, y, y_valid, block, weights, scales, limit, *, wide):
+    rows, centre, sq, valid = block
+    return consume_block(
+        lambda d2: log_sums_step(carry, d2, scales, weights),
+        y, rows, centre, sq, wide, limit, y_valid, valid,
+    )  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------
@@ -95,10 +106,11 @@ def _log_step(carry, y, rows, centre, sq, weights, scales, *, wide):
 def far_value(arrays, h) -> float:
     """A coordinate far enough from every row of ``arrays`` that the kernel between a
     row there and any real row underflows to exactly 0 for every bandwidth."""
-    return float(far_beyond(max(_host_max_abs(a) for a in arrays), h, np))
+    return float(far_beyond(max(host_max_abs(a) for a in arrays), h, np))
 
 
-def _host_max_abs(a) -> float:
+def host_max_abs(a) -> float:
+    """Largest |entry| of a host set (N, d), read in chunks (memory maps)."""
     return max(
         float(np.abs(np.asarray(a[s : s + HOST_CHUNK_ROWS])).max())
         for s in range(0, a.shape[0], HOST_CHUNK_ROWS)
@@ -130,7 +142,7 @@ class Blocks:
         return pad_rows(part, self.block, np), valid
 
     def __getitem__(self, j: int):
-        """(rows (B, d), centre (d,), sq (B,)) of block j on the device."""
+        """(rows (B, d), centre (d,), sq (B,), valid (B,)) of block j on the device."""
         if j in self._cache:
             return self._cache[j]
         prepared = _prepare(*self.host_block(j), self.far)
@@ -171,17 +183,16 @@ def self_sums(x, h, *, block=None, wide=False, resident=True, label="entropy"):
     with _x64(dtype):
         sets = Blocks(x, block, dtype, far_value([x], h), resident)
         scales = scales_of(h, dtype, np)
+        limit = exact_limit(h, dtype, wide, np)
         nb = sets.n_blocks
         acc = [np.zeros((h.shape[0], block), dtype) for _ in range(nb)]
         with Progress(nb * (nb + 1) // 2, label, unit="block pairs", enabled=SHOW_PROGRESS,
                       delay=PROGRESS_DELAY) as bar:  # fmt: skip
             for i in range(nb):
-                rows_i, centre_i, sq_i = sets[i]
-                acc[i] = _self_diagonal(acc[i], rows_i, centre_i, sq_i, scales, wide=wide)
+                acc[i] = _self_diagonal(acc[i], sets[i], scales, limit, wide=wide)
                 for j in range(i + 1, nb):
-                    rows_j, centre_j, sq_j = sets[j]
                     acc[i], acc[j] = _self_pair(
-                        acc[i], acc[j], rows_i, rows_j, centre_j, sq_j, scales, wide=wide
+                        acc[i], acc[j], sets[i], sets[j], scales, limit, wide=wide
                     )
                 bar.update(nb - i)
         sums = np.concatenate([np.asarray(a).T for a in acc])
@@ -207,6 +218,7 @@ def log_sums(y, x, h, *, weights=None, block=None, wide=True, resident=True, lab
         if weights is not None:
             w = Blocks(np.asarray(weights, dtype)[:, None], bx, dtype, 0.0, resident=False)
         scales = scales_of(h, dtype, np)
+        limit = exact_limit(h, dtype, wide, np)
         out = np.empty((y.shape[0], n_h), dtype)
         means = np.empty((y.shape[0], n_h), dtype) if weights is not None else None
         pending = []  # query blocks dispatched, collected one behind
@@ -223,11 +235,11 @@ def log_sums(y, x, h, *, weights=None, block=None, wide=True, resident=True, lab
         with Progress(queries.n_blocks * refs.n_blocks, label, unit="block pairs",
                       enabled=SHOW_PROGRESS, delay=PROGRESS_DELAY) as bar:  # fmt: skip
             for i in range(queries.n_blocks):
-                yq = jax.device_put(queries.host_block(i)[0])
+                yq, y_valid = jax.device_put(queries.host_block(i))
                 carry = log_sums_init(by, n_h, dtype, np)
                 for j in range(refs.n_blocks):
                     wj = None if w is None else jax.device_put(w.host_block(j)[0][:, 0])
-                    carry = _log_step(carry, yq, *refs[j], wj, scales, wide=wide)
+                    carry = _log_step(carry, yq, y_valid, refs[j], wj, scales, limit, wide=wide)
                 pending.append((i, carry))
                 if len(pending) > 1:
                     collect(pending.pop(0))

@@ -10,9 +10,11 @@ Numerics:
 * Squared distances come from one matmul, |y|^2 + |x|^2 - 2 y.x, at explicit
   ``precision=HIGHEST`` (no TF32 on NVIDIA GPUs). Its cancellation error scales with
   |y - c|^2 + |x - c|^2 for the centre c, so each block pair is centred on the
-  mean of its reference block, outlying rows left out (one row, e.g. with the 1e16
-  entries of coincident atoms, does not drag it away from the others; two such rows
-  are compared only to within eps |y - c|^2).
+  mean of its reference block, outlying rows left out (:func:`robust_centres`).
+  Rows still farther from it than :func:`exact_limit` (the 1e16 entries of
+  coincident atoms, outliers: any share of a block) get their distances from
+  explicit differences instead, one row at a time and only where there are such
+  rows, so the sums are exact at any block size and device count.
 * In float32 that error is still ~eps |y - c|^2, i.e. ~1e-5 in the exponent
   |y - x|^2 / 2h^2 for h = 0.015 and a query 0.15 from the block centre. Per-
   environment results (dH) therefore accumulate the distances in float64 ("wide"
@@ -158,16 +160,19 @@ def _wide_sq_distances_jvp(primals, tangents):
     return _wide_sq_distances(y, x, centre), tangent
 
 
-def robust_centres(rows, valid, passes: int = 3):
+def robust_centres(rows, valid, passes: int = 6):
     """(n_blocks, d) centre of the valid rows of each block: a mean that outlying rows
-    (the 1e16 entries of coincident atoms) do not drag away from the others, whose
-    distances would then cancel catastrophically.
+    (the 1e16 entries of coincident atoms) do not drag away from the others.
 
     Each pass keeps the rows no farther from the current centre than the root mean
     square (an outlier dominates that mean and is dropped; without outliers about
     two thirds of the rows stay, around the middle) and takes their mean; each pass
-    removes one scale of outliers. Sort-free, O(block d) per pass.
+    removes one scale of outliers. Sort-free, O(block d) per pass, so it fuses with
+    its neighbours (a median's sort would hold a copy of the set). Rows still far
+    from it get exact distances anyway (:func:`block_sq_distances`): the centre only
+    decides how many. No gradient flows through it (it cancels out of distances).
     """
+    rows = jax.lax.stop_gradient(rows)
     keep = valid
 
     def mean_of(keep):
@@ -181,7 +186,26 @@ def robust_centres(rows, valid, passes: int = 3):
         mean_r2 = jnp.sum(jnp.where(keep, r2, 0.0), axis=1, keepdims=True) / count
         keep = keep & (r2 <= mean_r2)
         centres = mean_of(keep)
-    return centres
+    # materialised once: XLA may otherwise recompute the mean inside a consumer's
+    # fusion with another rounding (x * (1/n) for x / n), which at 1e16 entries puts
+    # |row - centre|^2 off by O(1) against the centre used elsewhere
+    return jax.lax.optimization_barrier(centres)
+
+
+def exact_limit(h, dtype, wide: bool, xp=jnp):
+    """|row - centre|^2 beyond which a row's matmul distances are not trusted.
+
+    The matmul's rounding error in |y - x|^2 is ~4 eps (|y - c|^2 + |x - c|^2); rows
+    within this limit of the centre keep it below tol * 2 h^2 in the exponent
+    |y - x|^2 / 2h^2 (tol = 1e-6 where distances accumulate in float64, 1e-2 for the
+    float32 matmul of set averages, whose rounding errors average out). Descriptors
+    of physical structures lie well inside it (float64: |y - c| < ~1e3 at h = 0.015;
+    float32: < ~4); rows beyond (coincident atoms, outliers) get exact distances.
+    """
+    accumulated = np.float64 if (wide or np.dtype(dtype) == np.float64) else np.float32
+    tol = 1e-6 if accumulated == np.float64 else 1e-2
+    h_min = xp.min(xp.asarray(h, dtype))
+    return (tol * h_min * h_min / float(np.finfo(accumulated).eps)).astype(dtype)
 
 
 class _ReferenceBlocks(NamedTuple):
@@ -196,35 +220,79 @@ class _ReferenceBlocks(NamedTuple):
     valid: jax.Array  # (n_blocks, block)
     centres: jax.Array  # (n_blocks, d)
     sq: jax.Array  # (n_blocks, block) |rows - centre|^2
+    h_min: jax.Array  # () the smallest bandwidth (for exact_limit)
 
     @classmethod
-    def build(cls, x, mask, block: int, far):
+    def build(cls, x, mask, block: int, far, h):
         rows, valid = _blocks(x, mask, block, far)
         centres = robust_centres(rows, valid)
         centred = rows - centres[:, None, :]
-        return cls(rows, valid, centres, jnp.sum(centred * centred, axis=2))
+        h_min = jax.lax.stop_gradient(jnp.min(jnp.asarray(h, x.dtype)))
+        return cls(rows, valid, centres, jnp.sum(centred * centred, axis=2), h_min)
 
     @property
     def n_blocks(self) -> int:
         return self.rows.shape[0]
 
-    def sq_distances(self, y, j, wide: bool):
-        """|y - x|^2 (By, Bx) between rows y and reference block j."""
-        return block_sq_distances(y, self.rows[j], self.centres[j], self.sq[j], wide)
+    def sq_distances(self, y, j, wide: bool, y_valid):
+        """|y - x|^2 (By, Bx) between rows y (valid: ``y_valid`` (By,)) and reference
+        block j, exact for rows far from the block's centre
+        (:func:`block_sq_distances`)."""
+        limit = exact_limit(self.h_min, self.rows.dtype, wide)
+        return block_sq_distances(
+            y, self.rows[j], self.centres[j], self.sq[j], wide, limit, y_valid, self.valid[j]
+        )
 
 
 def prepare_block(rows, valid, far):
     """One reference block for :func:`block_sq_distances`: (rows with invalid rows
-    moved to ``far`` (B, d), robust centre (d,), |rows - centre|^2 (B,))."""
+    moved to ``far`` (B, d), robust centre (d,), |rows - centre|^2 (B,), validity
+    (B,))."""
     rows = jnp.where(valid[:, None], rows, far)
     centre = robust_centres(rows[None], valid[None])[0]
     centred = rows - centre
-    return rows, centre, jnp.sum(centred * centred, axis=1)
+    return rows, centre, jnp.sum(centred * centred, axis=1), valid
 
 
-def block_sq_distances(y, rows, centre, sq, wide: bool):
+def block_sq_distances(y, rows, centre, sq, wide: bool, limit=None, y_valid=None, x_valid=None):
     """|y - x|^2 (By, Bx) between rows y (By, d) and a reference block ``rows``
-    (Bx, d) with its centre (d,) and |rows - centre|^2 (Bx,) (module docstring)."""
+    (Bx, d) with its centre (d,) and |rows - centre|^2 (Bx,) (module docstring).
+
+    With ``limit`` (:func:`exact_limit`), the distances of valid rows (``y_valid``
+    (By,), ``x_valid`` (Bx,) bool) farther than the limit from the centre are
+    recomputed from explicit differences, exact whatever share of the block is far
+    away (:func:`_exact_far_rows`). No gradient flows through the recomputed entries.
+    """
+    d2 = _matmul_sq_distances(y, rows, centre, sq, wide)
+    if limit is None:
+        return d2
+    y_far, x_far = _far_rows(y, centre, sq, limit, y_valid, x_valid)
+    return jax.lax.cond(
+        jnp.any(y_far) | jnp.any(x_far),
+        lambda d2: _exact_far_rows(d2, y, rows, y_far, x_far),
+        lambda d2: d2,
+        d2,
+    )
+
+
+def consume_block(consume, y, rows, centre, sq, wide: bool, limit, y_valid, x_valid):
+    """``consume(d2)`` for the distances of :func:`block_sq_distances`, with the test
+    for far rows outside: a block pair without them runs ``consume`` on the plain
+    matmul distances, which XLA fuses (no d2 in memory). For the block programs of
+    :mod:`quests_jax.engine` (under ``vmap`` both branches would run)."""
+    y_far, x_far = _far_rows(y, centre, sq, limit, y_valid, x_valid)
+
+    def exact():
+        d2 = _matmul_sq_distances(y, rows, centre, sq, wide)
+        return consume(_exact_far_rows(d2, y, rows, y_far, x_far))
+
+    def fast():
+        return consume(_matmul_sq_distances(y, rows, centre, sq, wide))
+
+    return jax.lax.cond(jnp.any(y_far) | jnp.any(x_far), exact, fast)
+
+
+def _matmul_sq_distances(y, rows, centre, sq, wide):
     if wide and y.dtype == jnp.float32:
         return jnp.maximum(_wide_sq_distances(y, rows, centre), 0.0)
     yc = y - centre
@@ -232,6 +300,31 @@ def block_sq_distances(y, rows, centre, sq, wide: bool):
     cross = jnp.matmul(yc, xc.T, precision=HIGHEST)
     d2 = jnp.sum(yc * yc, axis=1)[:, None] + sq[None, :] - 2.0 * cross
     return jnp.maximum(d2, 0.0)
+
+
+def _far_rows(y, centre, sq, limit, y_valid, x_valid):
+    """Valid rows of y (By,) and of the block (Bx,) beyond ``limit`` from the centre."""
+    y_sq = jnp.sum((y - centre) ** 2, axis=1)
+    return (y_sq > limit) & y_valid, (sq > limit) & x_valid
+
+
+def _exact_far_rows(d2, y, x, y_far, x_far):
+    """d2 (By, Bx) with the rows ``y_far`` (By,) and columns ``x_far`` (Bx,) replaced
+    by |y_i - x_j|^2 from explicit differences, one flagged row at a time."""
+    y, x = jax.lax.stop_gradient(y), jax.lax.stop_gradient(x)
+
+    def replace(d2, a, b, flagged):  # rows i of d2 <- |a_i - b_j|^2
+        def body(state):
+            d2, pending = state
+            i = jnp.argmax(pending)
+            d2 = d2.at[i].set(jnp.sum((a[i] - b) ** 2, axis=1).astype(d2.dtype))
+            return d2, pending.at[i].set(False)
+
+        return jax.lax.while_loop(lambda state: jnp.any(state[1]), body, (d2, flagged))[0]
+
+    fixed = replace(jax.lax.stop_gradient(d2), y, x, y_far)
+    fixed = replace(fixed.T, x, y, x_far).T
+    return jnp.where(y_far[:, None] | x_far[None, :], fixed, d2)
 
 
 def scales_of(h, dtype, xp=jnp):
@@ -355,22 +448,24 @@ def _stream_log_parts(y, x, h, weights, y_mask, x_mask, block, wide):
     scales = scales_of(h, y.dtype)
     n_h = scales.shape[0]
     far = _far_value([y, x], [y_mask, x_mask], h)
-    ref = _ReferenceBlocks.build(x, x_mask, bx, far)
+    ref = _ReferenceBlocks.build(x, x_mask, bx, far, h)
     wb = None
     if weights is not None:
         wb, _ = _blocks(jnp.asarray(weights, y.dtype), x_mask, bx, 0.0)
     yb, y_valid = _blocks(y, y_mask, by, far)
 
-    def query_block(yq):
+    def query_block(block):
+        yq, yv = block
+
         def step(carry, j):
-            d2 = ref.sq_distances(yq, j, wide)
+            d2 = ref.sq_distances(yq, j, wide, yv)
             return log_sums_step(carry, d2, scales, None if wb is None else wb[j]), None
 
         init = log_sums_init(by, n_h, y.dtype)
         (nearest, rel, mean_w), _ = jax.lax.scan(step, init, jnp.arange(ref.n_blocks))
         return nearest, rel, mean_w
 
-    nearest, rel, mean_w = jax.lax.map(query_block, yb)  # (n_blocks, [H,] By)
+    nearest, rel, mean_w = jax.lax.map(query_block, (yb, y_valid))  # (n_blocks, [H,] By)
     nearest = nearest.reshape(-1)[:m]
     rel = jnp.moveaxis(rel, 1, 2).reshape(-1, n_h)[:m]
     log_sum = scales[None, :] * nearest[:, None] + rel
@@ -411,7 +506,7 @@ def _log_sums_bwd(block, wide, res, g):
     scales = scales_of(h, y.dtype)
     n_h = scales.shape[0]
     far = _far_value([y, x], [y_mask, x_mask], h)
-    ref = _ReferenceBlocks.build(x, x_mask, bx, far)
+    ref = _ReferenceBlocks.build(x, x_mask, bx, far, h)
     yb, y_valid = _blocks(y, y_mask, by, far)
     # masked and padding query rows: log sum -inf; give them weight 0
     log_sum = scales[None, :] * nearest[:, None] + rel  # as in the forward pass
@@ -429,7 +524,7 @@ def _log_sums_bwd(block, wide, res, g):
 
         def step(inner, j):
             grad_y, grad_x, grad_scale = inner
-            d2 = ref.sq_distances(yq, j, wide)
+            d2 = ref.sq_distances(yq, j, wide, y_valid[i])
             gap = jnp.maximum(d2 - nq[:, None], 0.0)
             a = jnp.zeros_like(d2)
             terms = []
@@ -479,7 +574,7 @@ def self_kernel_sums(x, h, *, mask=None, block_size=None, wide: bool = False):
 
 def _self_setup(x, h, mask, block):
     b = _block_for(x.shape[0], block)
-    ref = _ReferenceBlocks.build(x, mask, b, _far_value([x], [mask], h))
+    ref = _ReferenceBlocks.build(x, mask, b, _far_value([x], [mask], h), h)
     rows_i, cols_j = np.triu_indices(ref.n_blocks)
     return ref, (jnp.asarray(rows_i), jnp.asarray(cols_j))
 
@@ -507,7 +602,7 @@ def _self_sums_forward(x, h, mask, block, wide):
 
     def step(sums, pair):
         i, j = pair
-        d2 = ref.sq_distances(ref.rows[i], j, wide)
+        d2 = ref.sq_distances(ref.rows[i], j, wide, ref.valid[i])
         rows, cols = self_block_sums(d2, scales, i == j)
         sums = sums.at[i].add(rows)
         sums = sums.at[j].add(cols)
@@ -542,7 +637,7 @@ def _self_sums_bwd(block, wide, res, g):
     def step(carry, pair):
         grad, grad_scale = carry
         i, j = pair
-        d2 = ref.sq_distances(ref.rows[i], j, wide)
+        d2 = ref.sq_distances(ref.rows[i], j, wide, ref.valid[i])
         diagonal = i == j
         a = jnp.zeros_like(d2)
         terms = []
@@ -581,14 +676,14 @@ def cross_kernel_sums(a, b, h, *, a_mask=None, b_mask=None, block_size=None):
     scales = scales_of(h, a.dtype)
     n_h = scales.shape[0]
     far = _far_value([a, b], [a_mask, b_mask], h)
-    ref = _ReferenceBlocks.build(b, b_mask, bb, far)
-    a_blocks, _ = _blocks(a, a_mask, ba, far)
+    ref = _ReferenceBlocks.build(b, b_mask, bb, far, h)
+    a_blocks, a_valid = _blocks(a, a_mask, ba, far)
     pairs_i, pairs_j = np.divmod(np.arange(a_blocks.shape[0] * ref.n_blocks), ref.n_blocks)
 
     def step(carry, pair):
         rows, cols = carry
         i, j = pair
-        d2 = ref.sq_distances(a_blocks[i], j, wide=False)
+        d2 = ref.sq_distances(a_blocks[i], j, False, a_valid[i])
         k = [jnp.exp(scales[b] * d2) for b in range(n_h)]  # bandwidths share distances
         rows = rows.at[i].add(jnp.stack([jnp.sum(kb, axis=1) for kb in k]))
         cols = cols.at[j].add(jnp.stack([jnp.sum(kb, axis=0) for kb in k]))
@@ -616,13 +711,17 @@ def nearest_sq_distances(y, x, n: int, *, block_size=None):
     m = y.shape[0]
     by, bx = _block_for(m, block), _block_for(x.shape[0], block)
     far = _far_value([y, x], [None, None], jnp.zeros(()))
-    ref = _ReferenceBlocks.build(x, None, bx, far)
-    yb, _ = _blocks(y, None, by, far)
+    # exact distances for rows far from a block's centre, as for kernels of h = 0.01:
+    # enough to pick the right neighbours
+    ref = _ReferenceBlocks.build(x, None, bx, far, jnp.asarray(0.01, x.dtype))
+    yb, y_valid = _blocks(y, None, by, far)
 
-    def query_block(yq):
+    def query_block(block):
+        yq, yv = block
+
         def step(best, j):
             best_d2, best_index = best
-            d2 = ref.sq_distances(yq, j, wide=False)
+            d2 = ref.sq_distances(yq, j, False, yv)
             index = j.astype(jnp.int32) * bx + jnp.arange(bx, dtype=jnp.int32)
             merged = jnp.concatenate([best_d2, d2], axis=1)
             merged_index = jnp.concatenate([best_index, jnp.broadcast_to(index, d2.shape)], axis=1)
@@ -635,7 +734,7 @@ def nearest_sq_distances(y, x, n: int, *, block_size=None):
         exact = jnp.sum((yq[:, None, :] - nearest) ** 2, axis=2)
         return jnp.sort(exact, axis=1)
 
-    return jax.lax.map(query_block, yb).reshape(-1, n)[:m]
+    return jax.lax.map(query_block, (yb, y_valid)).reshape(-1, n)[:m]
 
 
 def log_kernel_from_sq_distances(d2, h):

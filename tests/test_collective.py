@@ -223,8 +223,10 @@ def test_overflow_gives_nan_and_replanning_recovers():
 
 def test_gradient_memory_does_not_grow_with_atoms_or_reference():
     """Forces of dH_mean: from 2,048 atoms x 20,000 references to 6,912 x 80,000, the
-    compiled gradient's temporaries grow by less than one copy of the added reference
-    rows (O(N_ref d)): no atoms x reference matrix, no per-atom Jacobian."""
+    compiled gradient's temporaries grow by less than two copies of the added reference
+    rows (O(N_ref d): the padded reference blocks are held once, for the exact
+    distances of rows far from a block's centre): no atoms x reference matrix, no
+    per-atom Jacobian."""
 
     def temp(rep, n_ref):
         atoms = cubic_cu(rep, seed=31)
@@ -241,7 +243,7 @@ def test_gradient_memory_does_not_grow_with_atoms_or_reference():
     small, _ = temp(8, 20_000)
     large, large_matrix = temp(12, 80_000)
     assert large < large_matrix / 20, large
-    assert large - small < (80_000 - 20_000) * 63 * 4, (small, large)
+    assert large - small < 2 * (80_000 - 20_000) * 63 * 4, (small, large)
 
 
 @pytest.mark.parametrize(
