@@ -22,16 +22,24 @@ def _pyplot():
     return plt
 
 
-def _save(fig, path):
-    fig.tight_layout()
-    fig.savefig(path, dpi=150)
-    import matplotlib.pyplot as plt
+def _save(fig, path, overwrite: bool = True):
+    """Save atomically (:mod:`quests_jax.output_files`); ``overwrite`` False refuses
+    to replace an existing file."""
+    from .output_files import write_atomically
 
-    plt.close(fig)
+    fig.tight_layout()
+    try:
+        write_atomically(path, lambda tmp: fig.savefig(tmp, dpi=150), overwrite=overwrite)
+    finally:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
     return path
 
 
-def dh_histogram(dh, path, *, threshold=0.0, title="dH against the training set"):
+def dh_histogram(
+    dh, path, *, threshold=0.0, title="dH against the training set", overwrite: bool = True
+):
     """Histogram of per-environment dH with the threshold marked and the fraction above."""
     plt = _pyplot()
     dh = np.asarray(dh, dtype=float).reshape(-1)
@@ -50,10 +58,10 @@ def dh_histogram(dh, path, *, threshold=0.0, title="dH against the training set"
     ax.set_ylabel("environments")
     ax.set_title(f"{title}\n{100 * frac:.1f}% of {dh.size:,} environments above {threshold:g}")
     ax.legend(frameon=False, fontsize=8)
-    return _save(fig, path)
+    return _save(fig, path, overwrite)
 
 
-def learning_curve(curve: dict, path, *, fit=None, title="Learning curve"):
+def learning_curve(curve: dict, path, *, fit=None, title="Learning curve", overwrite: bool = True):
     """Entropy against the number of environments (mean and spread over runs), with the
     information-gap fit and its asymptote when ``fit`` (a GapFit) is given."""
     plt = _pyplot()
@@ -71,10 +79,10 @@ def learning_curve(curve: dict, path, *, fit=None, title="Learning curve"):
     ax.set_ylabel("entropy H (nats)")
     ax.set_title(title)
     ax.legend(frameon=False, fontsize=8)
-    return _save(fig, path)
+    return _save(fig, path, overwrite)
 
 
-def trajectory(records: list[dict], path, *, title="Trajectory"):
+def trajectory(records: list[dict], path, *, title="Trajectory", overwrite: bool = True):
     """Entropy (top) and dH mean / max against the reference and the previous frames
     (bottom) along a trajectory."""
     plt = _pyplot()
@@ -100,4 +108,4 @@ def trajectory(records: list[dict], path, *, title="Trajectory"):
     bottom.xaxis.set_major_locator(MaxNLocator(integer=True))
     bottom.set_ylabel("dH (nats)")
     bottom.legend(frameon=False, fontsize=8)
-    return _save(fig, path)
+    return _save(fig, path, overwrite)

@@ -5,8 +5,9 @@
 once; :func:`open_descriptors` memory-maps it for the streamed functions of
 :mod:`quests_jax.streaming`. The number of rows need not be known in advance: the
 file gets a fixed-size header that is rewritten with the final shape at the end. It
-is written under a temporary name and renamed when complete, so an interrupted run
-never leaves a truncated file under the requested name.
+is written under a unique temporary name and published when complete
+(:mod:`quests_jax.output_files`), so an interrupted run never leaves a truncated file
+under the requested name and two runs never mix their rows.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from .output_files import OutputExistsError, publish, temporary_beside
 from .progress import Progress
 
 _HEADER_BYTES = 128  # .npy v1.0 header, padded; a multiple of 64 as NumPy writes
@@ -55,12 +57,12 @@ def write_descriptors(
     if not str(path).endswith(".npy"):
         raise ValueError(f"path must end in .npy, got {path!r}")
     if os.path.exists(path) and not overwrite:
-        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+        raise OutputExistsError(f"{path} exists; pass overwrite=True to replace it")
     if chunk_atoms < 1:
         raise ValueError(f"chunk_atoms must be >= 1, got {chunk_atoms}")
     if total_frames is None and hasattr(frames, "__len__"):
         total_frames = len(frames)
-    tmp = f"{path}.partial"
+    tmp = temporary_beside(path)  # unique: two runs never share it
     sizes: list[int] = []
     rows, width = 0, None
     try:
@@ -72,7 +74,9 @@ def write_descriptors(
 
             def flush(batch):
                 nonlocal rows, width
-                x = np.ascontiguousarray(get_descriptors(batch, k=k, cutoff=cutoff, dtype=dtype))
+                first = len(sizes) - len(batch)  # frame numbers of the whole stream
+                x = get_descriptors(batch, k=k, cutoff=cutoff, dtype=dtype, first_frame=first)
+                x = np.ascontiguousarray(x)
                 width = x.shape[1]
                 f.write(x.tobytes())
                 rows += x.shape[0]
@@ -92,7 +96,7 @@ def write_descriptors(
                 raise ValueError("frames is empty: nothing to describe")
             f.seek(0)
             f.write(_npy_header((rows, width), dtype))
-        os.replace(tmp, path)
+        publish(tmp, path, overwrite)  # never replaces a file that appeared meanwhile
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
