@@ -30,7 +30,7 @@ from .features import features_from_vectors
 from .kernels import pad_rows
 from .neighbor_lists import Pairs, frame_pairs, k_nearest
 from .progress import Progress
-from .validation import check_frame, check_k_cutoff
+from .validation import check_frame, check_k_cutoff, check_neighbour_budget
 
 # Frames are gathered until their atoms reach this count; their neighbour selection
 # runs as one NumPy pass (per-frame overhead would dominate small frames); smaller
@@ -67,7 +67,7 @@ def _resolve_dtype(dtype) -> np.dtype:
     return dt
 
 
-def _check_dataset(dset) -> list:
+def _check_dataset(dset, first_frame: int = 0) -> list:
     try:
         frames = list(dset)
     except TypeError:
@@ -76,13 +76,15 @@ def _check_dataset(dset) -> list:
         raise ValueError("dset is empty: nothing to describe")
     for i, atoms in enumerate(frames):
         if not all(hasattr(atoms, a) for a in ("positions", "cell", "pbc")):
-            raise TypeError(f"dset[{i}] is not an ase.Atoms (got {type(atoms).__name__})")
+            raise TypeError(
+                f"dset[{first_frame + i}] is not an ase.Atoms (got {type(atoms).__name__})"
+            )
     return frames
 
 
-def _frame_arrays(frames) -> list[tuple[np.ndarray, np.ndarray, tuple]]:
+def _frame_arrays(frames, first_frame: int = 0) -> list[tuple[np.ndarray, np.ndarray, tuple]]:
     """(positions, cell, pbc) of every frame in float64, each checked (before any
-    compute) with errors naming the frame."""
+    compute) with errors naming the frame (counted from ``first_frame``)."""
     out = []
     for i, atoms in enumerate(frames):
         positions = np.asarray(atoms.positions, dtype=np.float64)
@@ -90,9 +92,15 @@ def _frame_arrays(frames) -> list[tuple[np.ndarray, np.ndarray, tuple]]:
             atoms.cell.array if hasattr(atoms.cell, "array") else atoms.cell, dtype=np.float64
         )
         pbc = tuple(bool(p) for p in np.broadcast_to(atoms.pbc, (3,)))
-        check_frame(positions, cell, pbc, where=f"dset[{i}]: ")
+        check_frame(positions, cell, pbc, where=f"dset[{first_frame + i}]: ")
         out.append((positions, cell, pbc))
     return out
+
+
+def _check_budgets(arrays, cutoff: float, first_frame: int = 0) -> None:
+    for i, (positions, cell, pbc) in enumerate(arrays):
+        where = f"dset[{first_frame + i}]: "
+        check_neighbour_budget(positions.shape[0], cell, pbc, cutoff, where)
 
 
 @functools.partial(jax.jit, static_argnames=("cutoff",))
@@ -194,6 +202,7 @@ def get_descriptors(
     dtype: str = "float32",
     *,
     progress: bool | None = None,
+    first_frame: int = 0,
 ):
     """QUESTS descriptors of every atom of a dataset, frame by frame.
 
@@ -205,13 +214,16 @@ def get_descriptors(
             (x1 (n_envs, k), x2 (n_envs, k - 1)).
         dtype: "float32" (default) or "float64" (computed in float64).
         progress: show a progress bar (default: when stderr is a terminal).
+        first_frame: number of the first frame in error messages (for a chunk of a
+            larger dataset: ``dset[first_frame + i]``).
 
     Returns:
         (n_envs, 2k - 1) NumPy array, rows in frame order (or (x1, x2)).
     """
     k, cutoff = check_k_cutoff(k, cutoff)
     dt = _resolve_dtype(dtype)
-    arrays = _frame_arrays(_check_dataset(dset))
+    arrays = _frame_arrays(_check_dataset(dset, first_frame), first_frame)
+    _check_budgets(arrays, cutoff, first_frame)
     x = _compute(arrays, k, cutoff, dt, None, 1, progress)
     if concat:
         return x
@@ -257,6 +269,7 @@ def get_descriptors_multicomponent(
 
     n_species = len(species)
     arrays = _frame_arrays(frames)
+    _check_budgets(arrays, cutoff)
     x = _compute(arrays, k, cutoff, dt, [species_of(a) for a in frames], n_species, progress)
     if concat:
         return x

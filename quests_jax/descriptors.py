@@ -55,6 +55,7 @@ from .features import (  # noqa: F401  (re-exported: the descriptor's arithmetic
     smooth_features,
     smoothstep,
 )
+from .geometry import recentred
 from .neighbors import NeighborSpec, chunk_size_for, map_neighbor_chunks, plan_neighbors
 from .validation import check_frame, check_k_cutoff, concrete_or_none, static_pbc
 
@@ -103,6 +104,11 @@ def descriptor_with_overflow(
         positions, cell, atom_mask, pbc=static_pbc(pbc), spec=spec, k=k, cutoff=cutoff,
         smooth=smooth,
     )  # fmt: skip
+
+
+def _computes_in(positions, dtype) -> bool:
+    """Whether JAX computes with ``positions`` in ``dtype`` (float64 only with x64)."""
+    return jax.dtypes.canonicalize_dtype(positions.dtype) == dtype
 
 
 def check_smooth(smooth) -> float | None:
@@ -204,6 +210,11 @@ def descriptor(
             "spec = quests_jax.plan_neighbors(positions, cell, pbc, cutoff=...) outside "
             "jit/vmap and pass spec=spec."
         )
+    if concrete and isinstance(positions, np.ndarray) and not _computes_in(positions, np.float64):
+        # a host array computed in float32: recentre it first, in float64 (exact)
+        check_frame(pos_now, cell_now, pbc, mask_now)
+        host = recentred(np.asarray(positions, np.float64), np.asarray(cell), pbc, mask_now)
+        positions = pos_now = host.astype(np.float32)
     if spec is None:  # plan_neighbors checks the frame
         spec = plan_neighbors(
             pos_now, cell_now, pbc, cutoff=search_cutoff(cutoff, smooth), atom_mask=mask_now

@@ -96,6 +96,23 @@ def frame_basis(cell, pbc, xp=np):
     return xp.stack(rows)
 
 
+def recentred(positions, cell, pbc, atom_mask=None) -> np.ndarray:
+    """Host float64 positions (N, 3) of the same structure near the origin: wrapped
+    into the cell along periodic axes and shifted so the (real) atoms' bounding box
+    starts at 0. Descriptors do not change; float32 after this keeps ~1e-6 A where
+    frames far from the origin (unwrapped trajectories, molecules placed in large
+    boxes) lost 1e-4 A or more."""
+    positions = np.asarray(positions, np.float64)
+    cell = np.asarray(cell, np.float64)
+    if any(pbc):
+        basis = frame_basis(cell, pbc)
+        frac = positions @ np.linalg.inv(basis)
+        frac = np.where(np.asarray(pbc), frac - np.floor(frac), frac)
+        positions = frac @ basis
+    real = positions if atom_mask is None else positions[np.asarray(atom_mask, bool)]
+    return positions - real.min(axis=0)
+
+
 def perpendicular_widths(basis, xp=np):
     """Distance between opposite faces of the parallelepiped spanned by ``basis``
     rows, one per axis: V / |a_e x a_f|. A sphere of radius r fits in the cell along

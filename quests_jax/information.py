@@ -34,7 +34,7 @@ from .kernels import (
     nearest_sq_distances,
     self_kernel_sums,
 )
-from .validation import check_finite_rows
+from .validation import check_block_size, check_finite_dh, check_finite_rows, check_scale
 
 DEFAULT_BANDWIDTH = 0.015
 DEFAULT_EPS = 1e-5
@@ -59,10 +59,19 @@ def _as_descriptors(a, name: str):
         )
     if a.shape[0] == 0:
         raise ValueError(f"{name} is empty: it needs at least one environment")
+    if a.dtype.kind == "c":
+        raise TypeError(f"{name} must be real descriptors, got complex dtype {a.dtype}")
+    if not traced and a.dtype.kind not in "fiub":
+        try:
+            a = np.asarray(a, np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(f"{name} must be a numeric array, got dtype {a.dtype}") from None
     floating = jnp.issubdtype(a.dtype, jnp.floating)
     if traced:
         return a if floating else a.astype(jnp.result_type(float))
-    work = jax.dtypes.canonicalize_dtype(a.dtype if floating else np.float64)
+    # half precision cannot hold kernel sums: computed in float32
+    work = a.dtype if floating and a.dtype.itemsize >= 4 else np.float64
+    work = jax.dtypes.canonicalize_dtype(work)
     if a.dtype != work:
         a = np.asarray(a, work)
     for start in range(0, a.shape[0], engine.HOST_CHUNK_ROWS):
@@ -85,6 +94,8 @@ def _as_mask(mask, n: int, name: str):
 
 def _as_bandwidths(h, dtype):
     """(bandwidths (H,), whether h was a vector): a host array unless h is traced."""
+    if isinstance(h, bool) or (not is_traced(h) and np.asarray(h).dtype.kind not in "fiu"):
+        raise TypeError(f"h must be a number or a 1-D array of numbers (1/A), got {h!r}")
     arr = h if is_traced(h) else np.asarray(h, dtype)
     if arr.ndim > 1 or arr.size == 0:
         raise ValueError(
@@ -130,11 +141,13 @@ def _host_result(values, dtype):
 def _self_quantities(x, h, mask, block, execution, per_row=False):
     """(entropy (H,), diversity (H,), -log p (N, H) or None) of one set; -log p
     (every row's dH against the set, NaN on masked rows) only with ``per_row``."""
+    block = check_block_size(block)
     how = choose([x, mask], execution)
     if how == "traced":
         ent, div, dh = _self_metrics(x, h, mask, block=block, wide=per_row)
         return ent, div, (dh if per_row else None)
     rows = x if mask is None else x[mask]
+    check_scale(engine.host_max_abs(rows), h, x.shape[1], x.dtype)
     if how == "sharded" and not per_row:
         from . import sharded
 
@@ -157,6 +170,7 @@ def _self_quantities(x, h, mask, block, execution, per_row=False):
 def _cross_log_sums(y, x, h, y_mask, x_mask, block, execution, weights=None):
     """log sum_j K(y_i, x_j) (M, H), -inf on masked rows of y; with ``weights`` (N,)
     also the kernel-weighted means (M, H)."""
+    block = check_block_size(block)
     how = choose([y, x, y_mask, x_mask, weights], execution)
     if how == "traced":
         if weights is None:
@@ -165,6 +179,9 @@ def _cross_log_sums(y, x, h, y_mask, x_mask, block, execution, weights=None):
     y = np.asarray(y, x.dtype) if not isinstance(y, np.memmap) else y
     ys = y if y_mask is None else y[y_mask]
     xs = x if x_mask is None else x[x_mask]
+    reach_y, reach_x = engine.host_max_abs(ys), engine.host_max_abs(xs)
+    name = "y" if reach_y > reach_x else "x"
+    check_scale(max(reach_y, reach_x), h, x.shape[1], x.dtype, name)
     means = None
     if how == "sharded" and weights is None:
         from . import sharded
@@ -180,6 +197,7 @@ def _cross_log_sums(y, x, h, y_mask, x_mask, block, execution, weights=None):
             ys, xs, np.asarray(h), weights=w, block=block, resident=how != "streamed"
         )
         log_p, means = out if weights is not None else (out, None)
+    check_finite_dh(log_p, "dH of y against x", x.dtype)
     if y_mask is not None:
         full = np.full((y.shape[0], log_p.shape[1]), -np.inf)
         full[y_mask] = log_p
@@ -276,6 +294,7 @@ def frame_entropies(x, frame_sizes, h=DEFAULT_BANDWIDTH, batch_size: int | None 
     """
     x = _as_descriptors(x, "x")
     h, vector = _as_bandwidths(h, x.dtype)
+    batch_size = check_block_size(batch_size)
     sizes = np.asarray(frame_sizes, dtype=int)
     if sizes.ndim != 1 or sizes.size == 0 or (sizes < 1).any():
         raise ValueError("frame_sizes must be a non-empty list of positive atom counts")
@@ -439,6 +458,7 @@ def approx_delta_entropy(
     if n > x.shape[0]:
         raise ValueError(f"n = {n} exceeds the {x.shape[0]} reference environments in x")
     h, vector = _as_bandwidths(h, x.dtype)
+    batch_size = check_block_size(batch_size)
     y = y.astype(x.dtype)
     return _shape_out(_approx(y, x, h, n=int(n), block=batch_size), vector)
 

@@ -51,7 +51,7 @@ from .geometry import (
     matmul,
     perpendicular_widths,
 )
-from .validation import check_frame, check_k_cutoff, static_pbc
+from .validation import check_frame, check_k_cutoff, check_neighbour_budget, static_pbc
 
 Method = Literal["dense", "cells"]
 
@@ -181,6 +181,7 @@ def plan_neighbors(
     _, cutoff = check_k_cutoff(1, cutoff)
     pbc = static_pbc(pbc)
     check_frame(positions, cell, pbc, atom_mask)
+    check_neighbour_budget(len(positions), cell, pbc, cutoff)
     positions = np.asarray(positions, dtype=np.float64)
     cell = np.asarray(cell, dtype=np.float64)
     mask = None if atom_mask is None else np.asarray(atom_mask, dtype=bool)

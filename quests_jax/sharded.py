@@ -23,6 +23,7 @@ apart meet twice).
 from __future__ import annotations
 
 import functools
+import zlib
 
 import equinox as eqx
 import jax
@@ -39,7 +40,7 @@ from .information import (
     entropy_diversity_from_log_p,
 )
 from .kernels import cross_kernel_sums, log_kernel_sums, self_kernel_sums
-from .validation import check_finite_rows
+from .validation import check_block_size, check_finite_rows, check_scale
 
 AXIS = "envs"
 
@@ -64,6 +65,7 @@ class ShardedRows(eqx.Module):
     mask: jax.Array  # (n_processes * capacity,) bool, same sharding
     counts: tuple[int, ...] = eqx.field(static=True)  # valid rows per process
     mesh: Mesh = eqx.field(static=True)
+    reach: float = eqx.field(static=True, default=0.0)  # largest |entry| of any process
 
     @property
     def axis(self) -> str:
@@ -88,14 +90,31 @@ def _check_local_rows(a, name: str) -> np.ndarray:
     return a
 
 
-def _gather_counts(n_local: int, width: int) -> np.ndarray:
-    """(n_processes, 2) array of (rows, width) of every process."""
-    mine = np.array([n_local, width], np.int64)
+def _gather_counts(n_local: int, width: int, reach: float = 0.0) -> np.ndarray:
+    """(n_processes, 3) float64 array of (rows, width, largest |entry|) of every
+    process."""
+    mine = np.array([n_local, width, reach], np.float64)
     if jax.process_count() == 1:
         return mine[None, :]
     from jax.experimental import multihost_utils
 
-    return np.asarray(multihost_utils.process_allgather(mine)).reshape(-1, 2)
+    return np.asarray(multihost_utils.process_allgather(mine)).reshape(-1, 3)
+
+
+def _same_in_every_process(**values) -> None:
+    """Raise in every process if any of ``values`` differs between processes (one
+    small all-gather of a checksum): processes given other bandwidths would combine
+    sums of different kernels into a wrong number without an error."""
+    if jax.process_count() == 1:
+        return
+    from jax.experimental import multihost_utils
+
+    items = sorted((k, np.asarray(v).tolist()) for k, v in values.items())
+    mine = np.array([zlib.crc32(repr(items).encode())], np.int64)
+    every = np.asarray(multihost_utils.process_allgather(mine)).reshape(-1)
+    if (every != every[0]).any():
+        names = ", ".join(sorted(values))
+        raise ValueError(f"{names} differ between processes: every process must pass the same")
 
 
 def shard_rows(local_rows, mesh: Mesh | None = None, *, name: str = "x") -> ShardedRows:
@@ -116,11 +135,11 @@ def shard_rows(local_rows, mesh: Mesh | None = None, *, name: str = "x") -> Shar
     if len(mesh.axis_names) != 1:
         raise ValueError(f"mesh must be 1-D, got axes {mesh.axis_names}")
     a = _check_local_rows(local_rows, name)
-    table = _gather_counts(a.shape[0], a.shape[1])
+    reach = float(np.abs(a).max()) if a.size else 0.0
+    table = _gather_counts(a.shape[0], a.shape[1], reach)
     if (table[:, 1] != table[0, 1]).any():
-        raise ValueError(
-            f"{name}: processes hold rows of different widths {sorted(set(table[:, 1]))}"
-        )
+        widths = sorted({int(w) for w in table[:, 1]})
+        raise ValueError(f"{name}: processes hold rows of different widths {widths}")
     counts = tuple(int(c) for c in table[:, 0])
     if sum(counts) == 0:
         raise ValueError(f"{name} is empty: it needs at least one environment")
@@ -139,7 +158,7 @@ def shard_rows(local_rows, mesh: Mesh | None = None, *, name: str = "x") -> Shar
     mask = jax.make_array_from_process_local_data(
         NamedSharding(mesh, P(axis)), mask, (n_proc * capacity,)
     )
-    return ShardedRows(rows, mask, counts, mesh)
+    return ShardedRows(rows, mask, counts, mesh, float(table[:, 2].max()))
 
 
 def local_values(values, sharded: ShardedRows) -> np.ndarray:
@@ -265,6 +284,9 @@ def entropy_and_diversity(x, h=DEFAULT_BANDWIDTH, batch_size: int | None = None,
     """
     xs = shard_rows(x, mesh, name="x")
     hs, vector = _as_bandwidths(h, xs.rows.dtype)
+    check_scale(xs.reach, hs, xs.rows.shape[1], xs.rows.dtype)
+    batch_size = check_block_size(batch_size)
+    _same_in_every_process(h=hs, batch_size=-1 if batch_size is None else batch_size)
     ent, div = _sharded_self_metrics(xs.rows, xs.mask, hs, mesh=xs.mesh, block=batch_size)
     return _shape_out(ent, vector), _shape_out(div, vector)
 
@@ -295,6 +317,10 @@ def delta_entropy(y, x, h=DEFAULT_BANDWIDTH, batch_size: int | None = None, *, m
             f"x has {xs.rows.shape[1]}"
         )
     hs, vector = _as_bandwidths(h, xs.rows.dtype)
+    name = "y" if ys.reach > xs.reach else "x"
+    check_scale(max(ys.reach, xs.reach), hs, xs.rows.shape[1], xs.rows.dtype, name)
+    batch_size = check_block_size(batch_size)
+    _same_in_every_process(h=hs, batch_size=-1 if batch_size is None else batch_size)
     dh = _sharded_delta(
         ys.rows.astype(xs.rows.dtype), ys.mask, xs.rows, xs.mask, hs, mesh=ys.mesh, block=batch_size
     )
@@ -314,5 +340,6 @@ def overlap(
     if not np.isfinite(eps):
         raise ValueError(f"eps must be a finite number, got {eps}")
     ys = shard_rows(y, mesh, name="y")
+    _same_in_every_process(eps=eps)
     dh = delta_entropy(ys, x, h, batch_size, mesh=ys.mesh)  # NaN (never < eps) on padding
     return jnp.sum(dh < eps, axis=0) / ys.n_rows

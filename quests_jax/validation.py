@@ -7,6 +7,7 @@ names the offending argument, and the frame where a dataset is involved.
 from __future__ import annotations
 
 import numbers
+import os
 
 import jax
 import numpy as np
@@ -34,6 +35,94 @@ def check_finite_rows(a: np.ndarray, name: str, first_row: int = 0) -> None:
     if not finite.all():
         bad = first_row + int(np.argmin(finite))
         raise ValueError(f"{name} has NaN or infinite entries (first in row {bad})")
+
+
+def check_scale(reach: float, h, width: int, dtype, name: str = "x") -> None:
+    """Raise unless kernel sums of rows whose entries are at most ``reach`` in size, at
+    bandwidths ``h``, stay representable in ``dtype``: -1/(2h^2) finite and non-zero,
+    and squared distances (padding rows included, see :mod:`quests_jax.kernels`)
+    below the dtype's maximum."""
+    info = np.finfo(dtype)
+    h = np.asarray(h, np.float64).reshape(-1)
+    h_min, h_max = float(h.min()), float(h.max())
+    dtype_name = np.dtype(dtype).name
+    if 2 * h_min * h_min < float(info.tiny) or 2 * h_max * h_max > float(info.max) / 8:
+        limits = (np.sqrt(float(info.tiny)), np.sqrt(float(info.max) / 16))
+        raise ValueError(
+            f"h = {h_min if 2 * h_min * h_min < float(info.tiny) else h_max:g} is outside "
+            f"what {dtype_name} kernels can represent ({limits[0]:.1g} to {limits[1]:.1g}); "
+            f"{_wider(dtype_name)}"
+        )
+    far = reach + 1e3 * (1.0 + h_max)  # kernels.far_beyond
+    if width * (2 * far) ** 2 > float(info.max) / 8:
+        raise ValueError(
+            f"{name} has entries up to {reach:.3g}: their squared distances overflow "
+            f"{dtype_name}; {_wider(dtype_name)}"
+        )
+
+
+def check_finite_dh(values, name: str, dtype) -> None:
+    """After a log-space sum of finite inputs: an infinite dH means the exponent
+    |y - x|^2 / 2h^2 itself overflowed the dtype."""
+    if not np.isfinite(values).all():
+        dtype_name = np.dtype(dtype).name
+        raise ValueError(
+            f"{name}: the kernel exponents |y - x|^2 / 2h^2 overflow {dtype_name} (rows "
+            f"very far from the others at this bandwidth); {_wider(dtype_name)}"
+        )
+
+
+def _wider(dtype_name: str) -> str:
+    return "use float64 (jax_enable_x64)" if dtype_name != "float64" else "rescale the data"
+
+
+# A frame's neighbour pairs (40 bytes each on the host) may use at most this share of
+# the machine's memory.
+PAIR_MEMORY_SHARE = 0.5
+PAIR_BYTES = 40
+
+
+def estimated_pairs(n_atoms: int, cell, pbc, cutoff: float) -> float:
+    """About how many ordered atom pairs lie within ``cutoff`` in a frame: each atom
+    sees the frame's density (atoms per periodic volume, area or length) over the
+    cutoff's sphere, disc or segment; all atoms of a non-periodic frame at most."""
+    cell = np.asarray(cell, dtype=np.float64)
+    axes = [d for d in range(3) if pbc[d]]
+    if not axes:
+        return float(n_atoms) * n_atoms
+    vectors = cell[axes]
+    measure = np.sqrt(max(np.linalg.det(vectors @ vectors.T), 0.0))
+    reach = {1: 2 * cutoff, 2: np.pi * cutoff**2, 3: 4 / 3 * np.pi * cutoff**3}[len(axes)]
+    per_atom = n_atoms * reach / max(measure, np.finfo(float).tiny)
+    return float(n_atoms) * max(per_atom, 1.0)
+
+
+def check_neighbour_budget(n_atoms: int, cell, pbc, cutoff: float, where: str = "") -> None:
+    """Raise before a search whose pairs would not fit in memory (a cutoff of 1e3 A,
+    a periodic cell 1e-6 A thick)."""
+    pairs = estimated_pairs(n_atoms, cell, pbc, cutoff)
+    try:
+        memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        memory = 16 << 30
+    if pairs * PAIR_BYTES > PAIR_MEMORY_SHARE * memory:
+        raise ValueError(
+            f"{where}cutoff {cutoff:g} A reaches ~{pairs:.2g} atom pairs "
+            f"(~{pairs * PAIR_BYTES / 2**30:.3g} GiB, more than this machine's memory allows); "
+            "the descriptor needs only the k nearest neighbours: use a cutoff of a few A, "
+            "and check the cell (a periodic axis thinner than an atom?)"
+        )
+
+
+def check_block_size(batch_size, name: str = "batch_size"):
+    """None (the default per backend) or an integer >= 1 of rows per block."""
+    if batch_size is None:
+        return None
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral):
+        raise TypeError(f"{name} must be an integer number of rows or None, got {batch_size!r}")
+    if batch_size < 1:
+        raise ValueError(f"{name} must be >= 1, got {batch_size}")
+    return int(batch_size)
 
 
 def check_k_cutoff(k, cutoff) -> tuple[int, float]:
@@ -116,7 +205,12 @@ def static_pbc(pbc) -> tuple[bool, bool, bool]:
             "pbc must be concrete (a bool or three bools), not a traced array: it "
             "decides which axes wrap, which fixes shapes; mark it static under jit"
         )
-    arr = np.asarray(pbc, dtype=bool)
+    values = np.asarray(pbc)
+    if values.dtype.kind not in "biu" or (
+        values.dtype.kind in "iu" and not np.isin(values, (0, 1)).all()
+    ):
+        raise TypeError(f"pbc must be a bool or three bools, got {pbc!r}")
+    arr = values.astype(bool)
     if arr.shape == ():
         arr = np.repeat(arr, 3)
     if arr.shape != (3,):

@@ -18,6 +18,8 @@ import argparse
 import sys
 
 from ..compilation import logger, track
+from ..output_files import Terminated, exit_on_signals
+from . import supervisor
 from .analysis import (
     cmd_approx_dh,
     cmd_bandwidth,
@@ -37,8 +39,12 @@ from .common import (
     add_output_options,
     add_parallel_options,
     add_plot_option,
+    check_all_outputs,
     finite_float,
+    first_line,
     init_distributed,
+    input_paths,
+    jax_processes,
     positive,
 )
 from .tools import (
@@ -298,10 +304,12 @@ def _add_generation_commands(sub) -> None:
     p = sub.add_parser("active_learning", help=about, description=about)
     p.add_argument("reference", help="dataset (structures) to add to")
     p.add_argument(
-        "-s", "--structures", type=int, default=None,
+        "-s", "--structures", type=positive(int), default=None,
         help="structures generated per generation (default: 1)",
     )  # fmt: skip
-    p.add_argument("-g", "--generations", type=int, default=10, help="generations (default: 10)")
+    p.add_argument(
+        "-g", "--generations", type=positive(int), default=10, help="generations (default: 10)"
+    )
     _add_mc_options(p)
     add_output_options(p, "structure file for the new frames")
     p.add_argument("--full", action="store_true", help="write the dataset and the new frames")
@@ -320,25 +328,51 @@ def _debug_logging() -> None:
 
 def main(argv=None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
+    if supervisor.wants_supervisor(args):
+        return supervisor.supervise(argv, args.process_id, args.timeout, args.debug)
     if getattr(args, "dtype", None) == "float64":
         import jax
 
         jax.config.update("jax_enable_x64", True)
     if args.debug:
         _debug_logging()
+    with exit_on_signals():  # SIGTERM / SIGHUP clean up like Ctrl-C
+        return _run(args, argv)
+
+
+def _run(args, argv) -> int:
+    watch = None
     try:
         if hasattr(args, "distributed"):
             init_distributed(args)
+            if supervisor.is_worker() and jax_processes() > 1:
+                watch = supervisor.PeerWatch(args.timeout).start()
+                supervisor.agree(argv, input_paths(args), args.timeout)
+        check_all_outputs(args)
         with track() as compiled:
             args.run(args)
         logger.debug("XLA: %s", compiled.describe())
     except (UserError, ValueError, TypeError, OSError) as err:
+        if watch is not None:  # tell the peers, and leave without waiting for them
+            supervisor.report_error(first_line(err))
+            supervisor.exit_now(first_line(err))
         if args.debug:
             raise
-        print(f"{PROG}: error: {err}", file=sys.stderr)
+        print(f"{PROG}: error: {first_line(err)}", file=sys.stderr)
         return 1
+    except Exception as err:  # noqa: BLE001 - a collective failed (a peer stopped)
+        if watch is None:
+            raise
+        supervisor.report_error(first_line(err))
+        supervisor.exit_now(f"{type(err).__name__}: {first_line(err)}")
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
+    except Terminated as sig:
+        print(f"{PROG}: terminated ({sig})", file=sys.stderr)
+        return 128 + sig.signum
+    if watch is not None:
+        watch.stop()
     return 0

@@ -21,6 +21,7 @@ from .common import (
     jsonable,
     load,
     log,
+    overwrite_allowed,
     process,
     read_frames,
     say,
@@ -98,7 +99,10 @@ def cmd_dh(args) -> None:
     if args.plot:
         from ..plots import dh_histogram
 
-        dh_histogram(first, args.plot, title=f"dH of {args.test} against {args.reference}")
+        dh_histogram(
+            first, args.plot, title=f"dH of {args.test} against {args.reference}",
+            overwrite=overwrite_allowed(),
+        )  # fmt: skip
         log(f"plot written to {args.plot}")
     if not args.output:
         return
@@ -162,11 +166,13 @@ def cmd_descriptors(args) -> None:
     from ..storage import write_descriptors
 
     check_output(args.output, args.overwrite)
+    if not args.output.endswith((".npz", ".npy")):
+        raise UserError(f"-o {args.output}: descriptors are written as .npz or .npy")
     if args.file.endswith((".npz", ".npy")):
         raise UserError(f"{args.file} already holds descriptors")
     if args.output.endswith(".npy"):  # streamed: bounded memory for any file size
         t0 = time.perf_counter()
-        frames = iread_frames(args.file, args.index, args.format)
+        frames = iread_frames(args.file, args.index, args.format, args.types)
         try:
             sizes = write_descriptors(
                 frames, args.output, k=args.nbrs, cutoff=args.cutoff, dtype=args.dtype,
@@ -198,7 +204,7 @@ def cmd_bandwidth(args) -> None:
         volume = float(args.source)
         source = "volume given"
     except ValueError:
-        frames = read_frames(args.source, args.index, args.format)
+        frames = read_frames(args.source, args.index, args.format, args.types)
         volume = volume_per_atom(frames)
         source = f"{len(frames)} frames of {args.source}"
     h = float(get_bandwidth(volume, method))

@@ -9,7 +9,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 
 import numpy as np
@@ -67,32 +66,63 @@ def log(message: str) -> None:
     print(f"[{PROG}] {message}", file=sys.stderr, flush=True)
 
 
+# Whether this command may replace existing outputs (--overwrite): set once by main.
+_OVERWRITE = {"allowed": False}
+
+# Options that name files a command writes, and files it reads.
+OUTPUT_OPTIONS = {"output": "-o", "plot": "--plot", "structures": "--structures"}
+INPUT_OPTIONS = ("file", "test", "reference", "trajectory", "source")
+
+
+def input_paths(args) -> list[str]:
+    """The files this command reads (those that exist)."""
+    paths = [getattr(args, name, None) for name in INPUT_OPTIONS]
+    return [p for p in paths if isinstance(p, str) and os.path.exists(p)]
+
+
+def jax_processes() -> int:
+    return process()[1]
+
+
+def check_all_outputs(args) -> None:
+    """Before any compute: every output path of the command usable and distinct from
+    the others and from the inputs (:func:`quests_jax.output_files.check_outputs`)."""
+    from ..output_files import check_outputs
+
+    overwrite = bool(getattr(args, "overwrite", False))
+    _OVERWRITE["allowed"] = overwrite
+    outputs = {flag: getattr(args, dest, None) for dest, flag in OUTPUT_OPTIONS.items()}
+    outputs = {flag: p if isinstance(p, str) else None for flag, p in outputs.items()}
+    check_outputs(outputs, input_paths(args), overwrite)
+    if outputs["--plot"]:
+        _check_plot_format(outputs["--plot"])
+
+
+def _check_plot_format(path: str) -> None:
+    supported = ("png", "pdf", "svg", "svgz", "eps", "ps", "jpg", "jpeg", "tif", "tiff", "webp")
+    ext = os.path.splitext(path)[1].lower().lstrip(".")
+    if ext not in supported:
+        raise UserError(f"--plot {path}: give a file ending in one of .{', .'.join(supported)}")
+
+
 def check_output(path: str | None, overwrite: bool) -> None:
-    if path is None:
-        return
-    if os.path.exists(path) and not overwrite:
-        raise UserError(f"output {path} exists; pass --overwrite to replace it")
-    parent = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(parent):
-        raise UserError(f"output directory {parent} does not exist")
+    """One output path (also checked with the others by :func:`check_all_outputs`)."""
+    from ..output_files import check_outputs
+
+    check_outputs({"output": path}, (), overwrite)
 
 
 def write_atomically(path: str, write) -> None:
-    """Write through a temporary file in the same directory, then rename: an
-    interrupted run never leaves a truncated output (or destroys an old one)."""
-    directory = os.path.dirname(os.path.abspath(path))
-    suffix = os.path.splitext(path)[1]
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".quests-jax-", suffix=suffix)
-    os.close(fd)
-    try:
-        write(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; give it the usual mode
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    """Write through a unique temporary file beside ``path``, then publish it without
+    replacing a file that appeared meanwhile unless --overwrite
+    (:mod:`quests_jax.output_files`)."""
+    from ..output_files import write_atomically as write_file
+
+    write_file(path, write, overwrite=_OVERWRITE["allowed"])
+
+
+def overwrite_allowed() -> bool:
+    return _OVERWRITE["allowed"]
 
 
 def write_json(path: str, results: dict) -> None:
@@ -105,6 +135,8 @@ def write_json(path: str, results: dict) -> None:
 
 
 def require_file(path: str) -> None:
+    if os.path.isdir(path):
+        raise UserError(f"{path} is a directory; give a file")
     if not os.path.isfile(path):
         raise UserError(f"{path}: no such file")
 
@@ -114,7 +146,7 @@ def unreadable(path: str, fmt: str | None, err: Exception) -> UserError:
     return UserError(f"{path}: ASE cannot read it{how}: {first_line(err)}")
 
 
-def read_frames(path: str, index: str, fmt: str | None):
+def read_frames(path: str, index: str, fmt: str | None, types: dict | None = None):
     from ase import Atoms
     from ase.io import read
 
@@ -122,12 +154,14 @@ def read_frames(path: str, index: str, fmt: str | None):
     t0 = time.perf_counter()
     try:
         frames = read(path, index=index, format=fmt)
+    except (StopIteration, IndexError):
+        raise UserError(f"{path}: no frame at --index {index}") from None
     except Exception as err:  # ASE raises many kinds for unreadable files
         raise unreadable(path, fmt, err) from None
     logger.debug("%s: read in %.3f s", path, time.perf_counter() - t0)
     if isinstance(frames, Atoms):
         frames = [frames]
-    frames = list(frames)
+    frames = [apply_types(atoms, types, path, f" frame {i}") for i, atoms in enumerate(frames)]
     if not frames:
         raise UserError(f"{path}: no frames selected (--index {index})")
     return frames
@@ -160,30 +194,55 @@ def load(path: str, args) -> Described:
     """Read an input: structures (not yet described) or saved descriptors. Every
     input is loaded before any is described, so that a bad second file fails fast."""
     if not path.endswith((".npz", ".npy")):
-        return Described(None, read_frames(path, args.index, args.format))
+        return Described(None, read_frames(path, args.index, args.format, args.types))
     require_file(path)
     t0 = time.perf_counter()
     try:
-        data = np.load(path, mmap_mode="r" if path.endswith(".npy") else None)
-    except Exception as err:
-        raise UserError(f"{path}: not a readable NumPy file: {err}") from None
-    k = cutoff = sizes = None
-    if isinstance(data, np.lib.npyio.NpzFile):
+        x, k, cutoff, sizes = _read_numpy(path)
+    except UserError:
+        raise
+    except Exception as err:  # a corrupt or truncated file: zip, pickle, header errors
+        raise UserError(f"{path}: not a readable NumPy file: {first_line(err)}") from None
+    if x.ndim != 2:
+        raise UserError(f"{path}: descriptors must be a 2-D array, got shape {x.shape}")
+    if x.shape[0] == 0:
+        raise UserError(f"{path}: holds no environments")
+    if not np.issubdtype(x.dtype, np.floating) or x.dtype.itemsize < 4:
+        raise UserError(f"{path}: descriptors must be float32 or float64, got {x.dtype}")
+    _check_width(path, x.shape[1], k if k is not None else getattr(args, "nbrs", DEFAULT_K))
+    for start in range(0, x.shape[0], 1 << 16):
+        bad = ~np.isfinite(np.asarray(x[start : start + (1 << 16)])).all(axis=1)
+        if bad.any():
+            row = start + int(np.argmax(bad))
+            raise UserError(f"{path}: descriptors hold NaN or infinite entries (row {row})")
+    if process()[1] > 1:
+        x, sizes = x[share(x.shape[0])], None  # a memory map stays one: rows read when used
+    return Described(x, None, k, cutoff, time.perf_counter() - t0, sizes)
+
+
+def _read_numpy(path: str):
+    """(descriptors, k, cutoff, frame sizes) of a .npy (memory-mapped) or .npz file."""
+    if path.endswith(".npy"):
+        return np.load(path, mmap_mode="r"), None, None, None
+    with np.load(path) as data:
         if "descriptors" not in data:
             raise UserError(f"{path}: no 'descriptors' array in it")
         x = data["descriptors"]
         k = int(data["k"]) if "k" in data else None
         cutoff = float(data["cutoff"]) if "cutoff" in data else None
         sizes = np.asarray(data["frame_sizes"]) if "frame_sizes" in data else None
-    else:
-        x = data
-    if x.ndim != 2:
-        raise UserError(f"{path}: descriptors must be a 2-D array, got shape {x.shape}")
-    if x.shape[0] == 0:
-        raise UserError(f"{path}: holds no environments")
-    if process()[1] > 1:
-        x, sizes = x[share(x.shape[0])], None  # a memory map stays one: rows read when used
-    return Described(x, None, k, cutoff, time.perf_counter() - t0, sizes)
+    return x, k, cutoff, sizes
+
+
+def _check_width(path: str, width: int, k: int) -> None:
+    """Rows of QUESTS descriptors have 2k - 1 entries (a multiple of it for
+    multicomponent ones): anything else is some other array."""
+    if width % (2 * k - 1) != 0:
+        raise UserError(
+            f"{path}: rows of width {width} are not descriptors of k = {k} neighbours "
+            f"(width {2 * k - 1}, or a multiple for multicomponent ones); give -k if they "
+            "were made with another k"
+        )
 
 
 def describe(path: str, loaded: Described, args) -> Described:
@@ -192,11 +251,17 @@ def describe(path: str, loaded: Described, args) -> Described:
 
     if loaded.x is not None:
         return loaded
-    frames = loaded.frames[share(len(loaded.frames))]
+    mine = share(len(loaded.frames))
+    frames = loaded.frames[mine]
     if not frames:
         raise UserError(f"{path}: fewer frames than processes; this process has none")
     t0 = time.perf_counter()
-    x = get_descriptors(frames, k=args.nbrs, cutoff=args.cutoff, dtype=args.dtype)
+    try:
+        x = get_descriptors(
+            frames, k=args.nbrs, cutoff=args.cutoff, dtype=args.dtype, first_frame=mine.start
+        )
+    except (ValueError, TypeError) as err:
+        raise UserError(f"{path}: {first_line(err)}") from None
     seconds = time.perf_counter() - t0
     mine = f" (process {process()[0]})" if process()[1] > 1 else ""
     what = f"{len(frames)} frames, {x.shape[0]:,} environments"
@@ -279,15 +344,22 @@ def devices_note() -> str:
     return f" on {n_dev} devices in {n_proc} processes" if n_dev > 1 else ""
 
 
-def iread_frames(path: str, index: str, fmt: str | None):
+def iread_frames(path: str, index: str, fmt: str | None, types: dict | None = None):
     """Frames one at a time (ase.io.iread): a trajectory never sits in memory."""
     from ase.io import iread
 
     require_file(path)
-    try:
-        yield from iread(path, index=index, format=fmt)
-    except Exception as err:  # ASE raises many kinds for unreadable files
-        raise unreadable(path, fmt, err) from None
+    frames = iread(path, index=index, format=fmt)
+    i = 0
+    while True:
+        try:
+            atoms = next(frames)
+        except StopIteration:
+            return
+        except Exception as err:  # ASE raises many kinds for unreadable files
+            raise unreadable(path, fmt, err) from None
+        yield apply_types(atoms, types, path, f" frame {i}")
+        i += 1
 
 
 # --------------------------------------------------------------------------------------
@@ -298,6 +370,39 @@ def add_input_options(p, index: bool = True) -> None:
     if index:
         p.add_argument("--index", default=":", help="frames to read, ASE syntax (default: ':')")
     p.add_argument("--format", default=None, help="ASE file format (default: from the name)")
+    p.add_argument(
+        "--types", type=element_types, default=None, metavar="1:C,2:H",
+        help="elements of numbered atom types (LAMMPS dumps, which ASE reads as H, He, ...)",
+    )  # fmt: skip
+
+
+def element_types(text: str) -> dict:
+    """'1:C,2:H' -> {1: 6, 2: 1}: atom type -> atomic number."""
+    from ase.data import atomic_numbers
+
+    mapping = {}
+    for item in text.split(","):
+        kind, sep, symbol = item.strip().partition(":")
+        if not sep or not kind.strip().isdigit() or symbol.strip() not in atomic_numbers:
+            raise argparse.ArgumentTypeError(
+                f"expected TYPE:ELEMENT pairs such as 1:C,2:H, got {item.strip()!r}"
+            )
+        if int(kind) in mapping:
+            raise argparse.ArgumentTypeError(f"type {int(kind)} given twice")
+        mapping[int(kind)] = atomic_numbers[symbol.strip()]
+    return mapping
+
+
+def apply_types(atoms, types: dict | None, path: str, where: str = ""):
+    """``atoms`` with the numbered types (read as atomic numbers) given elements."""
+    if types is None:
+        return atoms
+    numbers = atoms.numbers
+    missing = sorted(set(np.unique(numbers).tolist()) - set(types))
+    if missing:
+        raise UserError(f"{path}{where}: atom type(s) {missing} have no element in --types")
+    atoms.numbers = np.array([types[int(t)] for t in numbers], dtype=int)
+    return atoms
 
 
 def add_descriptor_options(p, index: bool = True) -> None:
@@ -340,6 +445,11 @@ def add_parallel_options(p) -> None:
     g.add_argument("--coordinator", default=None, help="coordinator address HOST:PORT")
     g.add_argument("--num-processes", type=positive(int), default=None, help="processes in all")
     g.add_argument("--process-id", type=int, default=None, help="this process, 0 .. N-1")
+    g.add_argument(
+        "--timeout", type=positive(float), default=120.0,
+        help="seconds to wait for every process to join, and for a silent peer, before "
+        "giving up with an error (default: 120)",
+    )  # fmt: skip
 
 
 def init_distributed(args) -> None:
@@ -355,11 +465,15 @@ def init_distributed(args) -> None:
         )
     import jax
 
+    timeout = max(1, int(round(args.timeout)))
     try:
         jax.distributed.initialize(
             coordinator_address=args.coordinator,
             num_processes=args.num_processes,
             process_id=args.process_id,
+            initialization_timeout=timeout,
+            heartbeat_timeout_seconds=timeout,
+            shutdown_timeout_seconds=timeout,
         )
     except (RuntimeError, ValueError) as err:
         reason = first_line(err)

@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 
+from ..output_files import publish, temporary_beside
 from .analysis import two_sets
 from .common import (
     UserError,
@@ -19,6 +20,7 @@ from .common import (
     iread_frames,
     load,
     log,
+    overwrite_allowed,
     process,
     read_frames,
     require_file,
@@ -48,24 +50,29 @@ def _write_structures(path: str, frames, fmt: str | None) -> None:
     from ase.io import write
 
     def run(tmp):
-        write(tmp, frames, format=fmt or _ase_format(path))
+        write(tmp, frames, format=_ase_format(path, fmt))
 
     write_atomically(path, run)
     log(f"{len(frames)} structures written to {path}")
 
 
-def _ase_format(path: str) -> str:
-    from ase.io.formats import filetype
+def _ase_format(path: str, fmt: str | None = None) -> str:
+    """The ASE format that writes ``path`` (``fmt``, or guessed from the name)."""
+    from ase.io.formats import filetype, ioformats
 
-    try:
-        return filetype(path, read=False)
-    except Exception as err:
-        raise UserError(f"{path}: ASE cannot tell the format from the name: {err}") from None
+    if fmt is None:
+        try:
+            fmt = filetype(path, read=False)
+        except Exception as err:
+            raise UserError(f"{path}: ASE cannot tell the format from the name: {err}") from None
+    if fmt not in ioformats or not ioformats[fmt].can_write:
+        raise UserError(f"{path}: ASE cannot write format {fmt!r}; give --output-format or .xyz")
+    return fmt
 
 
 def _check_structure_output(path: str | None, fmt: str | None) -> None:
-    if path is not None and not _is_json(path) and fmt is None:
-        _ase_format(path)
+    if path is not None and not _is_json(path):
+        _ase_format(path, fmt)
 
 
 # --------------------------------------------------------------------------------------
@@ -193,7 +200,10 @@ def cmd_learning_curve(args) -> None:
         )
     log(f"learning curve computed in {seconds:.2f} s")
     if args.plot:
-        plots.learning_curve(curve, args.plot, fit=fit, title=f"Learning curve: {args.file}")
+        plots.learning_curve(
+            curve, args.plot, fit=fit, title=f"Learning curve: {args.file}",
+            overwrite=overwrite_allowed(),
+        )  # fmt: skip
         log(f"plot written to {args.plot}")
     if args.output:
         write_json(
@@ -268,8 +278,7 @@ def cmd_dh_traj(args) -> None:
     if xyz:
         if not args.output.lower().endswith((".xyz", ".extxyz")):
             raise UserError("structures with per-atom dH are written as extended XYZ (.xyz)")
-        directory = os.path.dirname(os.path.abspath(args.output))
-        tmp = os.path.join(directory, f".quests-jax-{os.getpid()}.xyz")
+        tmp = temporary_beside(args.output)
     stream = open(tmp, "w") if tmp else None  # noqa: SIM115 - closed below
 
     per_atom_lists = {"dH_self": [], "dH_reference": [], "dH_previous": []}
@@ -291,18 +300,20 @@ def cmd_dh_traj(args) -> None:
     t0 = time.perf_counter()
     try:
         records = analyse_trajectory(
-            iread_frames(args.trajectory, args.index, args.format), reference=reference,
+            iread_frames(args.trajectory, args.index, args.format, args.types), reference=reference,
             window=args.window, k=args.nbrs, cutoff=args.cutoff, h=h,
             batch_size=args.batch_size, threshold=args.threshold, dtype=args.dtype,
             on_frame=on_frame, total=total, progress=args.progress or None,
         )  # fmt: skip
         if stream is not None:
             stream.close()
-            os.replace(tmp, args.output)
+            publish(tmp, args.output, overwrite_allowed())
             log(f"frames with per-atom dH written to {args.output}")
     finally:
         if stream is not None and not stream.closed:
             stream.close()
+        if tmp is not None and os.path.exists(tmp):
+            os.remove(tmp)
         if tmp and os.path.exists(tmp):
             os.remove(tmp)
     seconds = time.perf_counter() - t0
@@ -325,7 +336,10 @@ def cmd_dh_traj(args) -> None:
     print(f"frame entropy: {min(entropies):.4f} .. {max(entropies):.4f} nats")
     log(f"trajectory analysed in {seconds:.2f} s ({len(records) / seconds:.1f} frames/s)")
     if args.plot:
-        plots.trajectory(records, args.plot, title=f"Trajectory: {args.trajectory}")
+        plots.trajectory(
+            records, args.plot, title=f"Trajectory: {args.trajectory}",
+            overwrite=overwrite_allowed(),
+        )  # fmt: skip
         log(f"plot written to {args.plot}")
     if _is_json(args.output):
         per_atom = {}
@@ -395,7 +409,10 @@ def cmd_uq(args) -> None:
     log(f"report computed in {seconds:.2f} s")
     report.update({"test_file": args.test, "train_file": args.reference, "time": seconds})
     if args.plot:
-        plots.dh_histogram(dh, args.plot, threshold=args.threshold, title=f"dH of {args.test}")
+        plots.dh_histogram(
+            dh, args.plot, threshold=args.threshold, title=f"dH of {args.test}",
+            overwrite=overwrite_allowed(),
+        )  # fmt: skip
         log(f"plot written to {args.plot}")
     if args.structures:
         from ase.io import write
@@ -442,7 +459,7 @@ def cmd_mcmc(args) -> None:
     check_output(args.output, args.overwrite)
     _check_structure_output(args.output, None)
     _single_process("mcmc")
-    frames = read_frames(args.reference, ":", args.format)
+    frames = read_frames(args.reference, ":", args.format, args.types)
     if args.index is None:
         index = int(np.random.default_rng(args.seed).integers(len(frames)))
     elif not 0 <= args.index < len(frames):
@@ -496,7 +513,7 @@ def cmd_active_learning(args) -> None:
     _single_process("active_learning")
     if args.generations < 1:
         raise UserError(f"--generations must be >= 1, got {args.generations}")
-    dset = read_frames(args.reference, ":", args.format)
+    dset = read_frames(args.reference, ":", args.format, args.types)
     per_gen = args.structures or 1
     if per_gen < 1:
         raise UserError(f"--structures must be >= 1, got {per_gen}")

@@ -1,0 +1,253 @@
+"""Multi-process runs end with one line and a non-zero exit, never a hang or an abort.
+
+jax.distributed ends a process that cannot join, or whose peer died, with a C++
+abort (a stack dump, exit status 134) after its timeouts, and a process whose peer
+stopped on an error waits for it until then. So a multi-process command runs in two
+layers:
+
+* the **supervisor** (the ``quests-jax`` process the user started) runs the command
+  in a child process, passes its output through (dropping the C++ log lines), and
+  when the child aborts or is killed prints one ``quests-jax: error:`` line with the
+  reason instead;
+* the **worker** (the child) joins with ``--timeout`` for joining and for missed
+  heartbeats, then :class:`PeerWatch` keeps, in the coordination service's key-value
+  store, a heartbeat of this process, and watches the others': a peer's error
+  (posted there by :func:`report_error`) or a peer silent for ``--timeout`` seconds
+  ends this process at once with one line. Before any compute the processes compare
+  their arguments and input files (:func:`agree`): a mismatch is a user error.
+
+Without ``--debug`` the supervisor passes on only the command's own stderr lines;
+``--debug`` passes everything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import zlib
+
+WORKER_ENV = "QUESTS_JAX_WORKER"
+PREFIX = "quests-jax/"  # keys in the coordination service's store
+ERROR_KEY = PREFIX + "error"
+HEARTBEAT = 1.0  # seconds between heartbeats / checks
+
+# options that legitimately differ between the processes of one run
+_PER_PROCESS = ("--process-id",)
+
+
+def is_worker() -> bool:
+    return os.environ.get(WORKER_ENV) == "1"
+
+
+def wants_supervisor(args) -> bool:
+    """A multi-process command started by the user (not already a worker)."""
+    multi = getattr(args, "distributed", False) or getattr(args, "coordinator", None)
+    return bool(multi) and not is_worker()
+
+
+# --------------------------------------------------------------------------------------
+# supervisor
+
+
+def _is_ours(line: str) -> bool:
+    """Lines the command itself writes (results go to stdout, untouched); the rest of
+    the child's stderr is the runtime's logs (C++ log records, stack dumps)."""
+    return line.startswith(("quests-jax", "[quests-jax"))
+
+
+def _reason(log: list[str], timeout: float) -> str:
+    text = "\n".join(log)
+    if "RegisterTask" in text or ("DEADLINE_EXCEEDED" in text and "Connect" in text):
+        return (
+            f"could not join the run within {timeout:g} s (is every process started, the "
+            "coordinator address reachable, each --process-id used once?)"
+        )
+    if "heartbeat" in text.lower() or "detected fatal errors" in text or "UNAVAILABLE" in text:
+        return "a peer process stopped, or the coordinator was lost"
+    return ""
+
+
+def supervise(argv: list[str], process_id, timeout: float, debug: bool) -> int:
+    """Run ``quests-jax argv`` as a worker child; its exit status, with one error line
+    where the child ended without one (module docstring)."""
+    env = dict(os.environ, **{WORKER_ENV: "1", "PYTHONUNBUFFERED": "1"})
+    cmd = [sys.executable, "-m", "quests_jax.cli", *argv]
+    child = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True, errors="replace")
+    forwarded = {"sig": None}
+
+    def forward(signum, frame):  # SIGTERM / SIGHUP: the child cleans up and reports
+        forwarded["sig"] = signum
+        child.send_signal(signum)
+
+    previous = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGHUP)}
+    previous[signal.SIGINT] = signal.signal(signal.SIGINT, signal.SIG_IGN)  # the child gets it
+    runtime_log: list[str] = []
+    said_error = False
+    try:
+        for line in child.stderr:
+            if not debug and not _is_ours(line):
+                runtime_log.append(line.rstrip())
+                continue
+            said_error |= line.startswith(("quests-jax: error", "quests-jax: interrupted",
+                                           "quests-jax: terminated"))  # fmt: skip
+            sys.stderr.write(line)
+            sys.stderr.flush()
+        rc = child.wait()
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    if rc == 0 or said_error:
+        return rc if rc >= 0 else 128 - rc
+    who = f"process {process_id}" if process_id is not None else "this process"
+    if rc < 0:
+        how = f"was stopped by {signal.Signals(-rc).name}"
+    else:
+        how = f"stopped (exit status {rc})"
+    reason = _reason(runtime_log, timeout)
+    print(f"quests-jax: error: {who} {how}" + (f": {reason}" if reason else ""), file=sys.stderr)
+    return 1
+
+
+# --------------------------------------------------------------------------------------
+# worker
+
+
+def _client():
+    from jax._src import distributed
+
+    return distributed.global_state.client
+
+
+def exit_now(message: str, code: int = 1) -> None:
+    """Print one line and leave at once: no atexit hooks, whose jax.distributed
+    shutdown would wait for peers that are gone."""
+    print(f"quests-jax: error: {message}", file=sys.stderr, flush=True)
+    sys.stdout.flush()
+    os._exit(code)
+
+
+def report_error(message: str) -> None:
+    """Post this process's error for its peers (first error wins)."""
+    import jax
+
+    client = _client()
+    if client is None:
+        return
+    me = f"process {jax.process_index()}"
+    try:
+        client.key_value_set(ERROR_KEY, message if message.startswith(me) else f"{me}: {message}")
+    except Exception:  # noqa: BLE001 - another error was posted first, or no service
+        pass
+
+
+class PeerWatch:
+    """A daemon thread: heartbeat of this process, and the peers' errors and silence
+    (module docstring). ``stop()`` before a normal exit."""
+
+    def __init__(self, timeout: float):
+        import jax
+
+        self.timeout = timeout
+        self.me = jax.process_index()
+        self.n = jax.process_count()
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="quests-jax-peers", daemon=True)
+
+    def start(self) -> PeerWatch:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+    def _run(self) -> None:
+        client = _client()
+        seen: dict[int, tuple[str, float]] = {}
+        beat = 0
+        while not self.stopped.wait(HEARTBEAT):
+            beat += 1
+            now = time.monotonic()
+            try:
+                client.key_value_set(f"{PREFIX}alive/{self.me}", str(beat), allow_overwrite=True)
+                error = _try_get(client, ERROR_KEY)
+                beats = {p: _try_get(client, f"{PREFIX}alive/{p}") for p in range(self.n)}
+            except Exception:  # noqa: BLE001 - the coordination service is gone
+                if not self.stopped.is_set():
+                    exit_now("lost contact with the coordinator (process 0 stopped?)")
+                return
+            if self.stopped.is_set():
+                return
+            if error is not None:
+                exit_now(error if error.startswith("process") else f"a peer failed: {error}")
+            for p, value in beats.items():
+                if p == self.me:
+                    continue
+                last = seen.get(p)
+                if last is None or last[0] != value:
+                    seen[p] = (value, now)
+                elif now - last[1] > self.timeout:
+                    exit_now(f"process {p} has been silent for {self.timeout:g} s (stopped?)")
+
+
+def _try_get(client, key: str):
+    try:
+        return client.key_value_try_get(key)
+    except Exception as err:  # noqa: BLE001
+        if "NOT_FOUND" in str(err) or "not found" in str(err).lower():
+            return None
+        raise
+
+
+def fingerprint(argv: list[str], inputs: list[str]) -> dict:
+    """What every process of one run must share: its arguments (but those that name
+    the process) and, per input file, its size and a checksum of its first MiB."""
+    args, skip = [], False
+    for item in argv:
+        if skip:
+            skip = False
+            continue
+        if item in _PER_PROCESS:
+            skip = True
+            continue
+        if item.startswith(tuple(f"{o}=" for o in _PER_PROCESS)):
+            continue
+        args.append(item)
+    files = {}
+    for path in inputs:
+        try:
+            with open(path, "rb") as f:
+                head = f.read(1 << 20)
+            files[path] = [os.path.getsize(path), zlib.crc32(head)]
+        except OSError:
+            files[path] = None  # reported by the command's own checks
+    return {"argv": args, "inputs": files}
+
+
+def agree(argv: list[str], inputs: list[str], timeout: float) -> None:
+    """Compare this process's :func:`fingerprint` with process 0's; raise ValueError
+    naming the first difference."""
+    import jax
+
+    client = _client()
+    me = jax.process_index()
+    mine = fingerprint(argv, inputs)
+    client.key_value_set(f"{PREFIX}fingerprint/{me}", json.dumps(mine))
+    if me == 0:
+        return  # the others compare with process 0 (each of them reports its mismatch)
+    theirs = json.loads(client.blocking_key_value_get(f"{PREFIX}fingerprint/0", int(timeout * 1e3)))
+    if theirs["argv"] != mine["argv"]:
+        raise ValueError(
+            f"process {me} was started with other arguments than process 0: "
+            f"{' '.join(mine['argv'])!r} vs {' '.join(theirs['argv'])!r}"
+        )
+    for path, value in mine["inputs"].items():
+        if theirs["inputs"].get(path) != value:
+            raise ValueError(
+                f"input {path} differs between process {me} and process 0 "
+                "(size or content): every process must read the same files"
+            )

@@ -1,0 +1,122 @@
+"""Fault injection for multi-process command-line runs (jax.distributed on
+127.0.0.1): a peer that never starts, dies mid-run, stops on a user error, was given
+other arguments, or shares a process id. Every process ends within its --timeout,
+with a non-zero exit and exactly one error line (no stack dump, no hang)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ase.io import write
+
+from conftest import cubic_cu, free_port
+
+TIMEOUT = 8  # --timeout of every process (s)
+PEER = Path(__file__).with_name("fault_peer.py")
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("faults")
+    frames = [cubic_cu(2, seed=s) for s in range(4)]
+    write(d / "good.xyz", frames)
+    frames[3].positions[0] = np.nan  # only the second process's share is bad
+    write(d / "bad.xyz", frames)
+    return d
+
+
+def _cli(args, port, pid, n=2):
+    cmd = [sys.executable, "-m", "quests_jax.cli", *args, "--coordinator",
+           f"127.0.0.1:{port}", "--num-processes", str(n), "--process-id", str(pid),
+           "--timeout", str(TIMEOUT)]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k != "QUESTS_JAX_WORKER"}
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def _finish(proc, started):
+    out, err = proc.communicate(timeout=TIMEOUT * 6)
+    return proc.returncode, err, time.monotonic() - started
+
+
+def _one_error_line(rc, err, seconds):
+    assert rc != 0
+    lines = [line for line in err.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("quests-jax: error:")]
+    assert len(errors) == 1, err
+    noise = [line for line in lines if not line.startswith(("quests-jax", "[quests-jax"))]
+    assert not noise, err  # no traceback, no C++ log or stack dump
+    assert seconds < 3 * TIMEOUT + 30, seconds
+    return errors[0]
+
+
+def test_peer_never_starts(files):
+    started = time.monotonic()
+    line = _one_error_line(
+        *_finish(_cli(["entropy", str(files / "good.xyz")], free_port(), 0), started)
+    )
+    assert "could not join" in line
+
+
+def test_peer_dies_mid_run(files):
+    port, started = free_port(), time.monotonic()
+    main = _cli(["entropy", str(files / "good.xyz")], port, 0)
+    peer = subprocess.Popen([sys.executable, str(PEER), "die", f"127.0.0.1:{port}", "2", "1"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    _one_error_line(*_finish(main, started))
+    peer.wait(timeout=60)
+
+
+def test_peer_stops_on_a_user_error(files):
+    port, started = free_port(), time.monotonic()
+    procs = [_cli(["entropy", str(files / "bad.xyz")], port, pid) for pid in (0, 1)]
+    lines = [_one_error_line(*_finish(p, started)) for p in procs]
+    assert all("NaN" in line and "dset[3]" in line for line in lines), lines
+
+
+def test_mismatched_arguments(files):
+    port, started = free_port(), time.monotonic()
+    good = str(files / "good.xyz")
+    procs = [_cli(["entropy", good], port, 0), _cli(["entropy", good, "-b", "0.02"], port, 1)]
+    lines = [_one_error_line(*_finish(p, started)) for p in procs]
+    assert all("other arguments" in line for line in lines), lines
+
+
+def test_duplicated_process_id(files):
+    port, started = free_port(), time.monotonic()
+    good = str(files / "good.xyz")
+    procs = [_cli(["entropy", good], port, pid, n=3) for pid in (0, 1, 1)]
+    for p in procs:
+        _one_error_line(*_finish(p, started))
+
+
+LIBRARY_RUN = """
+import sys, jax, numpy as np
+jax.distributed.initialize(sys.argv[1], 2, int(sys.argv[2]), initialization_timeout=60)
+from quests_jax import sharded
+x = np.random.default_rng(0).normal(size=(50, 63)).astype(np.float32)
+try:
+    sharded.entropy(x, float(sys.argv[3]))
+except ValueError as err:
+    print(err)
+    sys.exit(3)
+"""
+
+
+def test_library_processes_given_other_bandwidths_refuse(tmp_path):
+    """sharded.entropy with -b 0.015 in one process and 0.02 in the other gave a wrong
+    entropy without an error."""
+    port = free_port()
+    procs = [
+        subprocess.Popen([sys.executable, "-c", LIBRARY_RUN, f"127.0.0.1:{port}", str(pid), h],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        for pid, h in ((0, "0.015"), (1, "0.02"))
+    ]  # fmt: skip
+    for p in procs:
+        out, _ = p.communicate(timeout=120)
+        assert p.returncode == 3 and "differ between processes" in out, out

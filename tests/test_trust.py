@@ -1,0 +1,306 @@
+"""Hostile input, as careful users and cluster jobs give it: no silent wrong number,
+no lost or clobbered output, one error line before any compute (the multi-process
+faults are in test_multiprocess_faults.py, the kernel sums' exactness in
+test_exactness.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import jax
+import numpy as np
+import pytest
+from ase.build import bulk
+from ase.io import read, write
+
+import quests_jax as qj
+from conftest import cubic_cu, write_lammps_dump
+from quests_jax import sharded
+from quests_jax.cli import main
+from quests_jax.output_files import OutputExistsError
+from quests_jax.storage import write_descriptors
+
+
+@pytest.fixture(autouse=True)
+def reset_x64():
+    yield
+    jax.config.update("jax_enable_x64", False)
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    d = tmp_path_factory.mktemp("trust")
+    frames = [cubic_cu(2, seed=s) for s in range(3)]
+    write(d / "a.xyz", frames)
+    np.save(d / "raw.npy", np.random.default_rng(0).random((80, 576)))
+    (d / "corrupt.npz").write_bytes(b"PK\x03\x04 not a zip archive")
+    nan = np.asarray(qj.get_descriptors(frames))
+    nan[5, 3] = np.nan
+    np.save(d / "nan.npy", nan)
+    return d
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_line_error(code, err, *fragments):
+    assert code == 1, err
+    lines = err.strip().splitlines()
+    errors = [line for line in lines if line.startswith("quests-jax: error:")]
+    assert len(errors) == 1 and "Traceback" not in err, err
+    for fragment in fragments:
+        assert fragment in errors[0], errors[0]
+
+
+# --------------------------------------------------------------------------------------
+# silent wrong numbers
+
+
+X = np.random.default_rng(3).normal(scale=0.05, size=(40, 63)) + 0.4
+
+
+@pytest.mark.parametrize("h", [1e-30, 1e30])
+def test_bandwidths_beyond_float32_are_refused_and_float64_gives_the_limits(h):
+    """-b 1e-30 / 1e30 gave nan; the exact limits are log N (distinct rows) and 0."""
+    with pytest.raises(ValueError, match="outside what float32"):
+        qj.entropy(X.astype(np.float32), h)
+    with pytest.raises(ValueError, match="outside what float32"):
+        sharded.entropy(X.astype(np.float32), h)
+    with jax.enable_x64(True):
+        expected = np.log(len(X)) if h < 1 else 0.0
+        np.testing.assert_allclose(float(qj.entropy(X, h)), expected, atol=1e-12)
+        np.testing.assert_allclose(float(sharded.entropy(X, h)), expected, atol=1e-12)
+
+
+def test_huge_rows_give_finite_dh_or_one_error():
+    """Rows scaled by 1e20 gave dH = +inf: float32 cannot hold their squared distances
+    (an error names it), float64 gives the finite value."""
+    with pytest.raises(ValueError, match="x has entries up to .* overflow float32"):
+        qj.delta_entropy(X[:3].astype(np.float32), (X * 1e20).astype(np.float32))
+    with jax.enable_x64(True):
+        y, x = X[:3] * 1e20 + 1e19, X * 1e20
+        dh = np.asarray(qj.delta_entropy(y, x))
+        assert np.isfinite(dh).all() and (dh > 1e40).all()
+
+
+def test_cli_bandwidth_limit_is_one_line(root, capsys):
+    one_line_error(*run(capsys, "entropy", root / "a.xyz", "-b", "1e-30")[::2], "h = 1e-30")
+
+
+def test_raw_arrays_are_not_taken_for_descriptors(root, capsys):
+    code, _, err = run(capsys, "entropy", root / "raw.npy")
+    one_line_error(code, err, "raw.npy", "width 576", "k = 32")
+
+
+def test_lammps_types_map_to_elements(root, capsys, tmp_path):
+    frames = [bulk("C", "diamond", a=3.57, cubic=True).repeat((2, 2, 2)) for _ in range(2)]
+    for i, atoms in enumerate(frames):
+        atoms.rattle(0.05, seed=i)
+    dump = tmp_path / "c.lammpstrj"
+    write_lammps_dump(dump, frames)
+    out = tmp_path / "c.xyz"
+    code, _, err = run(capsys, "compress", dump, "--format", "lammps-dump-text", "-s", "1",
+                       "--types", "1:C", "-o", out)  # fmt: skip
+    assert code == 0, err
+    assert set(read(out, ":")[0].get_chemical_symbols()) == {"C"}  # ASE alone: H
+    code, _, err = run(capsys, "entropy", dump, "--format", "lammps-dump-text", "--types", "2:C")
+    one_line_error(code, err, "type(s) [1]", "--types")
+    with pytest.raises(SystemExit):
+        main(["entropy", str(dump), "--types", "1=C"])
+
+
+def test_library_rejects_ambiguous_arguments():
+    x = X.astype(np.float32)
+    for bad in (0, -4):
+        with pytest.raises(ValueError, match="batch_size must be >= 1"):
+            qj.entropy(x, 0.015, bad)
+    with pytest.raises(TypeError, match="batch_size must be an integer"):
+        qj.delta_entropy(x, x, 0.015, 3.5)
+    with pytest.raises(TypeError, match="h must be a number"):
+        qj.entropy(x, True)
+    with pytest.raises(TypeError, match="complex"):
+        qj.entropy(x.astype(np.complex64))
+    with pytest.raises(TypeError, match="numeric"):
+        qj.entropy(np.array([["a"] * 63] * 3, dtype=object))
+    half = float(qj.entropy(x.astype(np.float16)))  # computed in float32, not float16
+    np.testing.assert_allclose(half, float(qj.entropy(x.astype(np.float16).astype(np.float32))))
+    atoms = cubic_cu(2)
+    with pytest.raises(TypeError, match="pbc must be a bool"):
+        qj.descriptor(atoms.positions, atoms.cell.array, "FFF")
+
+
+# --------------------------------------------------------------------------------------
+# outputs
+
+
+def test_same_path_twice_and_input_as_output(root, capsys, tmp_path):
+    a = root / "a.xyz"
+    png = tmp_path / "p.png"
+    one_line_error(*run(capsys, "dH", a, a, "-o", png, "--plot", png)[::2], "distinct")
+    s = tmp_path / "s.xyz"
+    one_line_error(*run(capsys, "uq", a, a, "-o", s, "--structures", s)[::2], "distinct")
+    one_line_error(*run(capsys, "entropy", a, "-o", a, "--overwrite")[::2], "is an input")
+    assert len(read(a, ":")) == 3
+
+
+def test_output_problems_found_before_compute(root, capsys, tmp_path):
+    a = root / "a.xyz"
+    one_line_error(*run(capsys, "entropy", a, "-o", tmp_path)[::2], "is a directory")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        if not os.access(locked, os.W_OK):  # (root may write anywhere)
+            one_line_error(*run(capsys, "entropy", a, "-o", locked / "e.json")[::2], "writable")
+    finally:
+        locked.chmod(0o700)
+    t0 = time.perf_counter()
+    code, out, err = run(capsys, "compress", a, "-o", tmp_path / "k.weird")
+    one_line_error(code, err, "k.weird", "cannot write")
+    assert "kept" not in out  # refused before compressing
+    one_line_error(*run(capsys, "descriptors", a, "-o", tmp_path / "x.txt")[::2], ".npz or .npy")
+    one_line_error(*run(capsys, "dH", a, a, "--plot", tmp_path / "p.weird")[::2], "--plot")
+    assert time.perf_counter() - t0 < 60
+    assert not any(p.name.startswith(".") for p in tmp_path.iterdir())  # no temporaries
+
+
+def test_concurrent_writers_one_wins_and_the_file_holds_its_result(root, tmp_path):
+    """Two runs writing the same -o: both printed "written" before; now exactly one
+    succeeds and the file holds its result."""
+    target = tmp_path / "e.json"
+    cmd = [
+        sys.executable,
+        "-m",
+        "quests_jax.cli",
+        "entropy",
+        str(root / "a.xyz"),
+        "-o",
+        str(target),
+    ]
+    procs = [
+        subprocess.Popen([*cmd, "-b", b], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for b in ("0.015", "0.03")
+    ]
+    results = [(p.wait(timeout=300), *p.communicate()) for p in procs]
+    winners = [i for i, (rc, _, _) in enumerate(results) if rc == 0]
+    assert len(winners) <= 1, results
+    for rc, _, err in results:
+        if rc != 0:
+            assert "exists" in err or "appeared" in err, err
+    if winners:
+        written = json.loads(target.read_text())
+        assert written["bandwidth"] == (0.015, 0.03)[winners[0]]
+
+
+def test_concurrent_descriptor_files_never_mix(root, tmp_path):
+    """Two write_descriptors of the same .npy shared one temporary file: the second
+    reported success with the first run's rows."""
+    frames = read(root / "a.xyz", ":")
+    target = tmp_path / "x.npy"
+    outcomes = {}
+
+    def one(name, k):
+        try:
+            write_descriptors(frames, str(target), k=k, progress=False)
+            outcomes[name] = k
+        except OutputExistsError:
+            outcomes[name] = None
+
+    threads = [threading.Thread(target=one, args=(n, k)) for n, k in (("a", 8), ("b", 16))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    won = [k for k in outcomes.values() if k is not None]
+    assert len(won) == 1, outcomes
+    assert np.load(target).shape[1] == 2 * won[0] - 1
+    assert sorted(os.listdir(tmp_path)) == ["x.npy"]
+
+
+def test_sigterm_removes_temporary_files(tmp_path):
+    frames = [cubic_cu(2, seed=s) for s in range(1500)]
+    write(tmp_path / "many.xyz", frames)
+    out = tmp_path / "x.npy"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "quests_jax.cli", "descriptors", str(tmp_path / "many.xyz"),
+         "-o", str(out)], stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not any(".partial" in p for p in os.listdir(tmp_path)) and proc.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    if proc.returncode == 0:  # finished before the signal landed
+        pytest.skip("the run ended before SIGTERM")
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "terminated" in err
+    assert sorted(os.listdir(tmp_path)) == ["many.xyz"]
+
+
+# --------------------------------------------------------------------------------------
+# messages
+
+
+def test_messages_name_the_right_file_frame_and_index(root, capsys, tmp_path):
+    one_line_error(*run(capsys, "entropy", root / "corrupt.npz")[::2], "corrupt.npz")
+    one_line_error(*run(capsys, "entropy", root / "nan.npy")[::2], "nan.npy", "row 5")
+    one_line_error(*run(capsys, "entropy", tmp_path)[::2], "is a directory")
+    one_line_error(*run(capsys, "entropy", root / "a.xyz", "--index", "99")[::2], "--index 99")
+    frames = [cubic_cu(2, seed=s) for s in range(6)]
+    frames[4].positions[1] = np.nan
+    write(tmp_path / "bad.xyz", frames)
+    out = tmp_path / "d.npy"
+    code, _, err = run(capsys, "descriptors", tmp_path / "bad.xyz", "-o", out)
+    one_line_error(code, err, "dset[4]")
+    with pytest.raises(ValueError, match=r"dset\[4\]"):
+        write_descriptors(frames, str(tmp_path / "e.npy"), chunk_atoms=40, progress=False)
+    with pytest.raises(SystemExit):
+        main(["active_learning", str(root / "a.xyz"), "-s", "0"])
+
+
+@pytest.mark.parametrize("shift", [1e3, 1e5, 1e7])
+def test_float32_frames_far_from_the_origin(shift):
+    """Host float64 positions far from the origin (unwrapped trajectories, molecules
+    in large boxes) described in float32: off by 8e-4 at 1e3 A before, 0.4 at 1e7."""
+    from brute_force import descriptor as brute
+
+    atoms = cubic_cu(2, seed=1)
+    expected = brute(atoms.positions, atoms.cell.array, atoms.pbc)
+    x = np.asarray(qj.descriptor(atoms.positions + shift, atoms.cell.array, atoms.pbc))
+    np.testing.assert_allclose(x, expected, atol=1e-6)
+    unwrapped = atoms.positions.copy()
+    unwrapped[3] += 923 * atoms.cell.array[0]
+    x = np.asarray(qj.descriptor(unwrapped, atoms.cell.array, atoms.pbc))
+    np.testing.assert_allclose(x, expected, atol=1e-6)
+    cluster = np.asarray(qj.descriptor(atoms.positions + shift, np.zeros((3, 3)), False))
+    np.testing.assert_allclose(
+        cluster, brute(atoms.positions, np.zeros((3, 3)), (False,) * 3), atol=1e-6
+    )
+
+
+def test_searches_beyond_memory_are_refused_before_compute(root, capsys):
+    """-c 1e3 ended in an allocation error, -c 1e6 in an out-of-memory kill, a
+    periodic cell 1e-6 A thick asked for 41 GB: now one error, at once."""
+    from ase import Atoms
+
+    for cutoff in ("1e3", "1e6"):
+        t0 = time.perf_counter()
+        one_line_error(*run(capsys, "entropy", root / "a.xyz", "-c", cutoff)[::2], "atom pairs")
+        assert time.perf_counter() - t0 < 30
+    rng = np.random.default_rng(0)
+    cell = np.diag([10.0, 10.0, 1e-6])
+    thin = Atoms("Cu64", positions=rng.random((64, 3)) @ cell, cell=cell, pbc=True)
+    with pytest.raises(ValueError, match="atom pairs"):
+        qj.get_descriptors([thin])
+    with pytest.raises(ValueError, match="atom pairs"):
+        qj.descriptor(thin.positions, thin.cell.array, True)
