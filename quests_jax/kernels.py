@@ -196,14 +196,15 @@ def exact_limit(h, dtype, wide: bool, xp=jnp):
     """|row - centre|^2 beyond which a row's matmul distances are not trusted.
 
     The matmul's rounding error in |y - x|^2 is ~4 eps (|y - c|^2 + |x - c|^2); rows
-    within this limit of the centre keep it below tol * 2 h^2 in the exponent
-    |y - x|^2 / 2h^2 (tol = 1e-6 where distances accumulate in float64, 1e-2 for the
-    float32 matmul of set averages, whose rounding errors average out). Descriptors
-    of physical structures lie well inside it (float64: |y - c| < ~1e3 at h = 0.015;
-    float32: < ~4); rows beyond (coincident atoms, outliers) get exact distances.
+    within limit = tol h^2 / eps of the centre keep it below ~4 tol in the exponent
+    |y - x|^2 / 2h^2 (tol = 1e-10 where distances accumulate in float64, 1e-2 for
+    the float32 matmul of set averages, whose rounding errors average out).
+    Descriptors of physical structures lie inside it (float64: |y - c| < 10 at
+    h = 0.015; float32: < ~4); rows beyond (coincident atoms, outliers) get exact
+    distances.
     """
     accumulated = np.float64 if (wide or np.dtype(dtype) == np.float64) else np.float32
-    tol = 1e-6 if accumulated == np.float64 else 1e-2
+    tol = 1e-10 if accumulated == np.float64 else 1e-2
     h_min = xp.min(xp.asarray(h, dtype))
     return (tol * h_min * h_min / float(np.finfo(accumulated).eps)).astype(dtype)
 

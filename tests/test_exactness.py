@@ -73,7 +73,7 @@ def hostile(draw):
     return x, y
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=25, deadline=None, derandomize=True)  # the same cases in CI
 @given(data=hostile(), block=st.sampled_from([8, 16, 64, None]))
 def test_float64_sums_equal_brute_force_at_any_block_size(data, block):
     x, y = data
@@ -88,7 +88,7 @@ def test_float64_sums_equal_brute_force_at_any_block_size(data, block):
         _close(got_dh, dh, 1e-9)
 
 
-@settings(max_examples=10, deadline=None)
+@settings(max_examples=10, deadline=None, derandomize=True)
 @given(data=hostile(), block=st.sampled_from([8, 64, None]))
 def test_float32_sums_follow_brute_force(data, block):
     x, y = data
