@@ -37,8 +37,9 @@ import jax
 import numpy as np
 
 from .kernels import (
-    consume_block,
+    block_sq_distances,
     default_block_size,
+    exact_block_sq_distances,
     exact_limit,
     far_beyond,
     log_sums_init,
@@ -69,34 +70,38 @@ def _prepare(rows, valid, far):
     return prepare_block(rows, valid, far)
 
 
-@functools.partial(jax.jit, static_argnames=("wide",))
-def _self_pair(acc_i, acc_j, block_i, block_j, scales, limit, *, wide):
-    rows_i, _, _, valid_i = block_i
-    rows_j, centre_j, sq_j, valid_j = block_j
-    rows, cols = consume_block(
-        lambda d2: self_block_sums(d2, scales, False),
-        rows_i, rows_j, centre_j, sq_j, wide, limit, valid_i, valid_j,
-    )  # fmt: skip
+def _distances(y, y_valid, block, wide, limit):
+    """d2 of query rows against a prepared block: the plain matmul (``limit`` None),
+    or exact for rows far from the block's centre."""
+    rows, centre, sq, valid = block
+    if limit is None:
+        return block_sq_distances(y, rows, centre, sq, wide)
+    return exact_block_sq_distances(y, rows, centre, sq, wide, limit, y_valid, valid)
+
+
+@functools.partial(jax.jit, static_argnames=("wide", "exact"))
+def _self_pair(acc_i, acc_j, block_i, block_j, scales, limit, *, wide, exact):
+    d2 = _distances(block_i[0], block_i[3], block_j, wide, limit if exact else None)
+    rows, cols = self_block_sums(d2, scales, False)
     return acc_i + rows, acc_j + cols
 
 
-@functools.partial(jax.jit, static_argnames=("wide",))
-def _self_diagonal(acc, block, scales, limit, *, wide):
-    rows, centre, sq, valid = block
-    sums, _ = consume_block(
-        lambda d2: self_block_sums(d2, scales, True),
-        rows, rows, centre, sq, wide, limit, valid, valid,
-    )  # fmt: skip
+@functools.partial(jax.jit, static_argnames=("wide", "exact"))
+def _self_diagonal(acc, block, scales, limit, *, wide, exact):
+    d2 = _distances(block[0], block[3], block, wide, limit if exact else None)
+    sums, _ = self_block_sums(d2, scales, True)
     return acc + sums
 
 
-@functools.partial(jax.jit, static_argnames=("wide",))
-def _log_step(carry, y, y_valid, block, weights, scales, limit, *, wide):
-    rows, centre, sq, valid = block
-    return consume_block(
-        lambda d2: log_sums_step(carry, d2, scales, weights),
-        y, rows, centre, sq, wide, limit, y_valid, valid,
-    )  # fmt: skip
+@functools.partial(jax.jit, static_argnames=("wide", "exact"))
+def _log_step(carry, y, y_valid, block, weights, scales, limit, *, wide, exact):
+    d2 = _distances(y, y_valid, block, wide, limit if exact else None)
+    return log_sums_step(carry, d2, scales, weights)
+
+
+def _reach(centre, radius, other_centre) -> float:
+    """A bound on |row - other_centre| for rows within ``radius`` of ``centre``."""
+    return radius + float(np.linalg.norm(np.asarray(centre) - np.asarray(other_centre)))
 
 
 # --------------------------------------------------------------------------------------
@@ -134,6 +139,7 @@ class Blocks:
         self.n_blocks = -(-self.n_rows // block)
         self.resident = resident
         self._cache: dict[int, tuple] = {}
+        self._extent: dict[int, tuple] = {}
 
     def host_block(self, j: int):
         """Rows (B, d) and validity (B,) of block j, padded with zero rows."""
@@ -148,7 +154,22 @@ class Blocks:
         prepared = _prepare(*self.host_block(j), self.far)
         if self.resident:
             self._cache[j] = prepared
+        if j not in self._extent:
+            sq, valid = np.asarray(prepared[2]), np.asarray(prepared[3])
+            self._extent[j] = (np.asarray(prepared[1]), float(np.sqrt(sq[valid].max())))
         return prepared
+
+    def extent(self, j: int):
+        """(centre (d,), radius): block j's valid rows lie within radius of centre."""
+        self[j]
+        return self._extent[j]
+
+    def query_extent(self, j: int):
+        """(centre, radius) of block j's rows from the host (without preparing it)."""
+        rows, valid = self.host_block(j)
+        rows = rows[valid].astype(np.float64)
+        centre = rows.mean(axis=0)
+        return centre, float(np.sqrt(((rows - centre) ** 2).sum(axis=1).max()))
 
 
 def _x64(dtype):
@@ -189,11 +210,17 @@ def self_sums(x, h, *, block=None, wide=False, resident=True, label="entropy"):
         with Progress(nb * (nb + 1) // 2, label, unit="block pairs", enabled=SHOW_PROGRESS,
                       delay=PROGRESS_DELAY) as bar:  # fmt: skip
             for i in range(nb):
-                acc[i] = _self_diagonal(acc[i], sets[i], scales, limit, wide=wide)
+                centre_i, radius_i = sets.extent(i)
+                exact = radius_i * radius_i > limit
+                acc[i] = _self_diagonal(acc[i], sets[i], scales, limit, wide=wide, exact=exact)
                 for j in range(i + 1, nb):
+                    centre_j, radius_j = sets.extent(j)
+                    # rows far from block j's centre need exact distances (kernels)
+                    far = max(_reach(centre_i, radius_i, centre_j), radius_j)
                     acc[i], acc[j] = _self_pair(
-                        acc[i], acc[j], sets[i], sets[j], scales, limit, wide=wide
-                    )
+                        acc[i], acc[j], sets[i], sets[j], scales, limit, wide=wide,
+                        exact=far * far > limit,
+                    )  # fmt: skip
                 bar.update(nb - i)
         sums = np.concatenate([np.asarray(a).T for a in acc])
     return sums[: x.shape[0]]
@@ -236,10 +263,17 @@ def log_sums(y, x, h, *, weights=None, block=None, wide=True, resident=True, lab
                       enabled=SHOW_PROGRESS, delay=PROGRESS_DELAY) as bar:  # fmt: skip
             for i in range(queries.n_blocks):
                 yq, y_valid = jax.device_put(queries.host_block(i))
+                centre_q, radius_q = queries.query_extent(i)
                 carry = log_sums_init(by, n_h, dtype, np)
                 for j in range(refs.n_blocks):
                     wj = None if w is None else jax.device_put(w.host_block(j)[0][:, 0])
-                    carry = _log_step(carry, yq, y_valid, refs[j], wj, scales, limit, wide=wide)
+                    block = refs[j]
+                    centre_j, radius_j = refs.extent(j)
+                    far = max(_reach(centre_q, radius_q, centre_j), radius_j)
+                    carry = _log_step(
+                        carry, yq, y_valid, block, wj, scales, limit, wide=wide,
+                        exact=far * far > limit,
+                    )  # fmt: skip
                 pending.append((i, carry))
                 if len(pending) > 1:
                     collect(pending.pop(0))
