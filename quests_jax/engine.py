@@ -12,6 +12,11 @@ the blocks:
 * ``log_step``: one query block against one reference block, folded into a streamed
   log sum (relative to the nearest row; finite at any distance).
 
+Each comes in two variants: the plain matmul distances, and exact ones for rows far
+from the reference block's centre (:func:`quests_jax.kernels.exact_limit`: coincident
+atoms, outliers). The host picks the variant per block pair from each block's centre
+and radius (a triangle bound), so ordinary data runs branch-free programs.
+
 Each is keyed by (block size, width, dtype, number of bandwidths, ``wide``), never by
 the number of rows (sets smaller than one block use the next power of two, a menu of
 a few small sizes: :func:`block_for`), so a machine compiles them once and a new

@@ -13,8 +13,9 @@ Numerics:
   mean of its reference block, outlying rows left out (:func:`robust_centres`).
   Rows still farther from it than :func:`exact_limit` (the 1e16 entries of
   coincident atoms, outliers: any share of a block) get their distances from
-  explicit differences instead, one row at a time and only where there are such
-  rows, so the sums are exact at any block size and device count.
+  explicit differences instead (here one row at a time behind a ``cond``; the
+  engine runs :func:`exact_block_sq_distances` on the block pairs that may hold such
+  rows), so the sums are exact at any block size and device count.
 * In float32 that error is still ~eps |y - c|^2, i.e. ~1e-5 in the exponent
   |y - x|^2 / 2h^2 for h = 0.015 and a query 0.15 from the block centre. Per-
   environment results (dH) therefore accumulate the distances in float64 ("wide"
