@@ -113,10 +113,13 @@ def _reach(centre, radius, other_centre) -> float:
 # host-side sets
 
 
-def far_value(arrays, h) -> float:
+def far_value(arrays, h, reach: float | None = None) -> float:
     """A coordinate far enough from every row of ``arrays`` that the kernel between a
-    row there and any real row underflows to exactly 0 for every bandwidth."""
-    return float(far_beyond(max(host_max_abs(a) for a in arrays), h, np))
+    row there and any real row underflows to exactly 0 for every bandwidth
+    (``reach``: their largest |entry|, when the caller has it already)."""
+    if reach is None:
+        reach = max(host_max_abs(a) for a in arrays)
+    return float(far_beyond(reach, h, np))
 
 
 def host_max_abs(a) -> float:
@@ -196,18 +199,19 @@ def block_for(n: int, block: int | None) -> int:
 # drivers
 
 
-def self_sums(x, h, *, block=None, wide=False, resident=True, label="entropy"):
+def self_sums(x, h, *, block=None, wide=False, resident=True, label="entropy", reach=None):
     """sum_j K(x_i, x_j) of every row of a host set, self term included: (N, H) NumPy.
 
     ``x`` (N, d): a NumPy array or memory map in the working dtype (float32, or
     float64 with x64 enabled); ``h`` (H,) bandwidths; ``wide`` accumulates float32
-    distances in float64 (per-row accuracy).
+    distances in float64 (per-row accuracy); ``reach``: the largest |entry|, if known
+    (saves a pass over the rows).
     """
     dtype = np.dtype(x.dtype)
     block = block_for(x.shape[0], block)
     h = np.asarray(h, dtype).reshape(-1)
     with _x64(dtype):
-        sets = Blocks(x, block, dtype, far_value([x], h), resident)
+        sets = Blocks(x, block, dtype, far_value([x], h, reach), resident)
         scales = scales_of(h, dtype, np)
         limit = exact_limit(h, dtype, wide, np)
         nb = sets.n_blocks
@@ -231,7 +235,9 @@ def self_sums(x, h, *, block=None, wide=False, resident=True, label="entropy"):
     return sums[: x.shape[0]]
 
 
-def log_sums(y, x, h, *, weights=None, block=None, wide=True, resident=True, label="dH"):
+def log_sums(
+    y, x, h, *, weights=None, block=None, wide=True, resident=True, label="dH", reach=None
+):
     """log sum_j K(y_i, x_j) for host sets y (M, d) and x (N, d): (M, H) NumPy, and
     with ``weights`` (N,) also the kernel-weighted means of the weights (M, H).
 
@@ -243,7 +249,7 @@ def log_sums(y, x, h, *, weights=None, block=None, wide=True, resident=True, lab
     h = np.asarray(h, dtype).reshape(-1)
     n_h = h.shape[0]
     with _x64(dtype):
-        far = far_value([y, x], h)
+        far = far_value([y, x], h, reach)
         refs = Blocks(x, bx, dtype, far, resident)
         queries = Blocks(y, by, dtype, far, resident=False)
         w = None

@@ -147,13 +147,14 @@ def _self_quantities(x, h, mask, block, execution, per_row=False):
         ent, div, dh = _self_metrics(x, h, mask, block=block, wide=per_row)
         return ent, div, (dh if per_row else None)
     rows = x if mask is None else x[mask]
-    check_scale(engine.host_max_abs(rows), h, x.shape[1], x.dtype)
+    reach = engine.host_max_abs(rows)
+    check_scale(reach, h, x.shape[1], x.dtype)
     if how == "sharded" and not per_row:
         from . import sharded
 
         return (*sharded.entropy_and_diversity(rows, h, block), None)
     sums = engine.self_sums(
-        rows, np.asarray(h), block=block, wide=per_row, resident=how != "streamed"
+        rows, np.asarray(h), block=block, wide=per_row, resident=how != "streamed", reach=reach
     )
     log_p = np.log(sums.astype(np.float64))
     ent = np.log(log_p.shape[0]) - log_p.mean(axis=0)
@@ -194,8 +195,9 @@ def _cross_log_sums(y, x, h, y_mask, x_mask, block, execution, weights=None):
         if w is not None and x_mask is not None:
             w = w[x_mask]
         out = engine.log_sums(
-            ys, xs, np.asarray(h), weights=w, block=block, resident=how != "streamed"
-        )
+            ys, xs, np.asarray(h), weights=w, block=block, resident=how != "streamed",
+            reach=max(reach_y, reach_x),
+        )  # fmt: skip
         log_p, means = out if weights is not None else (out, None)
     check_finite_dh(log_p, "dH of y against x", x.dtype)
     if y_mask is not None:

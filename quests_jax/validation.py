@@ -53,7 +53,9 @@ def check_scale(reach: float, h, width: int, dtype, name: str = "x") -> None:
             f"what {dtype_name} kernels can represent ({limits[0]:.1g} to {limits[1]:.1g}); "
             f"{_wider(dtype_name)}"
         )
-    far = reach + 1e3 * (1.0 + h_max)  # kernels.far_beyond
+    from .kernels import far_beyond  # (kernels imports jax.numpy: only when needed)
+
+    far = float(far_beyond(reach, h, np))
     if width * (2 * far) ** 2 > float(info.max) / 8:
         raise ValueError(
             f"{name} has entries up to {reach:.3g}: their squared distances overflow "
