@@ -3,7 +3,7 @@ against the reference CLI (``quests entropy``, ``quests dH``), each a fresh proc
 
     python benchmarks/bench_first_run.py [--repeats 3]
 
-Datasets: the real DFT silicon set (``../shared/data/mlearn_si``: train.xyz, 214
+Datasets: the real DFT silicon set (``examples/data/mlearn_si``, vendored: train.xyz, 214
 frames of 12 - 96 atoms; test.xyz for dH) and a heterogeneous set written here (bulk
 Cu, Si, NaCl and Mo, strained, with vacancies, slabs, clusters and molecules: 5 - 250
 atoms, several elements, cells and periodicities). Scenarios for quests-jax:
@@ -34,7 +34,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_descriptors import machine  # noqa: E402
 
-SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "mlearn_si")
+SI_DATA = os.path.join(os.path.dirname(__file__), "..", "examples", "data", "mlearn_si")
 
 
 def heterogeneous(seed: int):
@@ -103,7 +103,7 @@ def main():
     try:
         write(os.path.join(tmp, "mixed.xyz"), heterogeneous(0))
         write(os.path.join(tmp, "mixed_test.xyz"), heterogeneous(1)[:6])
-        si = os.path.abspath(SHARED)
+        si = os.path.abspath(SI_DATA)
         datasets = {
             "si": (os.path.join(si, "train.xyz"), os.path.join(si, "test.xyz")),
             "mixed": (os.path.join(tmp, "mixed.xyz"), os.path.join(tmp, "mixed_test.xyz")),
