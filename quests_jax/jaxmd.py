@@ -35,12 +35,20 @@ steps and rebuild with :meth:`EntropyBias.replanned`. Alternatively pass a JAX-M
 ``displacement_fn`` and a cutoff of at least the CV's ``cutoff + smooth``), and JAX-MD's
 ``did_buffer_overflow`` handles overflow; its lists use the minimum-image convention,
 so the box must be wider than twice the cutoff (the CV's own search has no such limit).
+
+Importing this module (or :mod:`quests_jax.generation`) hides one warning of JAX's
+that jax-md causes: its pair energies sum with ``dtype=float64``
+(``jax_md.util.high_precision_sum``) whether or not ``jax_enable_x64`` is on, and with
+it off JAX sums in float32 and warns "Explicitly requested dtype float64 requested in
+sum is not available" at every trace. That is jax-md's ordinary float32 behaviour, so
+exactly that message (for ``sum`` and ``convert_element_type``) is ignored.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import warnings
 from collections.abc import Callable
 
 import equinox as eqx
@@ -51,6 +59,20 @@ import numpy as np
 from .collective import CollectiveVariable
 from .descriptors import features_from_vectors, search_cutoff, search_k
 from .neighbors import chunk_size_for, k_smallest, map_atom_chunks
+
+
+def ignore_jax_md_float64_warnings() -> None:
+    """Ignore JAX's "float64 requested ... truncated" warning for the two operations of
+    ``jax_md.util.high_precision_sum`` (``sum``, ``convert_element_type``)."""
+    for op in ("sum", "convert_element_type"):
+        warnings.filterwarnings(
+            "ignore",
+            message=f"Explicitly requested dtype float64 requested in {op} is not available",
+            category=UserWarning,
+        )
+
+
+ignore_jax_md_float64_warnings()
 
 
 def box_to_cell(box, dtype=None):

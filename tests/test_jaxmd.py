@@ -3,6 +3,8 @@ neighbour lists, stress and simulators (NVT, NPT), overflow, bad input."""
 
 from __future__ import annotations
 
+import os
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -269,3 +271,28 @@ def test_bad_input_is_named():
     bias = bias_energy_fn(cv, STRENGTH, box, fractional_coordinates=True)
     with pytest.raises(ValueError, match="displacement function"):
         bias(jnp.zeros((108, 3)), neighbor=object())
+
+
+@pytest.mark.parametrize("module", ["quests_jax.jaxmd", "quests_jax.generation"])
+def test_jax_md_float64_sums_do_not_warn_in_float32(module):
+    """jax-md's pair energies request float64 sums; with x64 off JAX warned at every
+    trace (the examples printed it). Importing the module hides exactly that warning,
+    while a user's own float64 request elsewhere still warns."""
+    import subprocess
+    import sys
+
+    code = f"""
+import warnings, jax, jax.numpy as jnp
+from jax_md import energy, space
+import {module}
+disp, _ = space.free()
+morse = energy.morse_pair(disp)
+with warnings.catch_warnings(record=True) as caught:
+    jax.jit(morse)(jnp.ones((4, 3)) * jnp.arange(4.0)[:, None])
+    jnp.zeros(3, dtype=jnp.float64)  # not from jax-md: still warns
+messages = [str(w.message)[:60] for w in caught]
+assert len(messages) == 1 and "requested in zeros" in messages[0], messages
+"""
+    env = {k: v for k, v in os.environ.items() if k != "JAX_ENABLE_X64"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
