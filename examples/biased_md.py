@@ -22,7 +22,7 @@ jumps act as a little extra noise, and it costs a twentieth of the smooth varian
 (``--smooth 0.5``, the one for energy-conserving NVE: 9 s against about 190 s per
 biased run here), which pays for the seeds.
 
-    python examples/biased_md.py          # about 2 minutes on 2 CPU cores
+    python examples/biased_md.py          # about 1 minute on 2 CPU cores
 
 The last line is the headline: fraction of novel frames, both runs, over the seeds.
 """

@@ -14,9 +14,11 @@ next is made. For comparison, the same dataset grows by three more 300 K frames.
 
 Reported: the dataset's entropy at each step both ways, and for the generated frames
 their shortest interatomic distance and their energy with a different potential
-(ASE's EMT) against the 300 K frames'.
+(ASE's EMT) against the 300 K frames'. The whole experiment (the MD that makes the
+dataset, the starting frames and the extra MD frames) is repeated for ``--seeds``
+seeds; the headline is over all of them.
 
-    python examples/generate_structures.py        # under a minute on 2 CPU cores
+    python examples/generate_structures.py        # about 1 minute on 2 CPU cores
 
 The last line is the headline: the entropy gained by generation vs more MD.
 """
@@ -62,16 +64,11 @@ def emt_energy(atoms) -> float:
     return atoms.get_potential_energy() / len(atoms)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--new", type=int, default=3, help="frames to add")
-    parser.add_argument("--steps", type=int, default=300, help="optimiser steps per frame")
-    parser.add_argument("--tau", type=float, default=20.0, help="eV of Morse energy per nat")
-    args = parser.parse_args()
-    start = time.perf_counter()
-
-    frames = md_frames(3 + 2 * args.new)
-    dataset, starts, more_md = frames[:3], frames[3 : 3 + args.new], frames[3 + args.new :]
+def experiment(seed: int, new: int, steps: int, tau: float) -> dict:
+    """One dataset (three 300 K frames of seed ``seed``) grown by ``new`` generated
+    frames and, for comparison, by ``new`` more MD frames."""
+    frames = md_frames(3 + 2 * new, seed=seed)
+    dataset, starts, more_md = frames[:3], frames[3 : 3 + new], frames[3 + new :]
     # the guard: Morse copper (Girifalco-Weizer), minimum image in the 10.8 A cube
     displacement, _ = space.periodic(dataset[0].cell.array[0, 0])
     morse = energy.morse_pair(
@@ -79,36 +76,55 @@ def main():
     )
 
     def guard(positions, cell):
-        return morse(positions) / args.tau
+        return morse(positions) / tau
 
     x = qj.get_descriptors(dataset)
     h0 = float(qj.entropy(x))
-    print(f"dataset: {len(dataset)} frames at 300 K, H = {h0:.3f} nats")
-
     x_md, x_gen = x, x
     md_energy = np.mean([emt_energy(f) for f in dataset])
-    for i, (begin, extra) in enumerate(zip(starts, more_md, strict=True)):
-        t = time.perf_counter()
+    gen_energy, shortest = [], []
+    for begin, extra in zip(starts, more_md, strict=True):
         cv = qj.collective_variable(
             "entropy", begin.positions, begin.cell.array, True, reference=x_gen
         )
-        result = optimize_structure(begin, cv, n_steps=args.steps, learning_rate=0.02, guard=guard)
+        result = optimize_structure(begin, cv, n_steps=steps, learning_rate=0.02, guard=guard)
         x_gen = np.concatenate([x_gen, qj.get_descriptors([result.atoms])])
         x_md = np.concatenate([x_md, qj.get_descriptors([extra])])
-        h_gen, h_md = float(qj.entropy(x_gen)), float(qj.entropy(x_md))
-        print(
-            f"+ frame {i + 1}: generated H = {h_gen:.3f} (CV {result.objective[0]:.3f} -> "
-            f"{result.objective[-1]:.3f}, {time.perf_counter() - t:.1f} s), "
-            f"with an MD frame instead H = {h_md:.3f}; generated frame: shortest distance "
-            f"{result.min_distance:.2f} A, EMT {emt_energy(result.atoms) - md_energy:+.3f} "
-            f"eV/atom above the 300 K frames"
-        )
+        gen_energy.append(emt_energy(result.atoms) - md_energy)
+        shortest.append(result.min_distance)
+    return {"H0": h0, "H_generated": float(qj.entropy(x_gen)), "H_md": float(qj.entropy(x_md)),
+            "emt_above": gen_energy, "shortest": shortest}  # fmt: skip
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--new", type=int, default=3, help="frames to add")
+    parser.add_argument("--steps", type=int, default=300, help="optimiser steps per frame")
+    parser.add_argument("--tau", type=float, default=20.0, help="eV of Morse energy per nat")
+    parser.add_argument("--seeds", type=int, default=5, help="independent experiments")
+    parser.add_argument("--seed", type=int, default=0, help="the first seed")
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    runs = []
+    for seed in range(args.seed, args.seed + args.seeds):
+        t = time.perf_counter()
+        r = experiment(seed, args.new, args.steps, args.tau)
+        runs.append(r)
+        print(f"seed {seed}: dataset H {r['H0']:.3f} nats; + {args.new} generated frames "
+              f"{r['H_generated']:.3f} ({r['H_generated'] - r['H0']:+.3f}), + {args.new} MD "
+              f"frames {r['H_md']:.3f} ({r['H_md'] - r['H0']:+.3f}); generated frames: "
+              f"shortest distance {min(r['shortest']):.2f} A, EMT "
+              f"{min(r['emt_above']):+.3f} .. {max(r['emt_above']):+.3f} eV/atom above the "
+              f"300 K frames ({time.perf_counter() - t:.0f} s)")  # fmt: skip
     print(f"total {time.perf_counter() - start:.0f} s")
+    gen = np.array([r["H_generated"] - r["H0"] for r in runs])
+    md = np.array([r["H_md"] - r["H0"] for r in runs])
     print(
-        f"entropy of the dataset + {args.new} frames: generated {h_gen:.3f} nats, "
-        f"300 K MD {h_md:.3f} nats (start {h0:.3f}): generation gains "
-        f"{h_gen - h0:+.3f} nats, MD {h_md - h0:+.3f}"
+        f"entropy gained by the dataset with {args.new} more frames ({args.seeds} seeds): "
+        f"generated {gen.mean():+.2f} +- {gen.std():.2f} nats (min {gen.min():+.2f}), "
+        f"300 K MD {md.mean():+.2f} +- {md.std():.2f} (max {md.max():+.2f})"
     )
+    return {"runs": runs, "generated": gen, "md": md}
 
 
 if __name__ == "__main__":
