@@ -407,13 +407,14 @@ def main(argv=None) -> dict:
     n_novel = int((novel["dH"] > 0).sum())
     msc = comp["kept"]["msc"]["smallest_covering"]
     rnd = comp["kept"]["random"]["smallest_covering"]
+    beyond = f"> {max(fractions):.0%}"
     print(
         f"Si DFT: H {temps['H_default'][0]:.2f} -> {temps['H_default'][-1]:.2f} nats from "
         f"{temps['temperature'][0]} to {temps['temperature'][-1]} K (melts between {lo} and "
         f"{hi} K); "
         f"{n_novel}/{len(x_test)} test environments new to the training set; >= 99% coverage: "
-        f"msc {'-' if msc is None else f'{msc:.0%}'}, random "
-        f"{'-' if rnd is None else f'{rnd:.0%}'} of the frames; UQ Spearman "
+        f"msc {beyond if msc is None else f'{msc:.0%}'} of the frames, random "
+        f"{beyond if rnd is None else f'{rnd:.0%}'}; UQ Spearman "
         f"{uq['rho_atoms']:.2f} (atoms), {uq['rho_frames']:.2f} (frames)"
     )
     return {
