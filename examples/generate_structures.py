@@ -47,7 +47,9 @@ def md_frames(n: int, temperature: float = 300.0, seed: int = 0, repeat: int = 3
     atoms.calc = EMT()
     rng = np.random.default_rng(seed)
     thermalize_momenta(atoms, temperature_K=temperature, rng=rng)
-    dyn = Langevin(atoms, 5 * units.fs, temperature_K=temperature, friction=0.05, rng=rng)
+    dyn = Langevin(
+        atoms, 5 * units.fs, temperature_K=temperature, friction=0.05, fixcm=False, rng=rng
+    )  # fixcm=False: ASE >= 3.28 deprecates fixcm=True (and warns)
     dyn.run(100)
     frames = []
     for _ in range(n):
