@@ -184,7 +184,7 @@ def spearman(a, b) -> float:
 
 
 def uq_study(train, data: FrameSet, test, x_test) -> dict:
-    """Kernel kernel ridge model of |force| on the msc-kept frames; dH vs its error."""
+    """Kernel ridge model of |force| on the msc-kept frames; dH vs its error."""
     keep = np.sort(compression.compress(data, UQ_FRACTION, "msc", h=H))
     x_kept = data.rows(keep)
     f_kept = np.concatenate([np.linalg.norm(train[i].get_forces(), axis=1) for i in keep])
