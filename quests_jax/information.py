@@ -107,11 +107,11 @@ def _as_bandwidths(h, dtype):
     return arr.reshape(-1), arr.ndim == 1
 
 
-def _check_widths(y, x):
+def _check_widths(y, x, names=("y", "x")):
     if y.shape[1] != x.shape[1]:
         raise ValueError(
-            f"mismatched descriptor widths: y has {y.shape[1]} columns, x has {x.shape[1]} "
-            "(were they made with the same k, or one multicomponent?)"
+            f"mismatched descriptor widths: {names[0]} has {y.shape[1]} columns, {names[1]} "
+            f"has {x.shape[1]} (were they made with the same k, or one multicomponent?)"
         )
 
 
@@ -380,43 +380,56 @@ def _log_p(y, x, h, batch_size, y_mask=None, x_mask=None, execution="auto"):
     return _cross_log_sums(y, x, h, y_mask, x_mask, batch_size, execution), vector
 
 
-def log_kernel_sum(y, x, h=DEFAULT_BANDWIDTH, batch_size: int | None = None, *, execution="auto"):
-    """log sum_j K(y_i, x_j): (M,) or (M, H); equals -delta_entropy."""
-    log_p, vector = _log_p(y, x, h, batch_size, execution=execution)
+def _query_log_p(x, y, h, batch_size, execution):
+    """log sum_j K(x_i, y_j) for the kernel-sum functions, whose argument names are
+    the reference's: ``x`` the queries, ``y`` the references."""
+    x = _as_descriptors(x, "x")
+    y = _as_descriptors(y, "y")
+    _check_widths(x, y, ("x", "y"))
+    h, vector = _as_bandwidths(h, y.dtype)
+    return _cross_log_sums(x, y, h, None, None, batch_size, execution), vector
+
+
+def log_kernel_sum(x, y, h=DEFAULT_BANDWIDTH, batch_size: int | None = None, *, execution="auto"):
+    """log sum_j K(x_i, y_j): (M,) or (M, H) for x (M, d) queries and y (N, d)
+    references (the reference package's argument names); equals -dH of x given y."""
+    log_p, vector = _query_log_p(x, y, h, batch_size, execution)
     return _shape_out(log_p, vector)
 
 
-def kernel_sum(y, x, h=DEFAULT_BANDWIDTH, batch_size: int | None = None, *, execution="auto"):
-    """sum_j K(y_i, x_j) (the reference's unnormalised density): (M,) or (M, H).
+def kernel_sum(x, y, h=DEFAULT_BANDWIDTH, batch_size: int | None = None, *, execution="auto"):
+    """sum_j K(x_i, y_j) (the reference's unnormalised density): (M,) or (M, H) for x
+    (M, d) queries and y (N, d) references, named as in the reference package.
 
-    Underflows to 0 far from x, like the reference; prefer :func:`log_kernel_sum`.
+    Underflows to 0 far from y, like the reference; prefer :func:`log_kernel_sum`.
     """
-    log_p, vector = _log_p(y, x, h, batch_size, execution=execution)
+    log_p, vector = _query_log_p(x, y, h, batch_size, execution)
     return _shape_out(_xp(log_p).exp(log_p), vector)
 
 
 def weighted_kernel_sum(
-    y, x, w, h=DEFAULT_BANDWIDTH, batch_size: int | None = None, *, execution="auto"
+    x, y, w, h=DEFAULT_BANDWIDTH, batch_size: int | None = None, *, execution="auto"
 ):
     """Kernel-weighted average of per-reference values, as the reference.
 
     Args:
-        y: (M, d) queries; x: (N, d) references; w: (N,) values (e.g. known errors).
+        x: (M, d) queries; y: (N, d) references; w: (N,) values of the references
+            (e.g. known errors). The names are the reference package's.
 
     Returns:
-        (q, p): q = sum_j w_j K_ij / sum_j K_ij, the expected value of w at y (well
+        (q, p): q = sum_j w_j K_ij / sum_j K_ij, the expected value of w at x (well
         defined even where every kernel underflows), and p = sum_j K_ij; (M,) or (M, H).
     """
-    y = _as_descriptors(y, "y")
     x = _as_descriptors(x, "x")
-    _check_widths(y, x)
-    w = w if is_traced(w) else np.asarray(w, x.dtype)
-    if w.shape != (x.shape[0],):
-        raise ValueError(f"w must have shape ({x.shape[0]},) like the rows of x, got {w.shape}")
+    y = _as_descriptors(y, "y")
+    _check_widths(x, y, ("x", "y"))
+    w = w if is_traced(w) else np.asarray(w, y.dtype)
+    if w.shape != (y.shape[0],):
+        raise ValueError(f"w must have shape ({y.shape[0]},) like the rows of y, got {w.shape}")
     if not is_traced(w) and not np.isfinite(w).all():
         raise ValueError("w has NaN or infinite entries")
-    h, vector = _as_bandwidths(h, x.dtype)
-    log_p, q = _cross_log_sums(y, x, h, None, None, batch_size, execution, weights=w)
+    h, vector = _as_bandwidths(h, y.dtype)
+    log_p, q = _cross_log_sums(x, y, h, None, None, batch_size, execution, weights=w)
     return _shape_out(q, vector), _shape_out(_xp(log_p).exp(log_p), vector)
 
 
@@ -443,15 +456,18 @@ def approx_delta_entropy(
     n: int = DEFAULT_APPROX_NEIGHBORS,
     graph_neighbors: int | None = None,
     batch_size: int | None = None,
+    **nndescent_kwargs,
 ):
     """dH from the n nearest reference environments only: an upper bound on dH.
 
     The reference finds the neighbours approximately (pynndescent); here the search
     is exact (a streamed top-n), so the result is the exact n-term bound.
-    ``graph_neighbors`` is accepted for compatibility and unused. Returns (M,) or
-    (M, H) (the reference returns (H, M) for vector h).
+    ``graph_neighbors`` and any further keyword (the reference passes them to
+    pynndescent's ``NNDescent``) are accepted for compatibility and have no effect.
+    Returns (M,) or (M, H) (the reference returns (H, M) for vector h), in the dtype
+    of ``x``.
     """
-    del graph_neighbors
+    del graph_neighbors, nndescent_kwargs
     y = _as_descriptors(y, "y")
     x = _as_descriptors(x, "x")
     _check_widths(y, x)

@@ -719,7 +719,8 @@ def nearest_sq_distances(y, x, n: int, *, block_size=None):
 
         def step(best, j):
             best_d2, best_index = best
-            d2 = ref.sq_distances(yq, j, False, yv)
+            # the carry's dtype: with x64 on, float32 distances may come back wider
+            d2 = ref.sq_distances(yq, j, False, yv).astype(y.dtype)
             index = j.astype(jnp.int32) * bx + jnp.arange(bx, dtype=jnp.int32)
             merged = jnp.concatenate([best_d2, d2], axis=1)
             merged_index = jnp.concatenate([best_index, jnp.broadcast_to(index, d2.shape)], axis=1)
@@ -730,7 +731,7 @@ def nearest_sq_distances(y, x, n: int, *, block_size=None):
         (_, index), _ = jax.lax.scan(step, init, jnp.arange(ref.n_blocks))
         nearest = ref.rows.reshape(-1, x.shape[1])[index]  # (By, n, d)
         exact = jnp.sum((yq[:, None, :] - nearest) ** 2, axis=2)
-        return jnp.sort(exact, axis=1)
+        return jnp.sort(exact, axis=1).astype(y.dtype)
 
     return jax.lax.map(query_block, (yb, y_valid)).reshape(-1, n)[:m]
 

@@ -252,6 +252,20 @@ def test_metrics_approx_dh_and_sampler_json(files, capsys, tmp_path):
     assert result["entropies"][0] == pytest.approx(float(qj.entropy(x)), rel=1e-5)
 
 
+def test_approx_dh_summarises_each_bandwidth(files, capsys):
+    """With several -b it printed the summary of the first environment (dh[0])."""
+    cold, hot = descriptors_of(files / "cold.xyz"), descriptors_of(files / "hot.xyz")
+    code, out, err = run(
+        capsys, "approx_dH", files / "hot.xyz", files / "cold.xyz", "-n", "2", "-b", "0.01",
+        "0.02",
+    )  # fmt: skip
+    assert code == 0, err
+    assert f"test environments:      {hot.shape[0]}" in out
+    dh = np.asarray(qj.approx_delta_entropy(hot, cold, [0.01, 0.02], n=2))
+    means = out.split("approx dH mean:")[1].split("\n")[0].strip(" []").split()
+    np.testing.assert_allclose([float(v) for v in means], dh.mean(axis=0), rtol=1e-3)
+
+
 def test_mcmc_and_active_learning(files, capsys, tmp_path):
     out = tmp_path / "new.xyz"
     code, _, err = run(

@@ -137,6 +137,28 @@ def test_overlap_kernel_sum_weighted(reference):
         rq, rp = ref.weighted_kernel_sum(y, x, w, 0.015)
         np.testing.assert_allclose(q, rq, rtol=1e-9)
         np.testing.assert_allclose(p, rp, rtol=1e-9)
+        # keyword calls mean what they mean in the reference (x: queries, y: references)
+        for fn, args in [("kernel_sum", {}), ("weighted_kernel_sum", {"w": w})]:
+            ours = getattr(qj, fn)(x=y, y=x, h=0.015, **args)
+            theirs = getattr(ref, fn)(x=y, y=x, h=0.015, **args)
+            np.testing.assert_allclose(ours, theirs, rtol=1e-9)
+        np.testing.assert_allclose(
+            qj.log_kernel_sum(x=y, y=x, h=0.015), np.log(ref.kernel_sum(y, x, 0.015)), rtol=1e-9
+        )
+
+
+def test_approx_delta_entropy_float32_with_x64_and_reference_keywords():
+    """Crashed with x64 on and float32 inputs (the scan carry's dtype); refused the
+    reference's pynndescent keywords."""
+    x, y = datasets()["md_300K"], datasets()["md_1200K"][:20]
+    with jax.enable_x64(True):
+        exact = np.asarray(qj.approx_delta_entropy(y, x, 0.015, n=3))
+        single = qj.approx_delta_entropy(
+            y.astype(np.float32), x.astype(np.float32), 0.015, n=3, graph_neighbors=10,
+            random_state=0, n_jobs=1,
+        )  # fmt: skip
+    assert single.dtype == np.float32
+    np.testing.assert_allclose(single, exact, rtol=1e-4)
 
 
 def test_approx_delta_entropy_is_the_exact_n_term_bound():

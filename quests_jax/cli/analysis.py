@@ -273,11 +273,12 @@ def cmd_approx_dh(args) -> None:
     )  # fmt: skip
     dh = np.asarray(dh)
     seconds = time.perf_counter() - t0
-    first = dh if dh.ndim == 1 else dh[0]
+    # dh: (M,) for one bandwidth, (M, H) for several: summarise each bandwidth
     say(
-        f"test environments:      {first.shape[0]}",
+        f"test environments:      {dh.shape[0]}",
         f"reference environments: {ref.x.shape[0]} ({args.uq_nbrs} nearest used)",
-        f"approx dH mean / max:   {first.mean():.4f} / {first.max():.4f}",
+        f"approx dH mean:         {np.array2string(dh.mean(axis=0), precision=4)}",
+        f"approx dH max:          {np.array2string(dh.max(axis=0), precision=4)}",
     )
     log(f"approximate dH computed in {seconds:.2f} s")
     if args.output:
