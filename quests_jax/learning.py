@@ -16,6 +16,7 @@ the entropy of a sample, so here subsets are drawn without replacement.
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import numpy as np
 
@@ -56,7 +57,8 @@ def learning_curve(
 
     Returns:
         dict: ``fractions``, ``sizes`` (F,), ``entropies`` (F, num_runs; NaN where a
-        fraction of 1 has only one run), ``mean_entropy``, ``std_entropy`` (F,).
+        fraction of 1 has only one run), ``seconds`` (F, num_runs: wall time of each
+        subset's entropy, NaN likewise), ``mean_entropy``, ``std_entropy`` (F,).
     """
     x = _check_x(x)
     fractions = np.asarray(fractions, dtype=float).reshape(-1)
@@ -71,6 +73,7 @@ def learning_curve(
     n = x.shape[0]
     sizes = np.maximum(1, np.ceil(fractions * n - 1e-9).astype(int))
     values = np.full((fractions.size, num_runs), np.nan)
+    seconds = np.full((fractions.size, num_runs), np.nan)
     with Progress(
         fractions.size * num_runs, "learning curve", unit="subsets", enabled=progress
     ) as bar:
@@ -78,35 +81,43 @@ def learning_curve(
             runs = 1 if size == n else num_runs
             for r in range(runs):
                 rows = np.sort(rng.choice(n, size, replace=False))
+                start = time.perf_counter()
                 values[i, r] = _subset_entropy(x, rows, h, batch_size)
+                seconds[i, r] = time.perf_counter() - start
             bar.update(num_runs)
     return {
         "fractions": fractions.tolist(),
         "sizes": sizes.tolist(),
         "entropies": values,
+        "seconds": seconds,
         "mean_entropy": np.nanmean(values, axis=1),
         "std_entropy": np.nanstd(values, axis=1),
     }
 
 
 def entropy_sampler(
-    x, sample: int = 1000, num_runs: int = 20, h=DEFAULT_BANDWIDTH, batch_size=None, *, seed=0
-):
+    x, sample: int = 1000, num_runs: int = 20, h=DEFAULT_BANDWIDTH, batch_size=None, *, seed=0,
+    return_times: bool = False,
+):  # fmt: skip
     """Entropies (num_runs,) of random subsets of ``sample`` environments (without
-    replacement); one run of all rows when the dataset is not larger than ``sample``."""
+    replacement); one run of all rows when the dataset is not larger than ``sample``.
+    With ``return_times``, also the wall time of each run (s), as (entropies, seconds)."""
     x = _check_x(x)
     if sample < 1 or num_runs < 1:
         raise ValueError(f"sample and num_runs must be >= 1, got {sample}, {num_runs}")
     n = x.shape[0]
-    if n <= sample:
-        return np.array([_subset_entropy(x, np.arange(n), h, batch_size)])
     rng = np.random.default_rng(seed)
-    return np.array(
-        [
-            _subset_entropy(x, np.sort(rng.choice(n, sample, replace=False)), h, batch_size)
-            for _ in range(num_runs)
-        ]
-    )
+    subsets = (
+        [np.arange(n)] if n <= sample
+        else [np.sort(rng.choice(n, sample, replace=False)) for _ in range(num_runs)]
+    )  # fmt: skip
+    values, seconds = [], []
+    for rows in subsets:
+        start = time.perf_counter()
+        values.append(_subset_entropy(x, rows, h, batch_size))
+        seconds.append(time.perf_counter() - start)
+    values = np.array(values)
+    return (values, np.array(seconds)) if return_times else values
 
 
 @dataclasses.dataclass(frozen=True)

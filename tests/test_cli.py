@@ -15,6 +15,7 @@ from ase.io import read, write
 import quests_jax as qj
 from conftest import cu_cluster, cubic_cu, free_port, write_lammps_dump
 from quests_jax.cli import main
+from quests_jax.descriptor_files import read_descriptor_file
 
 
 @pytest.fixture(autouse=True)
@@ -109,9 +110,9 @@ def test_descriptors_npz_round_trip_and_overlap(files, capsys, tmp_path):
     npz = tmp_path / "solid.npz"
     code, out, err = run(capsys, "descriptors", root / "solid.xyz", "-o", npz)
     assert code == 0, err
-    data = np.load(npz)
-    np.testing.assert_allclose(data["descriptors"], qj.get_descriptors(solid), rtol=1e-6)
-    assert data["frame_sizes"].tolist() == [32, 32, 32] and int(data["k"]) == 32
+    data = read_descriptor_file(npz)
+    np.testing.assert_allclose(data.x, qj.get_descriptors(solid), rtol=1e-6)
+    assert data.frame_sizes.tolist() == [32, 32, 32] and data.k == 32
     # descriptors files are accepted wherever structures are
     code, _, err = run(capsys, "overlap", npz, root / "solid.xyz", "-o", tmp_path / "o.json")
     assert code == 0, err

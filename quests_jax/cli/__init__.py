@@ -35,6 +35,7 @@ from .common import (
     UserError,
     add_descriptor_options,
     add_input_options,
+    add_jobs_option,
     add_kernel_options,
     add_output_options,
     add_parallel_options,
@@ -107,18 +108,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", help="structures (any ASE format)")
     add_descriptor_options(p)
     p.add_argument(
-        "-o", "--output", required=True,
-        help="output .npz (with frame sizes, k, cutoff) or .npy (streamed, memory-mappable)",
+        "-o", "--output", default=None,
+        help="output .npz (the reference reads it; with frame sizes, k, cutoff) or .npy "
+        "(streamed, memory-mappable); without it, only the shape is printed",
     )  # fmt: skip
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.add_argument(
+        "-r", "--reshape", action="store_true",
+        help="as the reference: store (frames, atoms, width) when every frame has the same "
+        "number of atoms (otherwise the flat array, with a note)",
+    )  # fmt: skip
     p.set_defaults(run=cmd_descriptors)
 
     p = sub.add_parser("bandwidth", help="bandwidth from the volume per atom")
     p.add_argument("source", help="periodic structures, or a volume per atom in A^3")
     add_input_options(p)
     p.add_argument(
-        "--cutoff-fit", action="store_true",
-        help="use the reference's cutoff-function fit instead of the Gaussian one",
+        "-c", "--cutoff", "--cutoff-fit", dest="cutoff_fit", action="store_true",
+        help="use the reference's cutoff-function fit instead of the Gaussian one "
+        "(-c/--cutoff: the reference's names for this flag)",
     )  # fmt: skip
     add_output_options(p, "JSON file for the results")
     p.set_defaults(run=cmd_bandwidth)
@@ -126,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_analysis_commands(sub)
     _add_dataset_commands(sub)
     _add_generation_commands(sub)
+    for command in {id(p): p for p in sub.choices.values()}.values():  # aliases share one
+        if command.prog.split()[-1] != "bandwidth":  # the reference's has no -j either
+            add_jobs_option(command)
     return parser
 
 
@@ -154,6 +165,11 @@ def _add_analysis_commands(sub) -> None:
     p.add_argument(
         "-n", "--uq_nbrs", "--uq-nbrs", dest="uq_nbrs", type=positive(int), default=3,
         help="reference neighbours summed per test environment (default: 3)",
+    )  # fmt: skip
+    p.add_argument(
+        "-g", "--graph_nbrs", "--graph-nbrs", dest="graph_nbrs", type=positive(int), default=10,
+        help="the reference's pynndescent graph size; accepted, no effect (the search here "
+        "is exact)",
     )  # fmt: skip
     add_output_options(p, "JSON file for the results")
     p.set_defaults(run=cmd_approx_dh)

@@ -59,6 +59,7 @@ def cmd_entropy(args) -> None:
                 "descriptor_time": data.seconds,
                 "entropy_time": seconds,
             },
+            args,
         )
 
 
@@ -131,6 +132,7 @@ def cmd_dh(args) -> None:
             "descriptor_time": test.seconds + ref.seconds,
             "dH_time": seconds,
         },
+        args,
     )
 
 
@@ -159,6 +161,7 @@ def cmd_overlap(args) -> None:
                 "overlap": jsonable(value),
                 "computation_time": seconds,
             },
+            args,
         )
 
 
@@ -166,11 +169,13 @@ def cmd_descriptors(args) -> None:
     from ..storage import write_descriptors
 
     check_output(args.output, args.overwrite)
-    if not args.output.endswith((".npz", ".npy")):
+    if args.output is not None and not args.output.endswith((".npz", ".npy")):
         raise UserError(f"-o {args.output}: descriptors are written as .npz or .npy")
     if args.file.endswith((".npz", ".npy")):
         raise UserError(f"{args.file} already holds descriptors")
-    if args.output.endswith(".npy"):  # streamed: bounded memory for any file size
+    if args.output is not None and args.output.endswith(".npy"):  # streamed, bounded memory
+        if args.reshape:
+            raise UserError("-r/--reshape applies to .npz outputs (a .npy is streamed flat)")
         t0 = time.perf_counter()
         frames = iread_frames(args.file, args.index, args.format, args.types)
         try:
@@ -184,15 +189,20 @@ def cmd_descriptors(args) -> None:
         print(f"descriptors: ({sizes.sum()}, {width}) ({args.dtype}) from {len(sizes)} frames")
         log(f"descriptors written to {args.output} in {time.perf_counter() - t0:.2f} s")
         return
+    from ..descriptor_files import save_descriptor_file
+
     data = describe(args.file, load(args.file, args), args)
     sizes = np.array([len(a) for a in data.frames])
-    print(f"descriptors: {data.x.shape} ({data.x.dtype}) from {len(sizes)} frames")
-
-    def write(tmp):
-        with open(tmp, "wb") as f:  # a file object: np.savez would append ".npz"
-            np.savez(f, descriptors=data.x, frame_sizes=sizes, k=args.nbrs, cutoff=args.cutoff)
-
-    write_atomically(args.output, write)
+    if args.output is None:  # as the reference: describe, report the shape
+        print(f"descriptors: {data.x.shape} ({data.x.dtype}) from {len(sizes)} frames")
+        return
+    shape = save_descriptor_file(
+        args.output, data.x, sizes, k=args.nbrs, cutoff=args.cutoff, reshape=args.reshape,
+        overwrite=overwrite_allowed(),
+    )  # fmt: skip
+    print(f"descriptors: {shape} ({data.x.dtype}) from {len(sizes)} frames")
+    if args.reshape and len(shape) == 2:
+        print("(not reshaped: the frames have different numbers of atoms)")
     log(f"descriptors written to {args.output}")
 
 
@@ -250,6 +260,7 @@ def cmd_metrics(args) -> None:
                 "descriptor_time": data.seconds,
                 "entropy_time": seconds,
             },
+            args,
         )
 
 
@@ -296,6 +307,7 @@ def cmd_approx_dh(args) -> None:
                 "delta_entropy": dh.astype(float).tolist(),
                 "time": seconds,
             },
+            args,
         )
 
 
@@ -313,9 +325,9 @@ def cmd_entropy_sampler(args) -> None:
             raise UserError("--estimate_bw needs structures, not saved descriptors")
         h = float(get_bandwidth(volume_per_atom(data.frames)))
     t0 = time.perf_counter()
-    values = entropy_sampler(
+    values, run_seconds = entropy_sampler(
         np.asarray(data.x, compute_dtype()), args.sample, args.num_runs, h, args.batch_size,
-        seed=args.seed,
+        seed=args.seed, return_times=True,
     )  # fmt: skip
     seconds = time.perf_counter() - t0
     n = data.x.shape[0]
@@ -340,6 +352,8 @@ def cmd_entropy_sampler(args) -> None:
                 "seed": args.seed,
                 "entropies": values.tolist(),
                 "descriptor_time": data.seconds,
-                "entropies_time": seconds,
+                "entropies_times": run_seconds.tolist(),
+                "time": seconds,
             },
+            args,
         )

@@ -125,7 +125,11 @@ def overwrite_allowed() -> bool:
     return _OVERWRITE["allowed"]
 
 
-def write_json(path: str, results: dict) -> None:
+def write_json(path: str, results: dict, args=None) -> None:
+    """Write results atomically; with ``args``, also the reference's ``jobs`` key."""
+    if args is not None and hasattr(args, "jobs"):
+        results = {**results, "jobs": args.jobs}
+
     def write(tmp):
         with open(tmp, "w") as f:
             json.dump(results, f, indent=4)
@@ -221,17 +225,19 @@ def load(path: str, args) -> Described:
 
 
 def _read_numpy(path: str):
-    """(descriptors, k, cutoff, frame sizes) of a .npy (memory-mapped) or .npz file."""
+    """(descriptors, k, cutoff, frame sizes) of a .npy (memory-mapped) or .npz file
+    (:mod:`quests_jax.descriptor_files`: ours, the reference's, or the older format)."""
+    from ..descriptor_files import read_descriptor_file
+
     if path.endswith(".npy"):
         return np.load(path, mmap_mode="r"), None, None, None
-    with np.load(path) as data:
-        if "descriptors" not in data:
-            raise UserError(f"{path}: no 'descriptors' array in it")
-        x = data["descriptors"]
-        k = int(data["k"]) if "k" in data else None
-        cutoff = float(data["cutoff"]) if "cutoff" in data else None
-        sizes = np.asarray(data["frame_sizes"]) if "frame_sizes" in data else None
-    return x, k, cutoff, sizes
+    try:
+        found = read_descriptor_file(path)
+    except ValueError as err:
+        if "no 'descriptors'" in str(err):
+            raise UserError(f"{path}: {err}") from None
+        raise
+    return found.x, found.k, found.cutoff, found.frame_sizes
 
 
 def _check_width(path: str, width: int, k: int) -> None:
@@ -431,6 +437,16 @@ def add_kernel_options(p) -> None:
     p.add_argument(
         "--batch-size", "--batch_size", dest="batch_size", type=positive(int), default=None,
         help="rows per block of the kernel sums (memory ~ its square; default: per device)",
+    )  # fmt: skip
+
+
+def add_jobs_option(p) -> None:
+    """The reference's ``-j/--jobs`` (numba threads): accepted so that its command
+    lines run unchanged, written to the JSON as it does, and otherwise without effect
+    (XLA chooses its own threads; set XLA_FLAGS to change them)."""
+    p.add_argument(
+        "-j", "--jobs", type=positive(int), default=None,
+        help="accepted for compatibility with the reference (numba threads there); no effect",
     )  # fmt: skip
 
 

@@ -149,6 +149,7 @@ def cmd_compress(args) -> None:
             "overlap": summary["overlap"],
             "selected": [int(i) for i in selected],
         },
+        args,
     )
 
 
@@ -223,13 +224,15 @@ def cmd_learning_curve(args) -> None:
                         "fraction": f,
                         "n_envs": int(n),
                         "entropies": [float(v) for v in row if np.isfinite(v)],
+                        "entropies_times": [float(t) for t in times if np.isfinite(t)],
                         "mean_entropy": float(m),
                         "std_entropy": float(s),
                     }
-                    for f, n, row, m, s in zip(
+                    for f, n, row, times, m, s in zip(
                         fractions,
                         curve["sizes"],
                         curve["entropies"],
+                        curve["seconds"],
                         curve["mean_entropy"],
                         curve["std_entropy"],
                         strict=True,
@@ -240,6 +243,7 @@ def cmd_learning_curve(args) -> None:
                 else {"a": fit.a, "b": fit.b, "c": fit.c, "gap": fit.gap, "rms": fit.rms},
                 "time": seconds,
             },
+            args,
         )
 
 
@@ -356,6 +360,8 @@ def cmd_dh_traj(args) -> None:
                 "reference": args.reference,
                 "num_frames": len(records),
                 "n_envs": n_atoms,
+                # the reference's key: environments of the first frame (one per atom)
+                "num_envs": records[0]["n_atoms"] if records else 0,
                 "k": args.nbrs,
                 "cutoff": args.cutoff,
                 "bandwidth": h,
@@ -365,6 +371,7 @@ def cmd_dh_traj(args) -> None:
                 **per_atom,
                 "time": seconds,
             },
+            args,
         )
 
 
@@ -426,7 +433,7 @@ def cmd_uq(args) -> None:
         write_atomically(args.structures, lambda tmp: write(tmp, frames, format="extxyz"))
         log(f"structures with per-atom dH written to {args.structures}")
     if args.output:
-        write_json(args.output, report)
+        write_json(args.output, report, args)
 
 
 def _with_dtype(data, dtype):
@@ -496,6 +503,7 @@ def cmd_mcmc(args) -> None:
                 "rejected_overflow": result.rejected_overflow,
                 "time": seconds,
             },
+            args,
         )
         return
     best = result.atoms
