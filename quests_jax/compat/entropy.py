@@ -1,0 +1,110 @@
+"""``quests.entropy`` on quests_jax (see :mod:`quests_jax.compat`).
+
+Argument names and orders are the reference's: ``kernel_sum(x, y)`` sums the kernel
+of each row of ``x`` over the rows of ``y``; ``delta_entropy(y, x)`` is dH(y | x).
+``batch_size`` is accepted and has no effect on the results (quests_jax picks its
+own block size). Results are NumPy: floats for one bandwidth, arrays otherwise.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import bandwidth as _bandwidth
+from .. import information as _info
+from ._results import as_reference, bandwidths
+
+DEFAULT_BANDWIDTH = 0.015
+DEFAULT_BATCH = 20000
+DEFAULT_UQ_NBRS = 3
+DEFAULT_GRAPH_NBRS = 10
+
+
+def _rows(a):
+    return np.asarray(a)
+
+
+def perfect_entropy(x, h=DEFAULT_BANDWIDTH, batch_size: int = DEFAULT_BATCH):
+    """Entropy H (nats), as :func:`entropy` (the reference's alias)."""
+    return entropy(x, h, batch_size)
+
+
+def entropy(x, h=DEFAULT_BANDWIDTH, batch_size: int = DEFAULT_BATCH):
+    """Information entropy H of the rows of x (nats): a float, or (H,) for an array h."""
+    del batch_size
+    return as_reference(_info.entropy(_rows(x), bandwidths(h)))
+
+
+def diversity(x, h=DEFAULT_BANDWIDTH, batch_size: int = DEFAULT_BATCH):
+    """Diversity D = log sum_i 1 / p(x_i): a float, or (H,) for an array h."""
+    del batch_size
+    return as_reference(_info.diversity(_rows(x), bandwidths(h)))
+
+
+def delta_entropy(y, x, h=DEFAULT_BANDWIDTH, batch_size: int = DEFAULT_BATCH):
+    """dH(y | x) of each row of y (nats): (M,), or (M, H) for an array h."""
+    del batch_size
+    y = _rows(y)
+    return as_reference(_info.delta_entropy(y, _rows(x), bandwidths(h)), y.dtype)
+
+
+def get_all_metrics(x, h=DEFAULT_BANDWIDTH, batch_size: int = DEFAULT_BATCH):
+    """(entropy, diversity, dH of every row against all rows) in one pass."""
+    del batch_size
+    x = _rows(x)
+    ent, div, dh = _info.get_all_metrics(x, bandwidths(h))
+    return as_reference(ent), as_reference(div), as_reference(dh, x.dtype)
+
+
+def kernel_sum(x, y, h=DEFAULT_BANDWIDTH, batch_size: int = DEFAULT_BATCH):
+    """sum_j K(x_i, y_j): (M,) (underflows to 0 far from y, as the reference)."""
+    del batch_size
+    x = _rows(x)
+    return as_reference(_info.kernel_sum(x, _rows(y), bandwidths(h)), x.dtype)
+
+
+def kernel_sum_multi_bandwidth(x, y, h=DEFAULT_BANDWIDTH,
+                               batch_size: int = DEFAULT_BATCH):  # fmt: skip
+    """sum_j K(x_i, y_j) for each bandwidth: (M, H)."""
+    del batch_size
+    x = _rows(x)
+    h = np.atleast_1d(np.asarray(h, dtype=float))
+    return as_reference(_info.kernel_sum(x, _rows(y), h), x.dtype).reshape(x.shape[0], -1)
+
+
+def weighted_kernel_sum(x, y, w, h=DEFAULT_BANDWIDTH, batch_size: int = DEFAULT_BATCH):
+    """(sum_j w_j K_ij / sum_j K_ij, sum_j K_ij) for each row of x: two (M,) arrays."""
+    del batch_size
+    x = _rows(x)
+    q, p = _info.weighted_kernel_sum(x, _rows(y), np.asarray(w), bandwidths(h))
+    return as_reference(q, x.dtype), as_reference(p, x.dtype)
+
+
+def weighted_kernel_sum_multi_bandwidth(x, y, w, h=DEFAULT_BANDWIDTH,
+                                        batch_size: int = DEFAULT_BATCH):  # fmt: skip
+    """:func:`weighted_kernel_sum` for each bandwidth: two (M, H) arrays."""
+    del batch_size
+    x = _rows(x)
+    h = np.atleast_1d(np.asarray(h, dtype=float))
+    q, p = _info.weighted_kernel_sum(x, _rows(y), np.asarray(w), h)
+    n = x.shape[0]
+    return as_reference(q, x.dtype).reshape(n, -1), as_reference(p, x.dtype).reshape(n, -1)
+
+
+def get_bandwidth(volume: float, method: str = "gaussian"):
+    """Bandwidth h (1/A) for a volume per atom (A^3/atom)."""
+    return as_reference(_bandwidth.get_bandwidth(volume, method))
+
+
+def approx_delta_entropy(y, x, h=DEFAULT_BANDWIDTH, n: int = DEFAULT_UQ_NBRS,
+                         graph_neighbors: int = DEFAULT_GRAPH_NBRS, **kwargs):  # fmt: skip
+    """dH from the n nearest rows of x: (M,), or (H, M) for an array h as the
+    reference (its pynndescent keywords are accepted; the search here is exact)."""
+    y = _rows(y)
+    dh = as_reference(
+        _info.approx_delta_entropy(
+            y, _rows(x), bandwidths(h), n=n, graph_neighbors=graph_neighbors, **kwargs
+        ),  # fmt: skip
+        y.dtype,
+    )
+    return dh.T if dh.ndim == 2 else dh
