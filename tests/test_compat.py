@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import inspect
+import os
 import re
 
 import jax
@@ -179,3 +180,66 @@ def test_compressor_methods_choose_the_reference_frames(workdir):
         assert ours.get_indices(method, 5) == [int(i) for i in theirs.get_indices(method, 5)]
     kept = ours.fixed_compression("msc", 0.5)
     assert len(kept) == 6 and all(any(a is b for b in dset) for a in kept)
+
+
+def test_the_other_modules_agree_with_the_reference():
+    import quests.compression.metrics as ref_metrics
+    import quests.geometry as ref_geometry
+    import quests.matrix as ref_matrix
+    import quests.mcmc as ref_mcmc
+
+    from quests_jax.compat import geometry, matrix, mcmc
+    from quests_jax.compat.compression import metrics
+
+    rng = np.random.default_rng(1)
+    a, b, w = rng.random((6, 4)), rng.random((3, 4)), rng.random(4)
+    for name, args in [
+        ("sum_positive", (a - 0.5,)), ("sumexp", (a,)), ("wsumexp", (a, w)),
+        ("logsumexp", (a,)), ("norm", (a,)), ("cdist", (a, b)), ("cdist_Linf", (a, b)),
+        ("pdist", (a,)), ("argsort", (a,)), ("inverse_3d", (a[:3, :3] + np.eye(3),)),
+        ("stack_xyz", ([a[0, :3], a[1, :3]],)),
+    ]:  # fmt: skip
+        np.testing.assert_allclose(
+            getattr(matrix, name)(*args), getattr(ref_matrix, name)(*args), rtol=1e-12,
+            err_msg=name,
+        )  # fmt: skip
+    assert geometry.cutoff_fn(2.0, 5.0) == pytest.approx(ref_geometry.cutoff_fn(2.0, 5.0))
+    assert geometry.cutoff_fn(6.0, 5.0) == 0.0
+    for step in (0, 10, 33, 40, 99):
+        assert mcmc.annealing(step, 100) == pytest.approx(ref_mcmc.annealing(step, 100))
+        assert mcmc.temperature_ramp(step, 100) == pytest.approx(
+            ref_mcmc.temperature_ramp(step, 100)
+        )
+    frames = [rng.random((5, 63)) * 0.01 for _ in range(4)]
+    ours, theirs = metrics.sequential_metrics(frames, [2, 0, 3]), ref_metrics.sequential_metrics(
+        frames, [2, 0, 3]
+    )  # fmt: skip
+    for o, t in zip(ours, theirs, strict=True):
+        assert o["n_envs"] == t["n_envs"] and o["n_structs"] == t["n_structs"]
+        assert o["entropy"] == pytest.approx(t["entropy"], rel=1e-5)
+        assert o["diversity"] == pytest.approx(t["diversity"], rel=1e-5)
+    y = np.concatenate(frames[:2])
+    ref = np.concatenate(frames[2:])
+    for method in ("target", "greedy", "average"):
+        assert mcmc.compute_score(y, ref, method) == pytest.approx(
+            ref_mcmc.compute_score(y, ref, method), rel=1e-4
+        )
+
+
+def test_augment_pbc_moves_toward_the_target():
+    from quests_jax.compat import mcmc
+
+    atoms = rattle(bulk("Cu", "fcc", a=3.61, cubic=True).repeat((2, 2, 2)), 0.05, 3)
+    best, scores = mcmc.augment_pbc(atoms, [atoms], n_steps=60, target_dH=5.0)
+    assert scores.shape == (60,) and scores.dtype == np.float64
+    assert len(best) == len(atoms) and best is not atoms
+    assert scores.min() < scores[0]
+
+
+def test_migration_guide_is_generated_and_covers_every_name():
+    import subprocess
+    import sys
+
+    script = os.path.join(os.path.dirname(__file__), "..", "docs", "make_migration.py")
+    result = subprocess.run([sys.executable, script, "--check"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]

@@ -1,0 +1,282 @@
+"""Write docs/migration.md: every public name of the reference package `quests` and
+where it lives in quests_jax (or why it does not), from both packages as installed.
+
+    python docs/make_migration.py            # rewrites docs/migration.md
+    python docs/make_migration.py --check    # exit 1 if docs/migration.md is stale
+
+Public names: the functions and classes a module of `quests` (outside its CLI)
+defines, and its UPPER_CASE constants. Modules that need packages not installed
+here (torch for `quests.gpu`, ray for `quests.compression.parallel`) are read from
+their source.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import importlib
+import importlib.metadata
+import importlib.util
+import inspect
+import os
+import pkgutil
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OUT = os.path.join(HERE, "migration.md")
+
+# Where the JAX-first native API has the same job (not a complete list: the compat
+# layer covers everything it provides).
+NATIVE = {
+    "descriptor.get_descriptors": "quests_jax.get_descriptors (float32 by default)",
+    "descriptor.get_descriptors_multicomponent": "quests_jax.get_descriptors_multicomponent",
+    "descriptor.descriptor_pbc": "quests_jax.descriptor (one frame; jit / vmap / grad)",
+    "descriptor.descriptor_nopbc": "quests_jax.descriptor (one frame; jit / vmap / grad)",
+    "entropy.entropy": "quests_jax.entropy",
+    "entropy.perfect_entropy": "quests_jax.perfect_entropy",
+    "entropy.diversity": "quests_jax.diversity",
+    "entropy.delta_entropy": "quests_jax.delta_entropy",
+    "entropy.get_all_metrics": "quests_jax.get_all_metrics",
+    "entropy.kernel_sum": "quests_jax.kernel_sum (and log_kernel_sum)",
+    "entropy.kernel_sum_multi_bandwidth": "quests_jax.kernel_sum with a vector h",
+    "entropy.weighted_kernel_sum": "quests_jax.weighted_kernel_sum",
+    "entropy.weighted_kernel_sum_multi_bandwidth": "quests_jax.weighted_kernel_sum, vector h",
+    "entropy.get_bandwidth": "quests_jax.get_bandwidth",
+    "entropy.approx_delta_entropy": "quests_jax.approx_delta_entropy ((M, H) for vector h)",
+    "compression.compress.DatasetCompressor": "quests_jax.compression.compress + summary",
+    "compression.fps.fps": "quests_jax.compression.fps (takes a FrameSet)",
+    "compression.fps.msc": "quests_jax.compression.msc (takes a FrameSet)",
+    "compression.fps.msc_conditional": "quests_jax.compression.msc_conditional",
+    "compression.baseline.random_sample": "quests_jax.compression.random_sample (seeded)",
+    "compression.baseline.mean_fps": "quests_jax.compression.mean_fps (seeded)",
+    "compression.baseline.k_means": "quests_jax.compression.k_means (seeded)",
+    "mcmc.augment_pbc": "quests_jax.generation.monte_carlo (jitted; or optimize_structure)",
+    "gpu.entropy.entropy": "quests_jax.entropy (any JAX device)",
+    "gpu.entropy.delta_entropy": "quests_jax.delta_entropy (any JAX device)",
+    "gpu.entropy.diversity": "quests_jax.diversity (any JAX device)",
+    "gpu.entropy.kernel_sum": "quests_jax.kernel_sum (any JAX device)",
+    "gpu.entropy.perfect_entropy": "quests_jax.perfect_entropy (any JAX device)",
+    **{
+        f"matrix.{n}": "NumPy / SciPy (quests_jax does not need it)"
+        for n in (
+            "sum_positive",
+            "sumexp",
+            "wsumexp",
+            "logsumexp",
+            "norm",
+            "cdist",
+            "cdist_Linf",
+            "pdist",
+            "argsort",
+            "inverse_3d",
+            "stack_xyz",
+        )
+    },  # fmt: skip
+}
+
+_CELL_LIST = "the reference's numba cell-list internals; quests_jax searches with vesin"
+_TOOLS = (
+    "a general helper of the reference's own scripts and figures, not part of QUESTS "
+    "itself; use it from `quests` or ASE"
+)
+NOT_PROVIDED = {
+    "descriptor.descriptor_x1": "numba kernel on a distance matrix; quests_jax.descriptor",
+    "descriptor.descriptor_x2": "numba kernel on a distance matrix; quests_jax.descriptor",
+    "descriptor.get_num_bins": _CELL_LIST,
+    "descriptor.to_contiguous_index": _CELL_LIST,
+    "descriptor.to_tuple_index": _CELL_LIST,
+    "descriptor.create_bin_dict": _CELL_LIST,
+    "descriptor.wrap_pbc": _CELL_LIST,
+    "descriptor.bin_atoms": _CELL_LIST,
+    "entropy.find_equal": (
+        "exact-duplicate search; np.unique(x, axis=0, return_index=True) or dH < eps "
+        "(quests_jax.overlap) do the job"
+    ),
+    "compression.fps.select_fps_greedy": "one greedy step on a distance matrix (internal)",
+    "compression.fps.select_msc_greedy": "one greedy step on a distance matrix (internal)",
+    "compression.fps.select_msc_weighted": "one greedy step on a distance matrix (internal)",
+    "compression.fps.SELECT_FNS": "the table of those steps; compat fps takes method='fps'",
+    "compression.baseline.k_means_entropy": "not one of the reference's METHODS; k_means is",
+    "compression.parallel.segment_compress": (
+        "ray-parallel chunked compression; quests_jax's msc is one device loop"
+    ),
+    "compression.parallel.process_dataset": "ray worker of segment_compress",
+    "mcmc.compute_approx_score": "needs a pynndescent index; compute_score (exact) instead",
+    "mcmc.get_index": "builds a pynndescent index; the searches here are exact",
+    "mcmc.augment_pbc_approx": "needs a pynndescent index; augment_pbc (exact) instead",
+    **{
+        f"tools.{n}": _TOOLS
+        for n in (
+            "environment.extract_environment",
+            "environment.estimate_neighbors",
+            "example.get_reference_structures",
+            "example.get_noisy_structures",
+            "example.get_multicomponent_structures",
+            "pbc.add_box",
+            "plotting.FIGS_DIR",
+            "plotting.COLORS",
+            "plotting.savefig",
+            "polyfit.PolynomialRegressor2D",
+            "polyfit.find_zero_points",
+            "time.print_log",
+            "time.timetrack",
+            "time.Timer",
+        )
+    },  # fmt: skip
+}
+
+HEADER = """# Migrating from `quests`
+
+*Generated by `docs/make_migration.py` from the installed `quests` ({version}) and
+quests_jax; do not edit by hand.*
+
+**In one line.** Replace `quests` by `quests_jax.compat` in the import paths:
+
+```python
+from quests_jax.compat.descriptor import get_descriptors      # was: from quests.descriptor ...
+from quests_jax.compat.entropy import entropy, delta_entropy  # was: from quests.entropy ...
+from quests_jax.compat.compression import DatasetCompressor
+from quests_jax.compat.gpu.entropy import entropy             # any JAX device; no torch
+```
+
+`quests_jax.compat` has the reference's module tree, names, signatures, defaults and
+return types (NumPy arrays; NumPy floats, which are Python floats too). It is a thin
+layer over the JAX library. What differs:
+
+* `batch_size` is accepted everywhere and changes nothing: quests_jax picks its own
+  block size (the results do not depend on it). `device` (quests.gpu) too: JAX places
+  arrays itself, on a GPU or TPU when there is one.
+* The arithmetic is float32 unless JAX's x64 mode is on
+  (`jax.config.update("jax_enable_x64", True)`): results agree with the reference to
+  about 1e-5 relative (1e-10 with x64). Descriptors are float64 by default, as in the
+  reference.
+* `approx_delta_entropy` finds the n nearest references exactly (the reference's
+  pynndescent search is approximate, and its keywords are accepted and ignored), so
+  its dH is never above the reference's and equal where pynndescent found the true
+  neighbours.
+* Compression: `fps` and `msc` choose the same frames as the reference. Greedy
+  methods take `size` as a count, as the reference (whose loops treat `size=0.5` as
+  one frame; use `DatasetCompressor.frac_to_size` for a fraction). `random`,
+  `mean_fps` and `k_means` draw from seeded generators (a `seed` keyword, 0 by
+  default), so their frames differ from the reference's unseeded draws.
+* `mcmc.augment_pbc` honours `target_dH` (the reference scores against its default
+  target whatever is passed) and draws from JAX's seeded generator.
+
+**The native API** (`import quests_jax`) is JAX-first: results are JAX arrays, so that
+they stay on the device and compose with `jit`, `vmap` and `grad`. Convert with
+`float(H)` and `np.asarray(dH)` where NumPy is wanted (JSON, in-place edits).
+`kernel_sum(x, y)` and friends use the reference's argument names there too.
+
+**The command line** (`quests-jax`) accepts every option of the reference's `quests`
+command (tested): `-j/--jobs` is accepted and has no effect (XLA picks its threads);
+`approx_dH -g` likewise. JSON outputs carry the reference's keys (and more).
+`quests-jax make_descriptors -o x.npz` writes a file the reference reads (the array,
+then a small zip of frame sizes, k and cutoff, which `np.load` ignores). One
+deliberate difference: an existing output file is never replaced without
+`--overwrite` (the reference exits silently with status 0 instead).
+
+## Every public name of `quests`
+
+{count} names in {modules} modules: {provided} in `quests_jax.compat`, {missing} not
+provided (with the reason).
+
+"""
+
+
+def _public_from_module(module) -> list[str]:
+    names = []
+    for name, value in vars(module).items():
+        if name.startswith("_") or inspect.ismodule(value):
+            continue
+        if inspect.isfunction(value) or inspect.isclass(value) or callable(value):
+            if getattr(value, "__module__", None) == module.__name__:
+                names.append(name)
+        elif name.isupper():
+            names.append(name)
+    return names
+
+
+def _public_from_source(path: str) -> list[str]:
+    names = []
+    for node in ast.parse(open(path).read()).body:
+        if isinstance(node, ast.FunctionDef | ast.ClassDef) and not node.name.startswith("_"):
+            names.append(node.name)
+        elif isinstance(node, ast.Assign):
+            names += [t.id for t in node.targets if isinstance(t, ast.Name) and t.id.isupper()]
+    return names
+
+
+def reference_names() -> dict[str, list[str]]:
+    """{module path relative to quests: [public names]} for every module outside the CLI."""
+    import quests
+
+    found = {}
+    for info in pkgutil.walk_packages(quests.__path__, "quests."):
+        if ".cli" in info.name:
+            continue
+        try:
+            names = _public_from_module(importlib.import_module(info.name))
+        except ImportError:  # torch or ray not installed: read the source
+            spec = importlib.util.find_spec(info.name)
+            names = _public_from_source(spec.origin)
+        if names:
+            found[info.name.removeprefix("quests.")] = names
+    return found
+
+
+def _compat_has(module: str, name: str) -> bool:
+    try:
+        return hasattr(importlib.import_module(f"quests_jax.compat.{module}"), name)
+    except ImportError:
+        return False
+
+
+def render() -> str:
+    import quests  # noqa: F401
+
+    version = importlib.metadata.version("quests")
+    found = reference_names()
+    rows, provided, missing = [], 0, 0
+    for module in sorted(found):
+        rows.append(f"\n### `quests.{module}`\n")
+        rows.append("| name | quests_jax.compat | native quests_jax / why not provided |")
+        rows.append("|---|---|---|")
+        for name in found[module]:
+            key = f"{module}.{name}"
+            if _compat_has(module, name):
+                provided += 1
+                where = f"`quests_jax.compat.{module}.{name}`"
+                note = NATIVE.get(key, NATIVE.get(key.removeprefix("gpu."), ""))
+            else:
+                missing += 1
+                where = "not provided"
+                if key not in NOT_PROVIDED:
+                    raise SystemExit(f"{key}: neither in quests_jax.compat nor explained")
+                note = NOT_PROVIDED[key]
+            rows.append(f"| `{name}` | {where} | {note} |")
+    count = provided + missing
+    head = HEADER.format(
+        version=version, count=count, modules=len(found), provided=provided, missing=missing
+    )
+    return head + "\n".join(rows) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="fail if the file is stale")
+    args = parser.parse_args(argv)
+    text = render()
+    if args.check:
+        current = open(OUT).read() if os.path.exists(OUT) else ""
+        if current != text:
+            print(f"{OUT} is stale: run python docs/make_migration.py", file=sys.stderr)
+            return 1
+        return 0
+    with open(OUT, "w") as f:
+        f.write(text)
+    print(f"wrote {OUT}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
