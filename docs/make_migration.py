@@ -261,6 +261,12 @@ def render() -> str:
     return head + "\n".join(rows) + "\n"
 
 
+def _without_version(text: str) -> str:
+    """The guide minus the line naming the installed version (a new release of
+    `quests` with the same names leaves it true)."""
+    return "\n".join(line for line in text.splitlines() if "from the installed" not in line)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="fail if the file is stale")
@@ -268,7 +274,7 @@ def main(argv=None) -> int:
     text = render()
     if args.check:
         current = open(OUT).read() if os.path.exists(OUT) else ""
-        if current != text:
+        if _without_version(current) != _without_version(text):
             print(f"{OUT} is stale: run python docs/make_migration.py", file=sys.stderr)
             return 1
         return 0
