@@ -75,10 +75,6 @@ NATIVE = {
 }
 
 _CELL_LIST = "the reference's numba cell-list internals; quests_jax searches with vesin"
-_TOOLS = (
-    "a general helper of the reference's own scripts and figures, not part of QUESTS "
-    "itself; use it from `quests` or ASE"
-)
 NOT_PROVIDED = {
     "descriptor.descriptor_x1": "numba kernel on a distance matrix; quests_jax.descriptor",
     "descriptor.descriptor_x2": "numba kernel on a distance matrix; quests_jax.descriptor",
@@ -104,25 +100,6 @@ NOT_PROVIDED = {
     "mcmc.compute_approx_score": "needs a pynndescent index; compute_score (exact) instead",
     "mcmc.get_index": "builds a pynndescent index; the searches here are exact",
     "mcmc.augment_pbc_approx": "needs a pynndescent index; augment_pbc (exact) instead",
-    **{
-        f"tools.{n}": _TOOLS
-        for n in (
-            "environment.extract_environment",
-            "environment.estimate_neighbors",
-            "example.get_reference_structures",
-            "example.get_noisy_structures",
-            "example.get_multicomponent_structures",
-            "pbc.add_box",
-            "plotting.FIGS_DIR",
-            "plotting.COLORS",
-            "plotting.savefig",
-            "polyfit.PolynomialRegressor2D",
-            "polyfit.find_zero_points",
-            "time.print_log",
-            "time.timetrack",
-            "time.Timer",
-        )
-    },  # fmt: skip
 }
 
 HEADER = """# Migrating from `quests`

@@ -1,0 +1,64 @@
+# Copied from the reference package quests (quests/tools/pbc.py), whose licence
+# follows: general helpers of its scripts and figures, not QUESTS computations, so
+# that `quests.tools` imports keep working after `quests` -> `quests_jax.compat`.
+#
+# BSD 3-Clause License
+#
+# Copyright (c) 2024, Daniel Schwalbe-Koda, Lawrence Livermore National Security, LLC
+# All rights reserved.
+#
+# Redistribution and use in source and binary forms, with or without
+# modification, are permitted provided that the following conditions are met:
+#
+# * Redistributions of source code must retain the above copyright notice, this
+#   list of conditions and the following disclaimer.
+#
+# * Redistributions in binary form must reproduce the above copyright notice,
+#   this list of conditions and the following disclaimer in the documentation
+#   and/or other materials provided with the distribution.
+#
+# * Neither the name of the copyright holder nor the names of its
+#   contributors may be used to endorse or promote products derived from
+#   this software without specific prior written permission.
+#
+# THIS SOFTWARE IS PROVIDED BY THE COPYRIGHT HOLDERS AND CONTRIBUTORS "AS IS"
+# AND ANY EXPRESS OR IMPLIED WARRANTIES, INCLUDING, BUT NOT LIMITED TO, THE
+# IMPLIED WARRANTIES OF MERCHANTABILITY AND FITNESS FOR A PARTICULAR PURPOSE ARE
+# DISCLAIMED. IN NO EVENT SHALL THE COPYRIGHT HOLDER OR CONTRIBUTORS BE LIABLE
+# FOR ANY DIRECT, INDIRECT, INCIDENTAL, SPECIAL, EXEMPLARY, OR CONSEQUENTIAL
+# DAMAGES (INCLUDING, BUT NOT LIMITED TO, PROCUREMENT OF SUBSTITUTE GOODS OR
+# SERVICES; LOSS OF USE, DATA, OR PROFITS; OR BUSINESS INTERRUPTION) HOWEVER
+# CAUSED AND ON ANY THEORY OF LIABILITY, WHETHER IN CONTRACT, STRICT LIABILITY,
+# OR TORT (INCLUDING NEGLIGENCE OR OTHERWISE) ARISING IN ANY WAY OUT OF THE USE
+# OF THIS SOFTWARE, EVEN IF ADVISED OF THE POSSIBILITY OF SUCH DAMAGE.
+
+import numpy as np
+from ase import Atoms
+
+
+def add_box(atoms: Atoms, vacuum: float = 25) -> Atoms:
+    """Adds a periodic box for an atoms object
+    in the case of non-periodic systems with
+    cell equals to the zero matrix. This is useful
+    because some molecular datasets are loaded
+    with no unit cell.
+    """
+
+    if atoms.pbc.any():
+        return atoms
+
+    if np.linalg.det(atoms.cell) > 0:
+        return atoms
+
+    r = atoms.positions
+    L = (r.max(0) - r.min(0)).max() + vacuum
+    diag = np.array([L, L, L])
+
+    box = np.diag(diag)
+    newpos = r - r.mean(0) + diag / 2
+
+    new = atoms.copy()
+    new.positions = newpos
+    new.cell = box
+
+    return new
