@@ -280,3 +280,29 @@ def test_migration_guide_is_generated_and_covers_every_name():
     script = os.path.join(os.path.dirname(__file__), "..", "docs", "make_migration.py")
     result = subprocess.run([sys.executable, script, "--check"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_tools_are_the_reference_helpers():
+    import quests.tools.environment as ref_env
+    import quests.tools.example as ref_example
+
+    from quests_jax.compat.tools import environment, example, pbc, time
+
+    for ours, theirs in zip(
+        example.get_reference_structures(supercell=2),
+        ref_example.get_reference_structures(supercell=2),
+        strict=True,
+    ):
+        np.testing.assert_allclose(ours.positions, theirs.positions)
+    atoms = example.get_reference_structures()[0].repeat(3)
+    env, ref = environment.extract_environment(atoms, 0, 5.0, 12), ref_env.extract_environment(
+        atoms, 0, 5.0, 12
+    )  # fmt: skip
+    np.testing.assert_allclose(env.positions, ref.positions)
+    molecule = atoms.copy()
+    molecule.pbc = False
+    molecule.cell = np.zeros((3, 3))
+    assert np.linalg.det(pbc.add_box(molecule).cell) > 0
+    with time.Timer() as timer:
+        pass
+    assert timer.time >= 0
