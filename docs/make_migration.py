@@ -51,6 +51,10 @@ NATIVE = {
     "compression.baseline.mean_fps": "quests_jax.compression.mean_fps (seeded)",
     "compression.baseline.k_means": "quests_jax.compression.k_means (seeded)",
     "mcmc.augment_pbc": "quests_jax.generation.monte_carlo (jitted; or optimize_structure)",
+    "mcmc.augment_pbc_approx": "quests_jax.generation.monte_carlo on the index's data",
+    "mcmc.get_index": "an exact index (query like pynndescent's)",
+    "entropy.find_equal": "the nearest row within eps (kernels.nearest_sq_distances)",
+    "compression.baseline.k_means_entropy": "quests_jax.compression.k_means(pick='entropy')",
     "gpu.entropy.entropy": "quests_jax.entropy (any JAX device)",
     "gpu.entropy.delta_entropy": "quests_jax.delta_entropy (any JAX device)",
     "gpu.entropy.diversity": "quests_jax.diversity (any JAX device)",
@@ -84,22 +88,14 @@ NOT_PROVIDED = {
     "descriptor.create_bin_dict": _CELL_LIST,
     "descriptor.wrap_pbc": _CELL_LIST,
     "descriptor.bin_atoms": _CELL_LIST,
-    "entropy.find_equal": (
-        "exact-duplicate search; np.unique(x, axis=0, return_index=True) or dH < eps "
-        "(quests_jax.overlap) do the job"
-    ),
     "compression.fps.select_fps_greedy": "one greedy step on a distance matrix (internal)",
     "compression.fps.select_msc_greedy": "one greedy step on a distance matrix (internal)",
     "compression.fps.select_msc_weighted": "one greedy step on a distance matrix (internal)",
     "compression.fps.SELECT_FNS": "the table of those steps; compat fps takes method='fps'",
-    "compression.baseline.k_means_entropy": "not one of the reference's METHODS; k_means is",
     "compression.parallel.segment_compress": (
         "ray-parallel chunked compression; quests_jax's msc is one device loop"
     ),
     "compression.parallel.process_dataset": "ray worker of segment_compress",
-    "mcmc.compute_approx_score": "needs a pynndescent index; compute_score (exact) instead",
-    "mcmc.get_index": "builds a pynndescent index; the searches here are exact",
-    "mcmc.augment_pbc_approx": "needs a pynndescent index; augment_pbc (exact) instead",
 }
 
 HEADER = """# Migrating from `quests`
@@ -137,7 +133,11 @@ layer over the JAX library. What differs:
   `mean_fps` and `k_means` draw from seeded generators (a `seed` keyword, 0 by
   default), so their frames differ from the reference's unseeded draws.
 * `mcmc.augment_pbc` honours `target_dH` (the reference scores against its default
-  target whatever is passed) and draws from JAX's seeded generator.
+  target whatever is passed) and draws from JAX's seeded generator. `mcmc.get_index`
+  returns an exact index with pynndescent's `query`; `augment_pbc_approx` anneals
+  against the exact dH of the index's data (which the n-nearest score approximates).
+* `entropy.find_equal` returns, for each row, the nearest row within `eps` (the
+  reference: any row within `eps`); they differ only where several rows are that close.
 
 **The native API** (`import quests_jax`) is JAX-first: results are JAX arrays, so that
 they stay on the device and compose with `jit`, `vmap` and `grad`. Convert with

@@ -335,9 +335,16 @@ def _kmeans_pp(points: np.ndarray, k: int, rng) -> np.ndarray:
     return np.array(chosen)
 
 
-def k_means(data: FrameSet, size: int, *, seed=0, iterations=300):
-    """k-means (k = size) of the frames' mean descriptors; from each cluster the frame
-    nearest its centre. Returns (size,) distinct indices, by cluster."""
+def k_means(
+    data: FrameSet, size: int, *, seed=0, iterations=300, pick="centre", entropies=None,
+    h=DEFAULT_BANDWIDTH,
+):  # fmt: skip
+    """k-means (k = size) of the frames' mean descriptors, then one frame per cluster:
+    the one nearest its centre (``pick="centre"``) or the one of highest entropy
+    (``pick="entropy"``, the reference's ``k_means_entropy``; ``entropies`` per frame,
+    computed at bandwidth ``h`` when not given). Returns (size,) distinct indices."""
+    if pick not in ("centre", "entropy"):
+        raise ValueError(f"pick must be 'centre' or 'entropy', got {pick!r}")
     size = _check_size(size, data.n_frames)
     rng = np.random.default_rng(seed)
     means = data.frame_means()
@@ -345,12 +352,17 @@ def k_means(data: FrameSet, size: int, *, seed=0, iterations=300):
         jnp.asarray(means), jnp.asarray(means[_kmeans_pp(means, size, rng)]), iterations=iterations
     )
     centres, labels = np.asarray(centres), np.asarray(labels)
-    d2 = np.sum((means - centres[labels]) ** 2, axis=1)
+    if pick == "centre":
+        score = -np.sum((means - centres[labels]) ** 2, axis=1)
+    elif entropies is None:
+        score = _frame_entropies(data, _check_h(h), None)
+    else:
+        score = np.asarray(entropies, dtype=float).reshape(-1)
     picked = []
     for c in range(size):
         members = np.flatnonzero(labels == c)
         if members.size:
-            picked.append(int(members[np.argmin(d2[members])]))
+            picked.append(int(members[np.argmax(score[members])]))
     # clusters emptied by Lloyd's steps (rare): fill with the farthest remaining frames
     while len(picked) < size:
         rest = np.setdiff1d(np.arange(data.n_frames), picked)

@@ -697,8 +697,9 @@ def cross_kernel_sums(a, b, h, *, a_mask=None, b_mask=None, block_size=None):
     return rows, cols
 
 
-def nearest_sq_distances(y, x, n: int, *, block_size=None):
-    """The n smallest squared distances from each y to the rows of x, ascending: (M, n).
+def nearest_sq_distances(y, x, n: int, *, block_size=None, return_index: bool = False):
+    """The n smallest squared distances from each y to the rows of x, ascending: (M, n);
+    with ``return_index``, also the (M, n) rows of x they belong to.
 
     A streamed top-n over blocks of x finds the n nearest rows with the fast matmul
     distances; their squared distances are then recomputed from explicit differences,
@@ -730,10 +731,13 @@ def nearest_sq_distances(y, x, n: int, *, block_size=None):
         init = (jnp.full((by, n), jnp.inf, y.dtype), jnp.zeros((by, n), jnp.int32))
         (_, index), _ = jax.lax.scan(step, init, jnp.arange(ref.n_blocks))
         nearest = ref.rows.reshape(-1, x.shape[1])[index]  # (By, n, d)
-        exact = jnp.sum((yq[:, None, :] - nearest) ** 2, axis=2)
-        return jnp.sort(exact, axis=1).astype(y.dtype)
+        exact = jnp.sum((yq[:, None, :] - nearest) ** 2, axis=2).astype(y.dtype)
+        order = jnp.argsort(exact, axis=1)
+        return jnp.take_along_axis(exact, order, 1), jnp.take_along_axis(index, order, 1)
 
-    return jax.lax.map(query_block, (yb, y_valid)).reshape(-1, n)[:m]
+    d2, index = jax.lax.map(query_block, (yb, y_valid))
+    d2, index = d2.reshape(-1, n)[:m], index.reshape(-1, n)[:m]
+    return (d2, index) if return_index else d2
 
 
 def log_kernel_from_sq_distances(d2, h):

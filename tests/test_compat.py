@@ -306,3 +306,35 @@ def test_tools_are_the_reference_helpers():
     with time.Timer() as timer:
         pass
     assert timer.time >= 0
+
+
+def test_find_equal_and_the_exact_index_agree_with_the_reference():
+    import quests.mcmc as ref_mcmc
+
+    from quests_jax.compat import entropy as compat
+    from quests_jax.compat import mcmc
+
+    rng = np.random.default_rng(5)
+    x = rng.random((60, 63)) * 0.01
+    y = np.concatenate([x[[4, 9, 4]], rng.random((3, 63)) * 0.01 + 1.0])
+    np.testing.assert_array_equal(compat.find_equal(x, y), ref_entropy.find_equal(x, y))
+    index = mcmc.get_index(x, graph_neighbors=10, random_state=0)
+    near, distances = index.query(y[:3] + 1e-4, k=3)
+    brute = np.sqrt(((y[:3, None] + 1e-4 - x[None]) ** 2).sum(-1))
+    np.testing.assert_array_equal(near, np.argsort(brute, axis=1)[:, :3])
+    np.testing.assert_allclose(distances, np.sort(brute, axis=1)[:, :3], rtol=1e-5)
+    their_index = ref_mcmc.get_index(x)
+    for method in ("target", "greedy", "average"):
+        assert mcmc.compute_approx_score(y[:3] + 1e-4, index, method) == pytest.approx(
+            ref_mcmc.compute_approx_score(y[:3] + 1e-4, their_index, method), rel=1e-4
+        )
+    atoms = rattle(bulk("Cu", "fcc", a=3.61, cubic=True).repeat((2, 2, 2)), 0.05, 4)
+    data = mcmc.get_index(np.asarray(qj_descriptors([atoms])))
+    best, scores = mcmc.augment_pbc_approx(atoms, data, n_steps=20, target_dH=5.0)
+    assert scores.shape == (20,) and len(best) == len(atoms)
+
+
+def qj_descriptors(frames):
+    from quests_jax import get_descriptors
+
+    return get_descriptors(frames)

@@ -123,6 +123,27 @@ def test_k_means_finds_separated_clusters():
         assert i == nearest
 
 
+def test_k_means_entropy_picks_each_clusters_highest_entropy_frame():
+    """The reference's k_means_entropy: the same clusters, the frame of highest given
+    entropy in each (checked against the groups, by brute force)."""
+    rng = np.random.default_rng(4)
+    centres = rng.normal(size=(3, 5)) * 10
+    groups = rng.integers(0, 3, size=30)
+    frames = [centres[g] + 0.1 * rng.normal(size=(3, 5)) for g in groups]
+    entropies = rng.random(30)
+    data = FrameSet.from_list(frames)
+    got = compression.k_means(data, 3, seed=0, pick="entropy", entropies=entropies)
+    assert sorted(groups[got].tolist()) == [0, 1, 2]
+    for i in got:
+        members = np.flatnonzero(groups == groups[i])
+        assert i == members[np.argmax(entropies[members])]
+    from quests_jax.compat.compression.baseline import k_means_entropy
+
+    assert sorted(k_means_entropy(frames, entropies, 3)) == sorted(got.tolist())
+    with pytest.raises(ValueError, match="pick"):
+        compression.k_means(data, 3, pick="median")
+
+
 def test_random_and_every_method_return_distinct_valid_indices():
     data = FrameSet.from_list(descriptors("rattled"))
     for method in ("msc", "fps", "mean_fps", "k_means", "random"):

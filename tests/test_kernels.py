@@ -144,6 +144,14 @@ def test_nearest_sq_distances():
     d2 = np.sort(((y[:, None] - x[None]) ** 2).sum(-1), axis=1)[:, :4]
     np.testing.assert_allclose(got, d2, rtol=1e-10, atol=1e-14)
     np.testing.assert_allclose(got32, d2, rtol=1e-5)
+    with jax.enable_x64(True):
+        d2_i, index = nearest_sq_distances(
+            jnp.asarray(y), jnp.asarray(x), 4, block_size=16, return_index=True
+        )
+    np.testing.assert_array_equal(
+        np.asarray(index), np.argsort(((y[:, None] - x[None]) ** 2).sum(-1), axis=1)[:, :4]
+    )
+    np.testing.assert_allclose(d2_i, d2, rtol=1e-10, atol=1e-14)
 
 
 # a large M x N call, as shapes only: compiled, never run

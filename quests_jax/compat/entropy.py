@@ -8,10 +8,12 @@ own block size). Results are NumPy: floats for one bandwidth, arrays otherwise.
 
 from __future__ import annotations
 
+import jax.numpy as jnp
 import numpy as np
 
 from .. import bandwidth as _bandwidth
 from .. import information as _info
+from .. import kernels as _kernels
 from ._results import as_reference, bandwidths
 
 DEFAULT_BANDWIDTH = 0.015
@@ -108,3 +110,20 @@ def approx_delta_entropy(y, x, h=DEFAULT_BANDWIDTH, n: int = DEFAULT_UQ_NBRS,
         y.dtype,
     )
     return dh.T if dh.ndim == 2 else dh
+
+
+def nearest_rows(y, x, n: int):
+    """(indices (M, n), distances (M, n)) of the n nearest rows of x to each row of y,
+    ascending, exact (pynndescent's ``query`` order of results)."""
+    y = jnp.asarray(np.asarray(y, np.result_type(_rows(y), _rows(x))))  # float32 unless x64
+    x = jnp.asarray(_rows(x), y.dtype)
+    d2, index = _kernels.nearest_sq_distances(y, x, int(n), return_index=True)
+    return np.asarray(index, dtype=np.int64), np.sqrt(np.maximum(np.asarray(d2), 0))
+
+
+def find_equal(x, y, batch_size: int = DEFAULT_BATCH, eps: float = 1e-5):
+    """(N,) for each row of y, the index of a row of x closer than ``eps`` (the
+    nearest one; the reference returns any), or -1."""
+    del batch_size
+    index, distance = nearest_rows(y, x, 1)
+    return np.where(distance[:, 0] < eps, index[:, 0], -1).astype(np.int64)

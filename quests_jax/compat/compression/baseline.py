@@ -29,3 +29,13 @@ def k_means(descriptors, entropies, size: int, seed: int = 0):
     """k-means of the frames' mean descriptors; the frame nearest each centre."""
     data = _frames(descriptors)
     return [int(i) for i in _compression.k_means(data, _count(size, data.n_frames), seed=seed)]
+
+
+def k_means_entropy(descriptors, entropies, size: int, seed: int = 0):
+    """k-means of the frames' mean descriptors; the frame of highest entropy in each
+    cluster."""
+    data = _frames(descriptors)
+    chosen = _compression.k_means(
+        data, _count(size, data.n_frames), seed=seed, pick="entropy", entropies=entropies
+    )
+    return [int(i) for i in chosen]
