@@ -100,24 +100,31 @@ def test_reference_readme_block(index, workdir, capsys):
         assert isinstance(ours["H"], float)
         np.testing.assert_allclose(ours["H"], expected, rtol=1e-4)
         return
+    if "approx_delta_entropy" in code:
+        check_approx_block(run_block(compat_code(code), workdir))
+        return
     theirs = run_block(code, workdir)
     ours = run_block(compat_code(code), workdir)
     compared = 0
     for name, value in theirs.items():
         if callable(value) or inspect.ismodule(value) or name not in ours or name in PLACEHOLDERS:
             continue
-        if "approx_delta_entropy" in code and name == "dH":
-            # the reference's neighbours are approximate (pynndescent), ours exact: the
-            # exact n nearest give the largest kernel sum, so our dH is never above
-            # its value and equals it wherever its search found the true neighbours
-            assert isinstance(ours[name], np.ndarray)
-            assert (ours[name] <= value + 1e-4 * np.abs(value) + 1e-6).all()
-            assert np.isclose(ours[name], value, rtol=1e-4).mean() > 0.5
-        else:
-            assert_same(name, ours[name], value)
+        assert_same(name, ours[name], value)
         compared += 1
     assert compared > 0
     capsys.readouterr()
+
+
+def check_approx_block(ours: dict) -> None:
+    """The approximate-dH examples (n = 5 nearest references). The reference finds
+    them approximately with pynndescent (whose numba compilation alone takes ~80 s in
+    a fresh environment), quests_jax exactly: checked against a float64 brute force
+    of the exact n-term bound instead of the reference's approximate values."""
+    x, y, dh = ours["x"], ours["y"], ours["dH"]
+    assert isinstance(dh, np.ndarray)
+    d2 = np.sort(((y[:, None, :] - x[None, :, :]) ** 2).sum(-1), axis=1)[:, :5]
+    expected = -np.log(np.exp(-d2 / (2 * 0.015**2)).sum(axis=1))
+    np.testing.assert_allclose(dh, expected, rtol=1e-4, atol=1e-4)
 
 
 def test_reference_quickstart_blocks_in_sequence(workdir, capsys):
@@ -135,6 +142,13 @@ def test_reference_quickstart_blocks_in_sequence(workdir, capsys):
             np.testing.assert_allclose(ours_ns["H"], expected, rtol=1e-4)
             ran += 1
             continue
+        if "approx_delta_entropy" in code:
+            with pytest.MonkeyPatch.context() as mp:
+                mp.chdir(workdir)
+                exec(compile_code(compat_code(code)), ours_ns)
+            check_approx_block(ours_ns)
+            ran += 1
+            continue
         try:
             with pytest.MonkeyPatch.context() as mp:
                 mp.chdir(workdir)
@@ -146,7 +160,7 @@ def test_reference_quickstart_blocks_in_sequence(workdir, capsys):
             exec(compile_code(compat_code(code)), ours_ns)
         ran += 1
         for name in ("x", "y", "H", "D", "dH"):
-            if name in theirs_ns and name not in PLACEHOLDERS and "approx" not in code:
+            if name in theirs_ns and name not in PLACEHOLDERS:
                 assert_same(name, ours_ns[name], theirs_ns[name])
     assert ran == 5  # of 7: one block has a syntax slip, one uses an undefined name
     capsys.readouterr()
@@ -327,10 +341,9 @@ def test_find_equal_and_the_exact_index_agree_with_the_reference():
     brute = np.sqrt(((y[:3, None] + 1e-4 - x[None]) ** 2).sum(-1))
     np.testing.assert_array_equal(near, np.argsort(brute, axis=1)[:, :3])
     np.testing.assert_allclose(distances, np.sort(brute, axis=1)[:, :3], rtol=1e-5)
-    their_index = ref_mcmc.get_index(x)
-    for method in ("target", "greedy", "average"):
+    for method in ("target", "greedy", "average"):  # the reference's scoring on our index
         assert mcmc.compute_approx_score(y[:3] + 1e-4, index, method) == pytest.approx(
-            ref_mcmc.compute_approx_score(y[:3] + 1e-4, their_index, method), rel=1e-4
+            ref_mcmc.compute_approx_score(y[:3] + 1e-4, index, method), rel=1e-4
         )
     atoms = rattle(bulk("Cu", "fcc", a=3.61, cubic=True).repeat((2, 2, 2)), 0.05, 4)
     data = mcmc.get_index(np.asarray(qj_descriptors([atoms])))
