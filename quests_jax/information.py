@@ -107,12 +107,18 @@ def _as_bandwidths(h, dtype):
     return arr.reshape(-1), arr.ndim == 1
 
 
-def _check_widths(y, x, names=("y", "x")):
-    if y.shape[1] != x.shape[1]:
+def _descriptor_pair(queries, refs, names=("y", "x")):
+    """(queries, refs) checked as descriptors of one width; ``names`` are the user's
+    argument names (``y, x`` for dH, ``x, y`` for the kernel sums, as the reference)."""
+    queries = _as_descriptors(queries, names[0])
+    refs = _as_descriptors(refs, names[1])
+    if queries.shape[1] != refs.shape[1]:
         raise ValueError(
-            f"mismatched descriptor widths: {names[0]} has {y.shape[1]} columns, {names[1]} "
-            f"has {x.shape[1]} (were they made with the same k, or one multicomponent?)"
+            f"mismatched descriptor widths: {names[0]} has {queries.shape[1]} columns, "
+            f"{names[1]} has {refs.shape[1]} (were they made with the same k, or one "
+            "multicomponent?)"
         )
+    return queries, refs
 
 
 def _shape_out(values, vector: bool):
@@ -369,31 +375,20 @@ def delta_entropy(
     return _shape_out(-log_p, vector)
 
 
-def _log_p(y, x, h, batch_size, y_mask=None, x_mask=None, execution="auto"):
-    """(log sum_j K(y_i, x_j) (M, H), whether h was a vector), checked."""
-    y = _as_descriptors(y, "y")
-    x = _as_descriptors(x, "x")
-    _check_widths(y, x)
+def _log_p(y, x, h, batch_size, y_mask=None, x_mask=None, execution="auto", names=("y", "x")):
+    """(log sum_j K(y_i, x_j) (M, H), whether h was a vector), checked; ``names``: the
+    user's names of (y, x), for errors."""
+    y, x = _descriptor_pair(y, x, names)
     h, vector = _as_bandwidths(h, x.dtype)
     y_mask = _as_mask(y_mask, y.shape[0], "y_mask")
     x_mask = _as_mask(x_mask, x.shape[0], "x_mask")
     return _cross_log_sums(y, x, h, y_mask, x_mask, batch_size, execution), vector
 
 
-def _query_log_p(x, y, h, batch_size, execution):
-    """log sum_j K(x_i, y_j) for the kernel-sum functions, whose argument names are
-    the reference's: ``x`` the queries, ``y`` the references."""
-    x = _as_descriptors(x, "x")
-    y = _as_descriptors(y, "y")
-    _check_widths(x, y, ("x", "y"))
-    h, vector = _as_bandwidths(h, y.dtype)
-    return _cross_log_sums(x, y, h, None, None, batch_size, execution), vector
-
-
 def log_kernel_sum(x, y, h=DEFAULT_BANDWIDTH, batch_size: int | None = None, *, execution="auto"):
     """log sum_j K(x_i, y_j): (M,) or (M, H) for x (M, d) queries and y (N, d)
     references (the reference package's argument names); equals -dH of x given y."""
-    log_p, vector = _query_log_p(x, y, h, batch_size, execution)
+    log_p, vector = _log_p(x, y, h, batch_size, execution=execution, names=("x", "y"))
     return _shape_out(log_p, vector)
 
 
@@ -403,7 +398,7 @@ def kernel_sum(x, y, h=DEFAULT_BANDWIDTH, batch_size: int | None = None, *, exec
 
     Underflows to 0 far from y, like the reference; prefer :func:`log_kernel_sum`.
     """
-    log_p, vector = _query_log_p(x, y, h, batch_size, execution)
+    log_p, vector = _log_p(x, y, h, batch_size, execution=execution, names=("x", "y"))
     return _shape_out(_xp(log_p).exp(log_p), vector)
 
 
@@ -420,9 +415,7 @@ def weighted_kernel_sum(
         (q, p): q = sum_j w_j K_ij / sum_j K_ij, the expected value of w at x (well
         defined even where every kernel underflows), and p = sum_j K_ij; (M,) or (M, H).
     """
-    x = _as_descriptors(x, "x")
-    y = _as_descriptors(y, "y")
-    _check_widths(x, y, ("x", "y"))
+    x, y = _descriptor_pair(x, y, ("x", "y"))
     w = w if is_traced(w) else np.asarray(w, y.dtype)
     if w.shape != (y.shape[0],):
         raise ValueError(f"w must have shape ({y.shape[0]},) like the rows of y, got {w.shape}")
@@ -468,9 +461,7 @@ def approx_delta_entropy(
     of ``x``.
     """
     del graph_neighbors, nndescent_kwargs
-    y = _as_descriptors(y, "y")
-    x = _as_descriptors(x, "x")
-    _check_widths(y, x)
+    y, x = _descriptor_pair(y, x)
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}")
     if n > x.shape[0]:
