@@ -34,13 +34,16 @@ def _check_x(x) -> np.ndarray:
     return x
 
 
-def _subset_entropy(x: np.ndarray, rows: np.ndarray, h, batch_size) -> float:
-    """Entropy of x[rows], padded to a bucket size so that few sizes compile."""
+def _subset_entropy(x: np.ndarray, rows: np.ndarray, h, batch_size) -> tuple[float, float]:
+    """(entropy of x[rows], wall seconds it took), padded to a bucket size so that few
+    sizes compile."""
+    start = time.perf_counter()
     n = rows.size
     padded = bucket_size(n)
     index = np.concatenate([rows, np.full(padded - n, rows[0])])
     mask = np.arange(padded) < n
-    return float(entropy(x[index], h, batch_size, mask=mask))
+    value = float(entropy(x[index], h, batch_size, mask=mask))
+    return value, time.perf_counter() - start
 
 
 def learning_curve(
@@ -81,9 +84,7 @@ def learning_curve(
             runs = 1 if size == n else num_runs
             for r in range(runs):
                 rows = np.sort(rng.choice(n, size, replace=False))
-                start = time.perf_counter()
-                values[i, r] = _subset_entropy(x, rows, h, batch_size)
-                seconds[i, r] = time.perf_counter() - start
+                values[i, r], seconds[i, r] = _subset_entropy(x, rows, h, batch_size)
             bar.update(num_runs)
     return {
         "fractions": fractions.tolist(),
@@ -111,13 +112,8 @@ def entropy_sampler(
         [np.arange(n)] if n <= sample
         else [np.sort(rng.choice(n, sample, replace=False)) for _ in range(num_runs)]
     )  # fmt: skip
-    values, seconds = [], []
-    for rows in subsets:
-        start = time.perf_counter()
-        values.append(_subset_entropy(x, rows, h, batch_size))
-        seconds.append(time.perf_counter() - start)
-    values = np.array(values)
-    return (values, np.array(seconds)) if return_times else values
+    values, seconds = np.array([_subset_entropy(x, rows, h, batch_size) for rows in subsets]).T
+    return (values, seconds) if return_times else values
 
 
 @dataclasses.dataclass(frozen=True)
