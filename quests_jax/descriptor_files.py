@@ -27,6 +27,10 @@ import numpy as np
 from .output_files import write_atomically
 
 
+class NoDescriptorsError(ValueError):
+    """A NumPy archive without a ``descriptors`` member: some other data."""
+
+
 @dataclasses.dataclass(frozen=True)
 class DescriptorFile:
     """What a descriptor file holds.
@@ -95,7 +99,7 @@ def read_descriptor_file(path) -> DescriptorFile:
     if isinstance(loaded, np.lib.npyio.NpzFile):  # the older quests_jax archive
         with loaded as data:
             if "descriptors" not in data:
-                raise ValueError("no 'descriptors' array in it")
+                raise NoDescriptorsError("no 'descriptors' array in it")
             x = data["descriptors"]
             meta = {name: data[name] for name in ("k", "cutoff", "frame_sizes") if name in data}
     else:

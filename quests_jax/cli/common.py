@@ -227,16 +227,14 @@ def load(path: str, args) -> Described:
 def _read_numpy(path: str):
     """(descriptors, k, cutoff, frame sizes) of a .npy (memory-mapped) or .npz file
     (:mod:`quests_jax.descriptor_files`: ours, the reference's, or the older format)."""
-    from ..descriptor_files import read_descriptor_file
+    from ..descriptor_files import NoDescriptorsError, read_descriptor_file
 
     if path.endswith(".npy"):
         return np.load(path, mmap_mode="r"), None, None, None
     try:
         found = read_descriptor_file(path)
-    except ValueError as err:
-        if "no 'descriptors'" in str(err):
-            raise UserError(f"{path}: {err}") from None
-        raise
+    except NoDescriptorsError as err:
+        raise UserError(f"{path}: {err}") from None
     return found.x, found.k, found.cutoff, found.frame_sizes
 
 
