@@ -39,6 +39,7 @@ import functools
 from contextlib import nullcontext
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from .kernels import (
@@ -75,32 +76,34 @@ def _prepare(rows, valid, far):
     return prepare_block(rows, valid, far)
 
 
-def _distances(y, y_valid, block, wide, limit):
-    """d2 of query rows against a prepared block: the plain matmul (``limit`` None),
-    or exact for rows far from the block's centre."""
+def _distances(y, y_valid, block, wide, limit, exact):
+    """d2 of query rows against a prepared block: the matmul (``exact`` False: the
+    host found no row beyond ``limit`` from the block's centre), or exact for rows far
+    from it."""
     rows, centre, sq, valid = block
-    if limit is None:
-        return block_sq_distances(y, rows, centre, sq, wide)
+    if not exact:
+        y = jnp.where(y_valid[:, None], y, centre)  # padding rows: not in the split's scale
+        return block_sq_distances(y, rows, centre, sq, wide, limit, fix_far=False)
     return exact_block_sq_distances(y, rows, centre, sq, wide, limit, y_valid, valid)
 
 
 @functools.partial(jax.jit, static_argnames=("wide", "exact"))
 def _self_pair(acc_i, acc_j, block_i, block_j, scales, limit, *, wide, exact):
-    d2 = _distances(block_i[0], block_i[3], block_j, wide, limit if exact else None)
+    d2 = _distances(block_i[0], block_i[3], block_j, wide, limit, exact)
     rows, cols = self_block_sums(d2, scales, False)
     return acc_i + rows, acc_j + cols
 
 
 @functools.partial(jax.jit, static_argnames=("wide", "exact"))
 def _self_diagonal(acc, block, scales, limit, *, wide, exact):
-    d2 = _distances(block[0], block[3], block, wide, limit if exact else None)
+    d2 = _distances(block[0], block[3], block, wide, limit, exact)
     sums, _ = self_block_sums(d2, scales, True)
     return acc + sums
 
 
 @functools.partial(jax.jit, static_argnames=("wide", "exact"))
 def _log_step(carry, y, y_valid, block, weights, scales, limit, *, wide, exact):
-    d2 = _distances(y, y_valid, block, wide, limit if exact else None)
+    d2 = _distances(y, y_valid, block, wide, limit, exact)
     return log_sums_step(carry, d2, scales, weights)
 
 
@@ -203,8 +206,8 @@ def self_sums(x, h, *, block=None, wide=False, resident=True, label="entropy", r
     """sum_j K(x_i, x_j) of every row of a host set, self term included: (N, H) NumPy.
 
     ``x`` (N, d): a NumPy array or memory map in the working dtype (float32, or
-    float64 with x64 enabled); ``h`` (H,) bandwidths; ``wide`` accumulates float32
-    distances in float64 (per-row accuracy); ``reach``: the largest |entry|, if known
+    float64 with x64 enabled); ``h`` (H,) bandwidths; ``wide``: float32 distances in
+    split arithmetic (per-row accuracy, :mod:`quests_jax.kernels`); ``reach``: the largest |entry|, if known
     (saves a pass over the rows).
     """
     dtype = np.dtype(x.dtype)

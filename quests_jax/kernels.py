@@ -16,12 +16,15 @@ Numerics:
   explicit differences instead (here one row at a time behind a ``cond``; the
   engine runs :func:`exact_block_sq_distances` on the block pairs that may hold such
   rows), so the sums are exact at any block size and device count.
-* In float32 that error is still ~eps |y - c|^2, i.e. ~1e-5 in the exponent
-  |y - x|^2 / 2h^2 for h = 0.015 and a query 0.15 from the block centre. Per-
-  environment results (dH) therefore accumulate the distances in float64 ("wide"
-  distances; float32 in, float32 out, ~1.8x the matmul cost), which leaves only the
-  rounding of the float32 inputs. Averages over a set (entropy, diversity) keep the
-  float32 matmul: their rounding errors average out (~1e-7 relative).
+* In float32 that error is still ~eps |y - c|^2, i.e. ~1e-4 in the exponent
+  |y - x|^2 / 2h^2 for h = 0.015 and rows 0.2 from the block centre (measured on the
+  DFT silicon set: dH off by up to 1.6e-4; 5e-4 on a set of mixed structures).
+  Per-environment results (dH) therefore use "wide" distances: in float32, split
+  arithmetic (:func:`_compensated_matmul_distances`: an exact product of coarse high
+  parts plus a float32 product of the rest, ~2x the plain distances' time on a
+  CPU) brings it to ~1e-6, with no 64-bit float in any program (TPUs have none; most
+  GPUs run it at 1/32-1/64 speed). Averages over a set (entropy, diversity) keep the
+  plain float32 matmul: their rounding errors average out (~1e-7 relative).
 * Sums against a reference set accumulate in log space, relative to the nearest
   reference row: log sum_j K(y, x_j) = s m + log sum_j exp(s (|y - x_j|^2 - m)), with
   m the smallest squared distance and s = -1/(2h^2). It stays finite and accurate when
@@ -109,48 +112,76 @@ def far_beyond(reach, h, xp=jnp):
     return reach + 1e3 * (1.0 + xp.max(h))
 
 
-@jax.custom_batching.custom_vmap
-def _wide_matmul_distances(y, x, centre):
-    """|y - x|^2 (By, Bx) of float32 rows, accumulated in float64 (returned in float32).
+# Bits of the coarse ("high") part of each centred entry in compensated distances:
+# with |high| <= 2^8 grid steps, every product of two high parts, the sums of 63 of
+# them, |y_h|^2 + |x_h|^2 and |y_h - x_h|^2 stay below 2^24 steps: exact in float32.
+_HIGH_BITS = 8
 
-    float64 is used inside a local ``enable_x64`` scope, so this works whatever the
-    global setting. Under ``vmap`` the batching rule below traces it again inside that
-    scope: batching the traced float64 operations outside it (as ``vmap`` of a
-    ``scan`` otherwise does) would mix float32 and float64.
+
+def _split(a, step):
+    """(high, low) of centred rows ``a``: high on the grid ``step`` (at most 2^8 steps,
+    clipped there for rows beyond the block's scale), low = a - high (exact where not
+    clipped)."""
+    limit = float(2**_HIGH_BITS)
+    high = jnp.clip(jnp.round(a / step), -limit, limit) * step
+    return high, a - high
+
+
+def _compensated_matmul_distances(y, x, centre, limit):
+    """|y - x|^2 (By, Bx) of float32 rows to ~2^-9 of the plain matmul's rounding error,
+    in float32 only (split arithmetic; no float64, so it runs on TPUs and at full speed
+    on GPUs without fast float64).
+
+    Entries are centred on ``centre`` and split into a high part on a grid of 2^-8 of
+    the largest entry A of the rows within ``limit`` of the centre (others are far rows,
+    whose distances the callers recompute exactly) and a low part (<= 2^-9 A). Then
+
+        |y - x|^2 = |y_h - x_h|^2 + (2 y_h.y_l + |y_l|^2) + (2 x_h.x_l + |x_l|^2)
+                    - 2 (y_h.x_l + y_l.x)
+
+    where |y_h - x_h|^2 = |y_h|^2 + |x_h|^2 - 2 y_h.x_h is exact (integers of the grid,
+    all below 2^24 steps: any summation order, any device at HIGHEST precision) and
+    the rest, 2^-9 smaller, carries a float32 rounding error 2^-9 times the plain one.
+    Cost: two matmuls, of width d and 2d + 2 (~2x the plain distances' time on a CPU).
     """
-    with jax.enable_x64(True):
-        c = centre.astype(jnp.float64)
-        yc = y.astype(jnp.float64) - c
-        xc = x.astype(jnp.float64) - c
-        cross = jnp.matmul(yc, xc.T, precision=HIGHEST)
-        d2 = jnp.sum(yc * yc, axis=1)[:, None] + jnp.sum(xc * xc, axis=1)[None, :] - 2 * cross
-        return d2.astype(y.dtype)
-
-
-@_wide_matmul_distances.def_vmap
-def _wide_matmul_distances_vmap(axis_size, in_batched, y, x, centre):
-    y_batched, x_batched, centre_batched = in_batched
-    if not (x_batched or centre_batched):  # one reference block for the whole batch
-        d2 = _wide_matmul_distances(y.reshape(-1, y.shape[-1]), x, centre)
-        return d2.reshape(axis_size, y.shape[1], x.shape[0]), True
-
-    def batched(a, is_batched):
-        return a if is_batched else jnp.broadcast_to(a, (axis_size,) + a.shape)
-
-    args = [batched(a, b) for a, b in zip((y, x, centre), in_batched, strict=True)]
-    return jax.lax.map(lambda a: _wide_matmul_distances(*a), args), True
+    yc, xc = y - centre, x - centre
+    y_sq, x_sq = jnp.sum(yc * yc, axis=1), jnp.sum(xc * xc, axis=1)
+    scale = jnp.maximum(
+        jnp.max(jnp.where(y_sq <= limit, jnp.max(jnp.abs(yc), axis=1), 0.0)),
+        jnp.max(jnp.where(x_sq <= limit, jnp.max(jnp.abs(xc), axis=1), 0.0)),
+    )
+    _, exponent = jnp.frexp(jnp.maximum(scale, jnp.finfo(y.dtype).tiny))  # scale < 2^e
+    step = jnp.ldexp(jnp.ones((), y.dtype), exponent - _HIGH_BITS)
+    yh, yl = _split(yc, step)
+    xh, xl = _split(xc, step)
+    exact = (  # |y_h - x_h|^2, exact
+        jnp.sum(yh * yh, axis=1)[:, None]
+        + jnp.sum(xh * xh, axis=1)[None, :]
+        + jnp.matmul(-2.0 * yh, xh.T, precision=HIGHEST)
+    )
+    # the rest in one matmul of width 2d + 2 (128 for d = 63), row and column terms
+    # folded in: [y_h, y_l, r_y, 1] . [-2 x_l, -2 x, 1, r_x]
+    y_rest = jnp.sum(yl * (2.0 * yh + yl), axis=1, keepdims=True)
+    x_rest = jnp.sum(xl * (2.0 * xh + xl), axis=1, keepdims=True)
+    rest = jnp.matmul(
+        jnp.concatenate([yh, yl, y_rest, jnp.ones_like(y_rest)], axis=1),
+        jnp.concatenate([-2.0 * xl, -2.0 * xc, jnp.ones_like(x_rest), x_rest], axis=1).T,
+        precision=HIGHEST,
+    )
+    return exact + rest
 
 
 @jax.custom_jvp
-def _wide_sq_distances(y, x, centre):
-    """:func:`_wide_matmul_distances`, with its derivative computed in float32."""
-    return _wide_matmul_distances(y, x, centre)
+def _compensated_sq_distances(y, x, centre, limit):
+    """:func:`_compensated_matmul_distances`, with its derivative computed in float32
+    from the plain formula (the split's rounding steps have no derivative)."""
+    return _compensated_matmul_distances(y, x, centre, limit)
 
 
-@_wide_sq_distances.defjvp
-def _wide_sq_distances_jvp(primals, tangents):
-    y, x, centre = primals
-    dy, dx, _ = tangents  # the centre cancels out of |y - x|^2
+@_compensated_sq_distances.defjvp
+def _compensated_sq_distances_jvp(primals, tangents):
+    y, x, centre, limit = primals
+    dy, dx, _, _ = tangents  # the centre cancels out of |y - x|^2
     yc, xc = y - centre, x - centre
     tangent = (
         2 * jnp.sum(yc * dy, axis=1)[:, None]
@@ -158,7 +189,7 @@ def _wide_sq_distances_jvp(primals, tangents):
         - 2 * jnp.matmul(dy, xc.T, precision=HIGHEST)
         - 2 * jnp.matmul(yc, dx.T, precision=HIGHEST)
     )
-    return _wide_sq_distances(y, x, centre), tangent
+    return _compensated_sq_distances(y, x, centre, limit), tangent
 
 
 def robust_centres(rows, valid, passes: int = 6):
@@ -198,16 +229,22 @@ def exact_limit(h, dtype, wide: bool, xp=jnp):
 
     The matmul's rounding error in |y - x|^2 is ~4 eps (|y - c|^2 + |x - c|^2); rows
     within limit = tol h^2 / eps of the centre keep it below ~4 tol in the exponent
-    |y - x|^2 / 2h^2 (tol = 1e-10 where distances accumulate in float64, 1e-2 for
-    the float32 matmul of set averages, whose rounding errors average out).
-    Descriptors of physical structures lie inside it (float64: |y - c| < 10 at
-    h = 0.015; float32: < ~4); rows beyond (coincident atoms, outliers) get exact
-    distances.
+    |y - x|^2 / 2h^2. tol = 1e-10 in float64; 1e-2 for the plain float32 matmul of set
+    averages (entropy, diversity), whose rounding errors average out; for ``wide``
+    float32 distances (per-row results: compensated, :func:`_compensated_matmul_distances`)
+    eps is 2^-8 times smaller and tol = 1e-6 (|row - c| < 0.69 at h = 0.015).
+    Descriptors of physical structures lie inside it; rows beyond (coincident atoms,
+    outliers) get exact distances.
     """
-    accumulated = np.float64 if (wide or np.dtype(dtype) == np.float64) else np.float32
-    tol = 1e-10 if accumulated == np.float64 else 1e-2
+    eps = float(np.finfo(dtype).eps)
+    if np.dtype(dtype) == np.float64:
+        tol = 1e-10
+    elif wide:
+        tol, eps = 1e-6, eps * 2.0**-_HIGH_BITS
+    else:
+        tol = 1e-2
     h_min = xp.min(xp.asarray(h, dtype))
-    return (tol * h_min * h_min / float(np.finfo(accumulated).eps)).astype(dtype)
+    return (tol * h_min * h_min / eps).astype(dtype)
 
 
 class _ReferenceBlocks(NamedTuple):
@@ -256,17 +293,21 @@ def prepare_block(rows, valid, far):
     return rows, centre, jnp.sum(centred * centred, axis=1), valid
 
 
-def block_sq_distances(y, rows, centre, sq, wide: bool, limit=None, y_valid=None, x_valid=None):
+def block_sq_distances(
+    y, rows, centre, sq, wide: bool, limit=None, y_valid=None, x_valid=None, *, fix_far=True
+):
     """|y - x|^2 (By, Bx) between rows y (By, d) and a reference block ``rows``
     (Bx, d) with its centre (d,) and |rows - centre|^2 (Bx,) (module docstring).
 
-    With ``limit`` (:func:`exact_limit`), the distances of valid rows (``y_valid``
-    (By,), ``x_valid`` (Bx,) bool) farther than the limit from the centre are
-    recomputed from explicit differences, exact whatever share of the block is far
-    away (:func:`_exact_far_rows`). No gradient flows through the recomputed entries.
+    With ``limit`` (:func:`exact_limit`; needed for ``wide`` float32 distances), the
+    distances of valid rows (``y_valid`` (By,), ``x_valid`` (Bx,) bool) farther than
+    the limit from the centre are recomputed from explicit differences, exact whatever
+    share of the block is far away (:func:`_exact_far_rows`); ``fix_far=False`` skips
+    that (the caller knows there are none). No gradient flows through the recomputed
+    entries.
     """
-    d2 = _matmul_sq_distances(y, rows, centre, sq, wide)
-    if limit is None:
+    d2 = _matmul_sq_distances(y, rows, centre, sq, wide, limit)
+    if limit is None or not fix_far:
         return d2
     y_far, x_far = _far_rows(y, centre, sq, limit, y_valid, x_valid)
     return jax.lax.cond(
@@ -284,15 +325,17 @@ def exact_block_sq_distances(y, rows, centre, sq, wide: bool, limit, y_valid, x_
     :mod:`quests_jax.engine`, which run it only on block pairs that may hold such rows
     (a while loop or cond in the common program, even never entered, slowed it by
     20-60% on XLA:CPU)."""
-    d2 = _matmul_sq_distances(y, rows, centre, sq, wide)
+    d2 = _matmul_sq_distances(y, rows, centre, sq, wide, limit)
     y_far, x_far = _far_rows(y, centre, sq, limit, y_valid, x_valid)
     direct = jnp.sum((y[:, None, :] - rows[None, :, :]) ** 2, axis=-1)
     return jnp.where(y_far[:, None] | x_far[None, :], direct.astype(d2.dtype), d2)
 
 
-def _matmul_sq_distances(y, rows, centre, sq, wide):
+def _matmul_sq_distances(y, rows, centre, sq, wide, limit):
     if wide and y.dtype == jnp.float32:
-        return jnp.maximum(_wide_sq_distances(y, rows, centre), 0.0)
+        if limit is None:
+            raise ValueError("compensated float32 distances need the exact limit")
+        return jnp.maximum(_compensated_sq_distances(y, rows, centre, limit), 0.0)
     yc = y - centre
     xc = rows - centre
     cross = jnp.matmul(yc, xc.T, precision=HIGHEST)
@@ -344,8 +387,9 @@ def log_kernel_sums(
         y_mask, x_mask: optional (M,), (N,) bool; False rows are ignored (a masked
             query row gets -inf).
         block_size: rows per block (static); default :func:`default_block_size`.
-        wide: accumulate float32 distances in float64 (per-row accuracy, the
-            default); False is ~1.8x faster where only averages over rows matter.
+        wide: float32 distances in split arithmetic (per-row accuracy, the
+            default; module docstring); False is ~2x faster on a CPU where only
+            averages over rows matter. No effect in float64.
 
     Returns:
         (M, H) log kernel sums, and with ``weights`` also the (M, H) weighted means
@@ -564,7 +608,7 @@ def self_kernel_sums(x, h, *, mask=None, block_size=None, wide: bool = False):
 
     Each pair of blocks is visited once. Entries are >= 1 for valid rows (the self
     term, exactly 1), so plain sums are exact enough; masked rows get 0. ``wide``
-    accumulates float32 distances in float64 (for per-row accuracy). Differentiable
+    computes float32 distances in split arithmetic (for per-row accuracy). Differentiable
     in x and h with O(N d) memory (a streamed custom VJP).
     """
     return _self_sums(x, h, mask, block_size or default_block_size(), wide)

@@ -68,10 +68,12 @@ def test_a_new_number_of_rows_compiles_nothing_new():
     each has run. The size-keyed scans compiled every one of them again."""
     x, y = sets(2, (700, 300))
     h = 0.04
+    # the warm-up's queries span two blocks: one with the far rows (the block program's
+    # exact-distance variant), one without (the plain one)
     qj.entropy_and_diversity(x[:200], h, 64)
-    qj.delta_entropy(y[:50], x[:200], h, 64)
-    qj.overlap(y[:50], x[:200], h, batch_size=64)
-    qj.weighted_kernel_sum(y[:50], x[:200], np.ones(200), h, 64)
+    qj.delta_entropy(y[:100], x[:200], h, 64)
+    qj.overlap(y[:100], x[:200], h, batch_size=64)
+    qj.weighted_kernel_sum(y[:100], x[:200], np.ones(200), h, 64)
     qj.get_all_metrics(x[:200], h, 64)
     with track() as stats:
         for n_x, n_y in ((700, 300), (333, 97), (65, 129)):

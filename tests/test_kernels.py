@@ -312,8 +312,8 @@ def test_astronomically_far_rows_stay_finite_and_leave_the_others_alone(dtype):
 
 
 def test_wide_float32_distances_work_under_vmap_of_scans():
-    """vmap of a float32 dH batch (wide distances inside scans): its batching rule
-    re-enters the float64 scope, so the batch equals each call and its gradient runs."""
+    """vmap of a float32 dH batch (wide distances inside scans: split arithmetic, a
+    per-pair scale of the block) equals each call, and its gradient runs."""
     ys = np.stack([clustered(30, seed=s) for s in (30, 31, 32)]).astype(np.float32)
     x = jnp.asarray(clustered(50, seed=33), jnp.float32)
     h = jnp.asarray([0.015], jnp.float32)
