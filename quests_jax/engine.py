@@ -207,8 +207,8 @@ def self_sums(x, h, *, block=None, wide=False, resident=True, label="entropy", r
 
     ``x`` (N, d): a NumPy array or memory map in the working dtype (float32, or
     float64 with x64 enabled); ``h`` (H,) bandwidths; ``wide``: float32 distances in
-    split arithmetic (per-row accuracy, :mod:`quests_jax.kernels`); ``reach``: the largest |entry|, if known
-    (saves a pass over the rows).
+    split arithmetic (per-row accuracy, :mod:`quests_jax.kernels`); ``reach``: the
+    largest |entry|, if known (saves a pass over the rows).
     """
     dtype = np.dtype(x.dtype)
     block = block_for(x.shape[0], block)

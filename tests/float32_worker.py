@@ -16,7 +16,6 @@ jax.config.update("jax_dump_ir_modes", "stablehlo")
 import tempfile  # noqa: E402
 
 import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
 
 import quests_jax as qj  # noqa: E402
 from conftest import cu_cluster, cubic_cu, molecules, triclinic_cu  # noqa: E402
@@ -57,6 +56,7 @@ small = cubic_cu(2, seed=5)
 for kind in KINDS:
     cv = collective_variable(kind, small.positions, small.cell.array, small.pbc,
                              reference=None if kind == "entropy" else ref)  # fmt: skip
-    pos, cell = jnp.asarray(small.positions, jnp.float32), jnp.asarray(small.cell.array, jnp.float32)
+    pos = jnp.asarray(small.positions, jnp.float32)
+    cell = jnp.asarray(small.cell.array, jnp.float32)
     jax.jit(jax.value_and_grad(cv, argnums=(0, 1)))(pos, cell)
 print("ran", jax.device_count(), "devices")
