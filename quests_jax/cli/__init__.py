@@ -9,7 +9,8 @@ malformed options); compiled code is cached on disk so later runs start fast.
 
 Modules: :mod:`.common` (shared pieces), :mod:`.analysis` (entropy, dH, approx_dH,
 overlap, metrics, entropy_sampler, descriptors, bandwidth), :mod:`.tools` (compress,
-learning_curve, dH_traj, uq, mcmc, active_learning).
+learning_curve, dH_traj, uq, mcmc, active_learning), :mod:`.bench` (the benchmark
+suite).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from .analysis import (
     cmd_metrics,
     cmd_overlap,
 )
+from .bench import add_bench_command
 from .common import (
     PROG,
     UserError,
@@ -134,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_analysis_commands(sub)
     _add_dataset_commands(sub)
     _add_generation_commands(sub)
+    add_bench_command(sub)
     for command in {id(p): p for p in sub.choices.values()}.values():  # aliases share one
         if command.prog.split()[-1] != "bandwidth":  # the reference's has no -j either
             add_jobs_option(command)
