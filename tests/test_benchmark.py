@@ -122,3 +122,18 @@ def test_bad_reports_and_outputs(tmp_path, capsys):
     assert existing.read_text() == "{}"
     with pytest.raises(ValueError, match="unknown workloads"):
         benchmark.run_suite(only=["nope"])
+
+
+def test_reference_gpu_runs_only_with_pytorch_on_a_gpu():
+    """Without PyTorch seeing a GPU the reference's GPU entropy is skipped (None), and
+    the suite lists it as skipped."""
+    try:
+        import torch
+
+        has_gpu = torch.cuda.is_available()
+    except ImportError:
+        has_gpu = False
+    if has_gpu:
+        pytest.skip("PyTorch sees a GPU here")
+    x = np.zeros((10, 63), np.float32)
+    assert benchmark.bench_reference_gpu(10, x) is None
