@@ -128,9 +128,10 @@ def _split(a, step):
 
 
 def _compensated_matmul_distances(y, x, centre, limit):
-    """|y - x|^2 (By, Bx) of float32 rows to ~2^-9 of the plain matmul's rounding error,
-    in float32 only (split arithmetic; no float64, so it runs on TPUs and at full speed
-    on GPUs without fast float64).
+    """|y - x|^2 (By, Bx) of float32 rows with ~1/70 of the plain matmul's rounding
+    error (measured: ~1e-6 instead of ~1e-4 in the exponent at h = 0.015), in float32
+    only (split arithmetic; no float64, so it runs on TPUs and at full speed on GPUs
+    without fast float64).
 
     Entries are centred on ``centre`` and split into a high part on a grid of 2^-8 of
     the largest entry A of the rows within ``limit`` of the centre (others are far rows,
@@ -141,7 +142,8 @@ def _compensated_matmul_distances(y, x, centre, limit):
 
     where |y_h - x_h|^2 = |y_h|^2 + |x_h|^2 - 2 y_h.x_h is exact (integers of the grid,
     all below 2^24 steps: any summation order, any device at HIGHEST precision) and
-    the rest, 2^-9 smaller, carries a float32 rounding error 2^-9 times the plain one.
+    the rest is ~2^-9 of the plain terms' size, so its float32 rounding is too (its row,
+    column and product terms round separately: ~1/70 overall).
     Cost: two matmuls, of width d and 2d + 2 (~2x the plain distances' time on a CPU).
     """
     yc, xc = y - centre, x - centre
