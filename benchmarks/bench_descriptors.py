@@ -26,15 +26,9 @@ import numpy as np
 def machine() -> str:
     import jax
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    from quests_jax.benchmark import cpu_name
+
+    cpu = cpu_name()
     dev = jax.devices()[0]
     devices = f"{dev.platform} ({dev.device_kind}, {jax.device_count()} device(s))"
     return (

@@ -131,12 +131,13 @@ def device_info() -> dict:
         "count": jax.device_count(),
         "local_count": jax.local_device_count(),
         "host": socket.gethostname(),
-        "cpu": _cpu_name(),
+        "cpu": cpu_name(),
         "cpu_cores": os.cpu_count(),
     }
 
 
-def _cpu_name() -> str:
+def cpu_name() -> str:
+    """The CPU's model name (Linux), else what ``platform`` says."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
@@ -502,17 +503,16 @@ def run_suite(quick: bool = True, only: list[str] | None = None, log=print) -> d
     results: list[Result] = []
     skipped: list[str] = []
     data: dict = {}  # made when a workload first needs it (after the descriptors' timing)
+    dh_sizes = sizes["dH"] if "dH" in kinds else []
 
     def rows(which: str) -> np.ndarray:
         if which not in data:
             if which == "x":  # entropy, sharded, references of dH
-                n = max(
-                    [s for k in ("entropy", "sharded_entropy", "reference_gpu") for s in sizes[k]]
-                    + [n for _, n in sizes["dH"]]
-                )
+                wanted = [k for k in ("entropy", "sharded_entropy", "reference_gpu") if k in kinds]
+                n = max([s for k in wanted for s in sizes[k]] + [n for _, n in dh_sizes])
                 data[which] = environments(n, seed=0)
             elif which == "y":  # queries of dH: hotter
-                n = max(m for m, _ in sizes["dH"])
+                n = max(m for m, _ in dh_sizes)
                 data[which] = environments(n, seed=10_000, rattle=(0.15, 0.3))
             else:  # references of the CV and the MD bias
                 data[which] = environments(CV_REFERENCE_ROWS[quick], seed=20_000)

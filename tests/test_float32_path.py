@@ -74,8 +74,9 @@ def test_compensated_distances_against_float64():
     limit = kernels.exact_limit(jnp.asarray([0.015]), jnp.float32, True)
     exact = ((y.astype(float)[:, None] - x.astype(float)[None]) ** 2).sum(-1)
     scale = 1 / (2 * 0.015**2)
-    got = np.asarray(kernels._compensated_sq_distances(y, x, centre, limit))
-    plain = np.asarray(kernels.block_sq_distances(y, x, centre, ((x - centre) ** 2).sum(1), False))
+    sq = ((x - centre) ** 2).sum(1)
+    got = np.asarray(kernels._compensated_sq_distances(y, x, centre, sq, limit))
+    plain = np.asarray(kernels.block_sq_distances(y, x, centre, sq, False))
 
     def error(d2):  # in the exponent, relative to max(its size, 1)
         return (np.abs(d2 - exact) * scale / np.maximum(exact * scale, 1.0)).max()
@@ -83,7 +84,7 @@ def test_compensated_distances_against_float64():
     assert error(got) < 4e-6
     assert error(plain) > 20 * error(got)  # what the split removes
     assert got.dtype == np.float32
-    grad = jax.grad(lambda a: kernels._compensated_sq_distances(a, x, centre, limit).sum())(y)
+    grad = jax.grad(lambda a: kernels._compensated_sq_distances(a, x, centre, sq, limit).sum())(y)
     expected = 2 * (x.shape[0] * y - x.sum(axis=0)[None, :])
     np.testing.assert_allclose(grad, expected, rtol=1e-4, atol=1e-3)
 
