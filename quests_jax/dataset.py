@@ -30,6 +30,7 @@ from .features import features_from_vectors
 from .kernels import pad_rows
 from .neighbor_lists import Pairs, frame_pairs, k_nearest
 from .progress import Progress
+from .sorting import sort_leading_axis_unrolled
 from .validation import check_frame, check_k_cutoff, check_neighbour_budget
 
 # Frames are gathered until their atoms reach this count; their neighbour selection
@@ -106,7 +107,7 @@ def _check_budgets(arrays, cutoff: float, first_frame: int = 0) -> None:
 @functools.partial(jax.jit, static_argnames=("cutoff",))
 def _features(vectors, valid, *, cutoff):
     """(C, k, 3), (C, k) -> (C, 2k - 1): the one compiled descriptor program."""
-    return features_from_vectors(vectors, valid, cutoff)
+    return features_from_vectors(vectors, valid, cutoff, sort=sort_leading_axis_unrolled)
 
 
 def _groups(arrays, cutoff):

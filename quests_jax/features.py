@@ -33,7 +33,9 @@ def smoothstep(t):
     return t * t * t * (t * (6.0 * t - 15.0) + 10.0)
 
 
-def features_from_vectors(vectors, valid, cutoff: float, smooth: float | None = None):
+def features_from_vectors(
+    vectors, valid, cutoff: float, smooth: float | None = None, *, sort=sort_leading_axis
+):
     """Descriptor rows from neighbour displacements.
 
     Args:
@@ -43,6 +45,9 @@ def features_from_vectors(vectors, valid, cutoff: float, smooth: float | None = 
         cutoff: cutoff radius rc, Angstrom.
         smooth: switch width delta (Angstrom) of the continuous variant (module
             docstring), or None for the reference's descriptor.
+        sort: the network sorting the pair matrices' rows along the leading axis (a
+            function of :mod:`quests_jax.sorting`; the dataset program, compiled once
+            per machine, takes the unrolled one: faster to run, slower to compile).
 
     Returns:
         (Q, 2k - 1) descriptors [x1, x2].
@@ -75,7 +80,7 @@ def features_from_vectors(vectors, valid, cutoff: float, smooth: float | None = 
     # Materialise M once: without the barrier XLA fuses M into every sorting stage
     # and recomputes it there (measured 2.3x slower on CPU).
     m = jax.lax.optimization_barrier(m)
-    m_sorted = sort_leading_axis(m.reshape(k, -1)).reshape(m.shape)
+    m_sorted = sort(m.reshape(k, -1)).reshape(m.shape)
     column_means = jnp.mean(m_sorted, axis=2)  # (k, Q): rank -> mean over rows
     x2 = jnp.swapaxes(column_means[1:][::-1], 0, 1)  # drop rank 0, largest first
     return jnp.concatenate([x1, x2], axis=1)

@@ -32,15 +32,13 @@ import numpy as np
 
 from .descriptors import descriptor_with_overflow, search_cutoff, search_k
 from .geometry import safe_norm
-from .information import DEFAULT_BANDWIDTH
+from .information import DEFAULT_BANDWIDTH, DEFAULT_TARGET
 from .jaxmd import ignore_jax_md_float64_warnings
 from .kernels import log_kernel_sums
 from .neighbors import map_neighbor_chunks, plan_neighbors
 from .validation import check_frame, static_pbc
 
 ignore_jax_md_float64_warnings()  # guards are often jax-md energies (quests_jax.jaxmd)
-
-DEFAULT_TARGET = 30.0  # nats, the reference's default target dH
 
 
 @dataclasses.dataclass(frozen=True)

@@ -113,30 +113,32 @@ def k_nearest(pairs: Pairs, k: int, cutoff: float, keep=None, dtype=np.float32):
 
 def _k_nearest_of(pairs, d2, kept, lo, hi, k, cutoff, out, valid):
     """Fill out / valid (hi - lo, k, ...) for the atoms lo .. hi - 1."""
-    n_half = pairs.first.shape[0]
-    sides = []  # (directed pair ids, their centre atoms) from each side of the pairs
+    sides = []  # (pair ids, their centre atoms) from each side of the pairs
     whole = lo == 0 and hi == pairs.n_atoms
-    for centres, offset in ((pairs.first, 0), (pairs.second, n_half)):
+    for centres in (pairs.first, pairs.second):
         c = centres if kept is None else centres[kept]
         if whole:
-            ids = np.arange(n_half) if kept is None else kept
+            ids = np.arange(pairs.first.shape[0]) if kept is None else kept
         else:
             inside = np.flatnonzero((c >= lo) & (c < hi))
             ids, c = (inside if kept is None else kept[inside]), c[inside]
-        sides.append((ids + offset, c - lo))
+        sides.append((ids, c - lo))
+    n_first = sides[0][0].shape[0]  # directed pairs [0, n_first) point first -> second
     ids = np.concatenate([sides[0][0], sides[1][0]])
     centre = np.concatenate([sides[0][1], sides[1][1]])
     # one sort by (atom, distance): the distance is scaled into [0, 1) and added to the
     # atom index (resolution ~1e-9 A at a million atoms: closer ties are ties)
-    order = np.argsort(centre + d2[ids % n_half] / (cutoff * cutoff * (1.0 + 1e-9)))
+    order = np.argsort(centre + d2[ids] / (cutoff * cutoff * (1.0 + 1e-9)))
     counts = np.bincount(centre, minlength=hi - lo)
     starts = np.cumsum(counts) - counts
     # atom a's m-th nearest is the (starts[a] + m)-th directed pair in that order
     valid[:] = np.arange(k)[None, :] < counts[:, None]
     if not ids.size:
+        out[:] = 0.0
         return
-    pick = ids[order[np.where(valid, starts[:, None] + np.arange(k)[None, :], 0)]]
-    vectors = pairs.vectors[pick % n_half]
-    vectors[pick >= n_half] *= -1.0  # the second -> first direction
-    vectors[~valid] = 0.0
-    out[:] = vectors
+    directed = order[np.where(valid, starts[:, None] + np.arange(k)[None, :], 0)]
+    # +1 first -> second, -1 second -> first, 0 for absent neighbours; one gather (np.take:
+    # 4x faster than fancy indexing here) and one multiply, cast to the output dtype
+    sign = np.where(directed < n_first, 1.0, -1.0)
+    sign *= valid
+    np.multiply(np.take(pairs.vectors, ids[directed], axis=0), sign[:, :, None], out=out)

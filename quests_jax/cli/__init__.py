@@ -284,7 +284,7 @@ def _add_dataset_commands(sub) -> None:
 
 
 def _add_mc_options(p) -> None:
-    from ..generation import DEFAULT_TARGET
+    from ..information import DEFAULT_TARGET
 
     add_descriptor_options(p, index=False)
     add_kernel_options(p)
