@@ -77,3 +77,24 @@ def test_debug_reports_phases_and_programs(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "read in" in out.stderr and "neighbour lists" in out.stderr
     assert "XLA:" in out.stderr and "programs in" in out.stderr
+
+
+def test_analysis_commands_load_no_force_or_md_code(tmp_path):
+    """Cold start: building the CLI's parser and describing + summing a dataset load
+    neither the entropy-force code (equinox, generation, jax-md) nor plotting; each
+    costs ~0.1 s of import in every process. (The parser imported generation for a
+    default value before: checked, this test failed there.)"""
+    code = (
+        "import sys\n"
+        "from ase.build import bulk\n"
+        "from quests_jax.cli import build_parser\n"
+        "import quests_jax\n"
+        "build_parser()\n"
+        "x = quests_jax.get_descriptors([bulk('Cu', 'fcc', 3.61, cubic=True)])\n"
+        "quests_jax.entropy(x, 0.015); quests_jax.delta_entropy(x, x, 0.015)\n"
+        "heavy = ('equinox', 'jax_md', 'matplotlib', 'quests_jax.generation')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    out = python(code, clean_env(QUESTS_JAX_CACHE_DIR=str(tmp_path / "xla")))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]"
