@@ -6,6 +6,8 @@ same run.
 * entropy of N = 12,800 and 51,200 environments (rattled fcc Cu at a spread of
   temperatures), float32 and float64;
 * dH of 10,000 test environments (hotter) against 50,000 reference environments;
+  the same on heterogeneous structures (several elements, slabs, a cluster, molecules:
+  descriptors spread far wider than one crystal's, ``--skip-mixed`` to skip);
 * approximate dH (n = 3 nearest): our exact streamed top-n vs the reference's
   pynndescent index;
 * on a GPU (when JAX sees one and PyTorch is installed): also the reference's PyTorch
@@ -97,15 +99,38 @@ def bench_entropy(sizes, repeats):
             print(f"{n:8,} {dtype:8} {t_ref:14.3f} {t_jax:15.3f} {t_ref / t_jax:7.1f} {diff:10.1e}")
 
 
-def bench_dh(repeats, m=10_000, n=50_000):
+def mixed_descriptors(m: int, n: int):
+    """float64 descriptors of heterogeneous structures (``bench_first_run.heterogeneous``:
+    bulk Cu, Si, NaCl, Mo, strained, vacancy, slabs, a cluster, molecules), n reference
+    rows and m test rows: other random draws of the same kinds of frames."""
+    from bench_first_run import heterogeneous
+
+    import quests_jax
+
+    def rows(count, seed):
+        frames = []
+        while sum(len(a) for a in frames) < count:
+            frames += heterogeneous(seed)
+            seed += 1000
+        return quests_jax.get_descriptors(frames, dtype="float64")[:count]
+
+    return rows(m, 1), rows(n, 2)
+
+
+def bench_dh(repeats, m=10_000, n=50_000, mixed=False):
     import jax
     import quests.entropy as ref
 
     import quests_jax
 
-    x = descriptors(n, seed=1, rattle=(0.05, 0.15))
-    y = descriptors(m, seed=2, rattle=(0.15, 0.3))
-    print(f"\ndH of {m:,} test vs {n:,} reference environments, h = 0.015")
+    if mixed:
+        y, x = mixed_descriptors(m, n)
+        what = "heterogeneous structures (bulk, strained, vacancy, slab, cluster, molecules)"
+    else:
+        x = descriptors(n, seed=1, rattle=(0.05, 0.15))
+        y = descriptors(m, seed=2, rattle=(0.15, 0.3))
+        what = "rattled fcc Cu"
+    print(f"\ndH of {m:,} test vs {n:,} reference environments, h = 0.015: {what}")
     print(
         f"{'dtype':8} {'reference (s)':>14} {'quests_jax (s)':>15} {'ratio':>7} "
         f"{'max rel diff':>13} {'ref +inf':>9}"
@@ -126,6 +151,8 @@ def bench_dh(repeats, m=10_000, n=50_000):
             f"{dtype:8} {t_ref:14.2f} {t_jax:15.2f} {t_ref / t_jax:7.1f} "
             f"{err.max():13.1e} {int((~finite).sum()):9d}"
         )
+    if mixed:
+        return
 
     print("\napproximate dH, n = 3 nearest (reference: pynndescent index, approximate)")
     t_ref, approx_ref = best_of(lambda: ref.approx_delta_entropy(y, x, 0.015, n=3), 1)
@@ -179,11 +206,16 @@ def main():
     parser.add_argument("--gpu-sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--skip-dh", action="store_true")
+    parser.add_argument(
+        "--skip-mixed", action="store_true", help="skip dH on heterogeneous structures"
+    )
     args = parser.parse_args()
     print("machine:", machine())
     bench_entropy(args.sizes, args.repeats)
     if not args.skip_dh:
         bench_dh(args.repeats)
+        if not args.skip_mixed:
+            bench_dh(args.repeats, mixed=True)
     bench_gpu(args.gpu_sizes, args.repeats)
 
 
