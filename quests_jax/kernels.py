@@ -153,7 +153,11 @@ def _compensated_matmul_distances(y, x, centre, x_sq, limit):
         jnp.max(jnp.where(y_sq <= limit, jnp.max(jnp.abs(yc), axis=1), 0.0)),
         jnp.max(jnp.where(x_sq <= limit, jnp.max(jnp.abs(xc), axis=1), 0.0)),
     )
-    _, exponent = jnp.frexp(jnp.maximum(scale, jnp.finfo(y.dtype).tiny))  # scale < 2^e
+    # scale < 2^e; floored so that the step stays a normal number: when every row within
+    # the limit sits exactly at the centre (scale 0), a subnormal step is flushed to 0
+    # on CPUs and GPUs, and 0 / 0 gave NaN distances
+    floor = jnp.finfo(y.dtype).tiny * 2.0 ** (_HIGH_BITS + 1)
+    _, exponent = jnp.frexp(jnp.maximum(scale, floor))
     step = jnp.ldexp(jnp.ones((), y.dtype), exponent - _HIGH_BITS)
     yh, yl = _split(yc, step)
     xh, xl = _split(xc, step)

@@ -89,6 +89,29 @@ def test_compensated_distances_against_float64():
     np.testing.assert_allclose(grad, expected, rtol=1e-4, atol=1e-3)
 
 
+def test_split_when_every_near_row_sits_at_the_centre():
+    """A block pair whose rows within the limit all sit exactly at the centre (a
+    duplicated row that is its block's centre; the others far): the grid step was
+    2^-8 of the smallest normal number, flushed to 0, and 0 / 0 gave NaN distances
+    (found by the hostile-data tests once rows were reordered; checked: this test
+    failed there)."""
+    x = np.zeros((4, 63), np.float32)
+    x[0, :3] = [0.4, 0.5, -1e14]  # the block's centre: its only row within the limit
+    x[1:] = x[0]
+    x[1:, 5] = [1e9, -1e12, 1e16]  # far rows
+    centre = x[0]
+    y = x[[0, 0, 2, 3]]
+    limit = kernels.exact_limit(jnp.asarray([0.015]), jnp.float32, True)
+    sq = ((x.astype(float) - centre) ** 2).sum(1).astype(np.float32)
+    d2 = np.asarray(kernels._compensated_sq_distances(y, x, centre, sq, limit))
+    assert not np.isnan(d2).any()
+    assert d2[0, 0] == 0.0 and d2[1, 0] == 0.0  # the near pairs, exact
+    valid = np.ones(4, bool)
+    got = np.asarray(kernels.exact_block_sq_distances(y, x, centre, sq, True, limit, valid, valid))
+    exact = ((y.astype(float)[:, None] - x.astype(float)[None]) ** 2).sum(-1)
+    np.testing.assert_allclose(got, exact, rtol=1e-6)
+
+
 @pytest.mark.parametrize("path", ["engine", "traced"])
 def test_dh_within_bound_on_dft_silicon(silicon, path):
     """dH of the test set against the training set, and of the training set against
