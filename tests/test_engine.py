@@ -138,3 +138,65 @@ def test_block_programs_are_keyed_by_settings():
     with track() as stats:
         engine.self_sums(x, np.array([0.05, 0.1], np.float32), block=64)  # two bandwidths
     assert stats.programs > 0
+
+
+def spread_rows(n, seed, d=12, length=6.0):
+    """Rows along a line 6 long (a family of environments, e.g. a strain path) with
+    0.01 of noise, shuffled: in file order every block spans the whole line."""
+    rng = np.random.default_rng(seed)
+    direction = np.random.default_rng(99).normal(size=d)
+    direction /= np.linalg.norm(direction)
+    t = rng.uniform(0.0, length, size=n)
+    rows = t[:, None] * direction + rng.normal(scale=0.01, size=(n, d))
+    return rows.astype(np.float32)
+
+
+def test_compact_order_gathers_nearby_rows_into_blocks():
+    x = spread_rows(640, seed=1)
+    limit = 0.5
+    order = engine.compact_order(x, 32, limit)
+    assert order is not None
+    np.testing.assert_array_equal(np.sort(order), np.arange(640))
+    blocks = x[order].reshape(20, 32, -1).astype(np.float64)
+    radii = np.sqrt(((blocks - blocks.mean(axis=1, keepdims=True)) ** 2).sum(axis=2).max(axis=1))
+    spread_before = np.sqrt(((x[:32] - x[:32].mean(axis=0)) ** 2).sum(axis=1).max())
+    assert spread_before > 2.0 and np.median(radii) < 0.3
+    # compact already, or one block: the rows keep their order
+    assert engine.compact_order(np.sort(x, axis=0)[:32], 32, limit) is None
+    assert engine.compact_order(x[:32] * 0 + x[0], 32, limit) is None
+    assert engine.compact_order(x[:20], 32, limit) is None
+
+
+def test_heterogeneous_sets_run_few_block_pairs_exactly(monkeypatch):
+    """dH and kernel-weighted sums of widely spread rows: the same numbers as a float64
+    brute force, in the caller's row order, with most block pairs on the split
+    arithmetic (in file order every pair ran the exact-distance program: checked,
+    this test failed there)."""
+    x, y = spread_rows(1024, seed=2), spread_rows(256, seed=3)
+    h = 0.05
+    calls = {True: 0, False: 0}
+    log_step = engine._log_step
+
+    def counting(*args, **kw):
+        calls[kw["exact"]] += 1
+        return log_step(*args, **kw)
+
+    monkeypatch.setattr(engine, "_log_step", counting)
+    dh = np.asarray(qj.delta_entropy(y, x, h, 32))
+    assert calls[True] + calls[False] == 8 * 32
+    assert calls[True] < 0.6 * (8 * 32), calls
+
+    y64, x64 = y.astype(np.float64), x.astype(np.float64)
+    d2 = ((y64[:, None, :] - x64[None, :, :]) ** 2).sum(axis=2)
+    e = -d2 / (2 * h * h)
+    top = e.max(axis=1)
+    log_p = top + np.log(np.exp(e - top[:, None]).sum(axis=1))
+    exact_dh = -log_p  # dH = -log sum_j K(y, x_j)
+    err = np.abs(dh - exact_dh) / np.maximum(np.abs(exact_dh), 1.0)
+    assert err.max() < 5e-5
+
+    w = np.random.default_rng(4).random(x.shape[0])
+    q, p = qj.weighted_kernel_sum(y, x, w.astype(np.float32), h, 32)
+    k = np.exp(e - top[:, None])
+    np.testing.assert_allclose(np.asarray(q), (k * w).sum(axis=1) / k.sum(axis=1), rtol=1e-4)
+    np.testing.assert_allclose(np.log(np.asarray(p, np.float64)), log_p, rtol=0, atol=1e-4)
