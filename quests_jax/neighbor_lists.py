@@ -134,7 +134,6 @@ def _k_nearest_of(pairs, d2, kept, lo, hi, k, cutoff, out, valid):
     # atom a's m-th nearest is the (starts[a] + m)-th directed pair in that order
     valid[:] = np.arange(k)[None, :] < counts[:, None]
     if not ids.size:
-        out[:] = 0.0
         return
     directed = order[np.where(valid, starts[:, None] + np.arange(k)[None, :], 0)]
     # +1 first -> second, -1 second -> first, 0 for absent neighbours; one gather (np.take:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import quests_jax as qj
+from hostile_data import brute_dh, sq_distances
 from quests_jax import engine, execution
 from quests_jax.compilation import track
 
@@ -153,18 +154,17 @@ def spread_rows(n, seed, d=12, length=6.0):
 
 def test_compact_order_gathers_nearby_rows_into_blocks():
     x = spread_rows(640, seed=1)
-    limit = 0.5
-    order = engine.compact_order(x, 32, limit)
-    assert order is not None
+    order = engine.compact_order(x, 32)
     np.testing.assert_array_equal(np.sort(order), np.arange(640))
-    blocks = x[order].reshape(20, 32, -1).astype(np.float64)
-    radii = np.sqrt(((blocks - blocks.mean(axis=1, keepdims=True)) ** 2).sum(axis=2).max(axis=1))
-    spread_before = np.sqrt(((x[:32] - x[:32].mean(axis=0)) ** 2).sum(axis=1).max())
-    assert spread_before > 2.0 and np.median(radii) < 0.3
-    # compact already, or one block: the rows keep their order
-    assert engine.compact_order(np.sort(x, axis=0)[:32], 32, limit) is None
-    assert engine.compact_order(x[:32] * 0 + x[0], 32, limit) is None
-    assert engine.compact_order(x[:20], 32, limit) is None
+    radii = [engine.mean_extent(x[order][s : s + 32])[1] for s in range(0, 640, 32)]
+    assert engine.widest_radius(x, 32) > 2.0 and np.median(radii) < 0.3
+    # which sets get ordered (limit 0.25: radius 0.5): wide ones of several blocks;
+    # compact ones keep their order, and so do the references of one wide query block
+    wide, compact = x, np.sort(x, axis=0)[:32]
+    assert [o is None for o in engine._orders(wide, wide, 32, 32, 0.25)] == [False, False]
+    assert [o is None for o in engine._orders(compact, wide, 32, 32, 0.25)] == [True, False]
+    assert [o is None for o in engine._orders(wide[:32], wide, 32, 32, 0.25)] == [True, True]
+    assert [o is None for o in engine._orders(wide, compact, 32, 32, 0.25)] == [False, True]
 
 
 def test_heterogeneous_sets_run_few_block_pairs_exactly(monkeypatch):
@@ -187,16 +187,12 @@ def test_heterogeneous_sets_run_few_block_pairs_exactly(monkeypatch):
     assert calls[True] < 0.6 * (8 * 32), calls
 
     y64, x64 = y.astype(np.float64), x.astype(np.float64)
-    d2 = ((y64[:, None, :] - x64[None, :, :]) ** 2).sum(axis=2)
-    e = -d2 / (2 * h * h)
-    top = e.max(axis=1)
-    log_p = top + np.log(np.exp(e - top[:, None]).sum(axis=1))
-    exact_dh = -log_p  # dH = -log sum_j K(y, x_j)
+    exact_dh = brute_dh(y64, x64, h)[:, 0]
     err = np.abs(dh - exact_dh) / np.maximum(np.abs(exact_dh), 1.0)
     assert err.max() < 5e-5
 
     w = np.random.default_rng(4).random(x.shape[0])
     q, p = qj.weighted_kernel_sum(y, x, w.astype(np.float32), h, 32)
-    k = np.exp(e - top[:, None])
-    np.testing.assert_allclose(np.asarray(q), (k * w).sum(axis=1) / k.sum(axis=1), rtol=1e-4)
-    np.testing.assert_allclose(np.log(np.asarray(p, np.float64)), log_p, rtol=0, atol=1e-4)
+    k = np.exp(-sq_distances(y64, x64) / (2 * h * h) + exact_dh[:, None])  # K / sum K
+    np.testing.assert_allclose(np.asarray(q), k @ w, rtol=1e-4)
+    np.testing.assert_allclose(np.log(np.asarray(p, np.float64)), -exact_dh, rtol=0, atol=1e-4)
