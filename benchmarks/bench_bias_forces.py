@@ -26,7 +26,7 @@ import numpy as np
 from ase.build import bulk
 
 import quests_jax as qj
-from quests_jax.mechanics import energy_forces
+from quests_jax.forces import energy_forces
 
 
 def rattled(rep: int, seed: int):
@@ -56,14 +56,18 @@ def main():
     from quests.descriptor import get_descriptors
     from quests.entropy import delta_entropy
 
-    print(f"# {platform.processor() or platform.machine()}, {jax.devices()[0].platform}, "
-          f"jax {jax.__version__}, quests {version('quests')}; float32, h = 0.015")  # fmt: skip
+    print(
+        f"# {platform.processor() or platform.machine()}, {jax.devices()[0].platform}, "
+        f"jax {jax.__version__}, quests {version('quests')}; float32, h = 0.015"
+    )
     pool = rattled(14, 99)  # 10,976 atoms
     ref_plain = np.asarray(qj.descriptor(pool.positions, pool.cell.array, True))[: args.n_ref]
     ref_smooth = np.asarray(qj.descriptor(pool.positions, pool.cell.array, True, smooth=0.5))
     ref_smooth = ref_smooth[: args.n_ref]
-    print("| atoms | quests_jax value+forces, plain (s) | smooth (s) | temp MB (plain) | "
-          "reference dH value only (s) |")  # fmt: skip
+    print(
+        "| atoms | quests_jax value+forces, plain (s) | smooth (s) | temp MB (plain) | "
+        "reference dH value only (s) |"
+    )
     print("|---|---|---|---|---|")
     for rep in args.reps:
         atoms = rattled(rep, rep)

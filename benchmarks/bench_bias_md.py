@@ -7,7 +7,7 @@ System: fcc Cu (a = 3.61 A) rattled by 0.1 A, periodic, JAX-MD
 (Girifalco-Weizer, cutoff 5.2 A) with JAX-MD's neighbour list (its default
 ``OrderedSparse`` format, the fastest for pair sums). Bias: -0.05 eV x ``dH_mean``
 of every atom against 10,000 reference environments (other rattled frames), h =
-0.015, float32, through ``quests_jax.jaxmd.bias_energy_fn``:
+0.015, float32, through ``quests_jax.forces.jaxmd.bias_energy_fn``:
 
 * "own search": the CV's static-size neighbour search (no JAX-MD list);
 * "JAX-MD list": a ``Dense`` JAX-MD neighbour list (cutoff 5.2 A) passed as
@@ -40,7 +40,7 @@ from ase.build import bulk
 from jax_md import energy, partition, quantity, simulate, space
 
 import quests_jax as qj
-from quests_jax.jaxmd import bias_energy_fn
+from quests_jax.forces.jaxmd import bias_energy_fn
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 from bench_bias_forces import best_of  # noqa: E402
@@ -97,9 +97,13 @@ def one_size(size, steps, ref_plain, ref_smooth, repeats):
         displacement, box, fractional_coordinates=True, **MORSE
     )
     dense_neighbors = partition.neighbor_list(
-        displacement, box, MORSE["r_cutoff"], dr_threshold=0.5,
-        fractional_coordinates=True, format=partition.Dense,
-    )  # fmt: skip
+        displacement,
+        box,
+        MORSE["r_cutoff"],
+        dr_threshold=0.5,
+        fractional_coordinates=True,
+        format=partition.Dense,
+    )
 
     def bias_fn(smooth, ref):
         cv = qj.collective_variable(
@@ -157,12 +161,19 @@ def main():
     parser.add_argument("--sizes", type=int, nargs="+", default=list(REPEATS), choices=REPEATS)
     parser.add_argument("--n-ref", type=int, default=10_000)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--nvt-steps", type=int, nargs="+", default=[100, 10, 2],
-                        help="NVT steps at each size (0 skips)")  # fmt: skip
+    parser.add_argument(
+        "--nvt-steps",
+        type=int,
+        nargs="+",
+        default=[100, 10, 2],
+        help="NVT steps at each size (0 skips)",
+    )
     args = parser.parse_args()
-    print(f"# {platform.processor() or platform.machine()}, {jax.devices()[0].platform}, "
-          f"jax {jax.__version__}, jax-md {version('jax-md')}; float32, h = 0.015, "
-          f"{args.n_ref:,} reference environments")  # fmt: skip
+    print(
+        f"# {platform.processor() or platform.machine()}, {jax.devices()[0].platform}, "
+        f"jax {jax.__version__}, jax-md {version('jax-md')}; float32, h = 0.015, "
+        f"{args.n_ref:,} reference environments"
+    )
     pool = rattled((14, 14, 14), 99)  # 10,976 atoms
     ref_plain = np.asarray(qj.descriptor(pool.positions, pool.cell.array, True))[: args.n_ref]
     ref_smooth = np.asarray(qj.descriptor(pool.positions, pool.cell.array, True, smooth=0.5))
@@ -174,14 +185,18 @@ def main():
         forces_rows.append(forces_row)
         nvt_rows += [nvt_row] if nvt_row else []
 
-    print("\n| atoms | Morse forces (ms) | bias forces, own search (ms) | bias forces, "
-          "JAX-MD Dense list (ms) | smooth bias forces (ms) | bias / Morse | "
-          "bias temporaries (MB) |")  # fmt: skip
+    print(
+        "\n| atoms | Morse forces (ms) | bias forces, own search (ms) | bias forces, "
+        "JAX-MD Dense list (ms) | smooth bias forces (ms) | bias / Morse | "
+        "bias temporaries (MB) |"
+    )
     print("|---:|---:|---:|---:|---:|---:|---:|")
     print("\n".join(forces_rows))
     if nvt_rows:
-        print("\n| atoms | NVT steps | Morse (ms/step) | Morse + bias (ms/step) | ratio | "
-              "list overflow | finite |")  # fmt: skip
+        print(
+            "\n| atoms | NVT steps | Morse (ms/step) | Morse + bias (ms/step) | ratio | "
+            "list overflow | finite |"
+        )
         print("|---:|---:|---:|---:|---:|---|---|")
         print("\n".join(nvt_rows))
 

@@ -27,8 +27,8 @@ from ase.build import bulk  # noqa: E402
 from jax_md import energy, quantity, simulate, space  # noqa: E402
 
 import quests_jax as qj  # noqa: E402
-from quests_jax.collective import collective_variable  # noqa: E402
-from quests_jax.jaxmd import bias_energy_fn  # noqa: E402
+from quests_jax.forces import collective_variable  # noqa: E402
+from quests_jax.forces.jaxmd import bias_energy_fn  # noqa: E402
 
 MASS = 63.546  # amu; with eV and A the time unit is 10.18 fs
 KT = 0.06  # eV
@@ -69,8 +69,10 @@ def main():
     parser.add_argument("--dt", type=float, nargs="+", default=[0.1, 0.05, 0.025])
     parser.add_argument("--seeds", type=int, default=2)
     args = parser.parse_args()
-    print(f"# {platform.processor() or platform.machine()}, jax {jax.__version__}, "
-          f"{jax.devices()[0].platform}; float64; strength {args.strength} eV/nat")  # fmt: skip
+    print(
+        f"# {platform.processor() or platform.machine()}, jax {jax.__version__}, "
+        f"{jax.devices()[0].platform}; float64; strength {args.strength} eV/nat"
+    )
     atoms = bulk("Cu", "fcc", a=3.61, cubic=True).repeat((3, 3, 3))
     n = len(atoms)
     cell = atoms.cell.array
@@ -93,9 +95,13 @@ def main():
                     [qj.descriptor(f @ cell, cell, True, smooth=smooth) for f in frames]
                 )
                 cv = collective_variable(
-                    "dH_mean", np.asarray(state.position) @ cell, cell, True, reference=ref,
+                    "dH_mean",
+                    np.asarray(state.position) @ cell,
+                    cell,
+                    True,
+                    reference=ref,
                     smooth=smooth,
-                )  # fmt: skip
+                )
                 bias = bias_energy_fn(cv, strength, box, fractional_coordinates=True)
 
                 def total(r, bias=bias, **kw):
@@ -104,10 +110,12 @@ def main():
                 e, per_step = nve_run(total, shift, state, key, dt, args.duration)
                 drift = np.polyfit(np.arange(e.size) * dt, e, 1)[0] * args.duration
                 rows.append((seed, dt, name, e.std() / n, drift / n, per_step))
-                print(f"seed {seed}  dt {dt:5.3f} ({dt * 10.18:4.2f} fs)  {name:8s}  "
-                      f"std {e.std() / n:.2e} eV/atom  drift {drift / n:+.2e} eV/atom per "
-                      f"{args.duration * 10.18 / 1000:.1f} ps  {per_step * 1e3:.1f} ms/step",
-                      flush=True)  # fmt: skip
+                print(
+                    f"seed {seed}  dt {dt:5.3f} ({dt * 10.18:4.2f} fs)  {name:8s}  "
+                    f"std {e.std() / n:.2e} eV/atom  drift {drift / n:+.2e} eV/atom per "
+                    f"{args.duration * 10.18 / 1000:.1f} ps  {per_step * 1e3:.1f} ms/step",
+                    flush=True,
+                )
     print("\n| time step | std: unbiased | plain | smooth | drift: unbiased | plain | smooth |")
     print("|---|---|---|---|---|---|---|")
     for dt in args.dt:

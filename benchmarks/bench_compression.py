@@ -54,8 +54,8 @@ def bench_compression(n_frames: int, size: int):
     from quests.compression import baseline, fps
     from quests.entropy import entropy
 
-    from quests_jax import compression
-    from quests_jax.frame_sets import FrameSet
+    from quests_jax import tools as compression
+    from quests_jax.tools import FrameSet
 
     desc = dataset(n_frames)
     t_ent_ref, ent = timed(lambda: np.array([entropy(x) for x in desc]))
@@ -97,7 +97,7 @@ def bench_learning_curve(n_envs: int, runs: int = 3):
     from bench_entropy import descriptors
     from quests.entropy import perfect_entropy
 
-    from quests_jax.learning import learning_curve
+    from quests_jax.tools import learning_curve
 
     x = descriptors(n_envs, seed=3)
     fractions = np.round(np.arange(0.1, 1.0, 0.1), 1)

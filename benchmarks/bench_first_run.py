@@ -117,8 +117,9 @@ def main():
                 files = [train] if command == "entropy" else [test, train]
                 # reference, numba cache warm: one warm-up, then the median
                 run([ref, command, *files], env)
-                ref_t = statistics.median(run([ref, command, *files], env)[0]
-                                          for _ in range(args.repeats))  # fmt: skip
+                ref_t = statistics.median(
+                    run([ref, command, *files], env)[0] for _ in range(args.repeats)
+                )
                 times = {"cold": [], "new data": [], "second": []}
                 debug = ""
                 for _ in range(args.repeats):

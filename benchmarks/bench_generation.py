@@ -24,7 +24,8 @@ import jax
 import numpy as np
 
 import quests_jax as qj
-from quests_jax.generation import monte_carlo, optimize_structure
+from quests_jax.forces import optimize_structure
+from quests_jax.tools import monte_carlo
 
 # the EMT frames of the generation example
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples"))
@@ -42,8 +43,10 @@ def main():
 
     from quests.mcmc import augment_pbc
 
-    print(f"# {platform.processor() or platform.machine()}, {jax.devices()[0].platform}, "
-          f"jax {jax.__version__}, quests {version('quests')}; float32")  # fmt: skip
+    print(
+        f"# {platform.processor() or platform.machine()}, {jax.devices()[0].platform}, "
+        f"jax {jax.__version__}, quests {version('quests')}; float32"
+    )
     frames = md_frames(4, repeat=2)  # 32-atom frames at 300 K
     dataset, start = frames[:3], frames[3]
     x = qj.get_descriptors(dataset)

@@ -43,7 +43,7 @@ def main() -> None:
     if args.dtype == "float64":
         jax.config.update("jax_enable_x64", True)
     import quests_jax as qj
-    from quests_jax import streaming
+    from quests_jax.information import streaming
 
     print(f"machine: {machine()}")
     test = cu_frame(args.atoms, 0.2, seed=1)

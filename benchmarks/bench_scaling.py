@@ -49,7 +49,7 @@ def child(args) -> None:
     import jax
     from bench_descriptors import peak_rss_mb
 
-    from quests_jax import sharded
+    from quests_jax.information import sharded
 
     mesh = sharded.device_mesh()
     h = jax.numpy.asarray([0.015], jax.numpy.float32)
@@ -64,27 +64,32 @@ def child(args) -> None:
             jax.block_until_ready(call())
             best = min(best, time.perf_counter() - t0)
         row = {
-            "kind": kind, "n": n, "devices": jax.device_count(), "seconds": best,
+            "kind": kind,
+            "n": n,
+            "devices": jax.device_count(),
+            "seconds": best,
             "device_mb": (mem.argument_size_in_bytes + mem.temp_size_in_bytes) / 2**20,
             "rss_mb": peak_rss_mb(),
-        }  # fmt: skip
+        }
         print(json.dumps(row), flush=True)
 
     for n in sizes(args.entropy_min, args.entropy_max):
         xs = sharded.shard_rows(data(n, 0), mesh)
         fn = sharded._sharded_self_metrics
-        compiled = fn.lower(xs.rows, xs.mask, h, mesh=mesh, block=None).compile()
+        compiled = fn.lower(xs.rows, xs.mask, h, mesh=mesh, block_size=None).compile()
         measure("entropy", n, compiled, lambda c=compiled, xs=xs: c(xs.rows, xs.mask, h))
     ref = sharded.shard_rows(data(args.reference, 1), mesh)
     for n in sizes(args.dh_min, args.dh_max):
         ys = sharded.shard_rows(data(n, 2), mesh)
         fn = sharded._sharded_delta
-        compiled = fn.lower(ys.rows, ys.mask, ref.rows, ref.mask, h, mesh=mesh, block=None)
+        compiled = fn.lower(ys.rows, ys.mask, ref.rows, ref.mask, h, mesh=mesh, block_size=None)
         compiled = compiled.compile()
         measure(
-            "dH", n, compiled,
+            "dH",
+            n,
+            compiled,
             lambda c=compiled, ys=ys: c(ys.rows, ys.mask, ref.rows, ref.mask, h),
-        )  # fmt: skip
+        )
 
 
 def fit_exponent(rows) -> float:
@@ -113,9 +118,11 @@ def plot(results, path: str) -> None:
                 continue
             p = fit_exponent(rows)
             ax.loglog(
-                [r["n"] for r in rows], [r["seconds"] for r in rows], "o-",
+                [r["n"] for r in rows],
+                [r["seconds"] for r in rows],
+                "o-",
                 label=f"{devices} device(s), t ~ N^{p:.2f}",
-            )  # fmt: skip
+            )
         ax.set_xlabel("N environments")
         ax.set_ylabel("time (s)")
         ax.set_title(title)
@@ -150,8 +157,12 @@ def main() -> None:
             cmd += ["--" + name.replace("_", "-"), str(getattr(args, name))]
         done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
         results += [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-    print(f"\n{'kind':8} {'N':>10} " + " ".join(f"{f'{d} dev (s)':>11}" for d in args.devices)
-          + " " + " ".join(f"{f'{d} dev MB':>10}" for d in args.devices))  # fmt: skip
+    print(
+        f"\n{'kind':8} {'N':>10} "
+        + " ".join(f"{f'{d} dev (s)':>11}" for d in args.devices)
+        + " "
+        + " ".join(f"{f'{d} dev MB':>10}" for d in args.devices)
+    )
     for kind in ("entropy", "dH"):
         for n in sorted({r["n"] for r in results if r["kind"] == kind}):
             row = {r["devices"]: r for r in results if r["kind"] == kind and r["n"] == n}
@@ -160,8 +171,10 @@ def main() -> None:
             print(f"{kind:8} {n:10,} {times} {mems}")
         for d in args.devices:
             rows = [r for r in results if r["kind"] == kind and r["devices"] == d]
-            print(f"{kind} on {d} device(s): time ~ N^{fit_exponent(rows):.2f}, "
-                  f"peak RSS {max(r['rss_mb'] for r in rows):.0f} MB")  # fmt: skip
+            print(
+                f"{kind} on {d} device(s): time ~ N^{fit_exponent(rows):.2f}, "
+                f"peak RSS {max(r['rss_mb'] for r in rows):.0f} MB"
+            )
     plot(results, args.png)
     print(f"plot written to {args.png}")
 

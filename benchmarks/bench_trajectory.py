@@ -77,13 +77,25 @@ def main():
         ref = os.path.join(root, "first.xyz")
         write_trajectory(ref, 1, args.atoms_rep)
         size_mb = os.path.getsize(path) / 2**20
-        print(f"\n{frames:,} frames of {n:,} atoms: {size_mb:,.0f} MB extxyz "
-              f"(written in {time.perf_counter() - t0:.0f} s)")  # fmt: skip
+        print(
+            f"\n{frames:,} frames of {n:,} atoms: {size_mb:,.0f} MB extxyz "
+            f"(written in {time.perf_counter() - t0:.0f} s)"
+        )
         out = os.path.join(root, f"out_{frames}.json")
         seconds, rss, _ = timed_process(
-            [os.path.join(exe, "quests-jax"), "dH_traj", path, "-r", ref, "-w", "1",
-             "-o", out, "--overwrite"]
-        )  # fmt: skip
+            [
+                os.path.join(exe, "quests-jax"),
+                "dH_traj",
+                path,
+                "-r",
+                ref,
+                "-w",
+                "1",
+                "-o",
+                out,
+                "--overwrite",
+            ]
+        )
         records = json.load(open(out))["frames"]
         last = records[-1]
         print(
@@ -105,8 +117,10 @@ def main():
             )
             results["reference"] = (seconds, rss)
     (t1, m1), (t2, m2) = results[args.short], results[args.frames]
-    print(f"\n{args.frames // args.short}x the frames: {t2 / t1:.1f}x the time, "
-          f"{m2 / m1:.2f}x the peak memory")  # fmt: skip
+    print(
+        f"\n{args.frames // args.short}x the frames: {t2 / t1:.1f}x the time, "
+        f"{m2 / m1:.2f}x the peak memory"
+    )
 
 
 if __name__ == "__main__":

@@ -43,18 +43,18 @@ NATIVE = {
     "entropy.weighted_kernel_sum_multi_bandwidth": "quests_jax.weighted_kernel_sum, vector h",
     "entropy.get_bandwidth": "quests_jax.get_bandwidth",
     "entropy.approx_delta_entropy": "quests_jax.approx_delta_entropy ((M, H) for vector h)",
-    "compression.compress.DatasetCompressor": "quests_jax.compression.compress + summary",
-    "compression.fps.fps": "quests_jax.compression.fps (takes a FrameSet)",
-    "compression.fps.msc": "quests_jax.compression.msc (takes a FrameSet)",
-    "compression.fps.msc_conditional": "quests_jax.compression.msc_conditional",
-    "compression.baseline.random_sample": "quests_jax.compression.random_sample (seeded)",
-    "compression.baseline.mean_fps": "quests_jax.compression.mean_fps (seeded)",
-    "compression.baseline.k_means": "quests_jax.compression.k_means (seeded)",
-    "mcmc.augment_pbc": "quests_jax.generation.monte_carlo (jitted; or optimize_structure)",
-    "mcmc.augment_pbc_approx": "quests_jax.generation.monte_carlo on the index's data",
+    "compression.compress.DatasetCompressor": "quests_jax.tools.compress + summary",
+    "compression.fps.fps": "quests_jax.tools.fps (takes a FrameSet)",
+    "compression.fps.msc": "quests_jax.tools.msc (takes a FrameSet)",
+    "compression.fps.msc_conditional": "quests_jax.tools.msc_conditional",
+    "compression.baseline.random_sample": "quests_jax.tools.random_sample (seeded)",
+    "compression.baseline.mean_fps": "quests_jax.tools.mean_fps (seeded)",
+    "compression.baseline.k_means": "quests_jax.tools.k_means (seeded)",
+    "mcmc.augment_pbc": "quests_jax.tools.monte_carlo (jitted; or forces.optimize_structure)",
+    "mcmc.augment_pbc_approx": "quests_jax.tools.monte_carlo on the index's data",
     "mcmc.get_index": "an exact index (query like pynndescent's)",
     "entropy.find_equal": "the nearest row within eps (kernels.nearest_sq_distances)",
-    "compression.baseline.k_means_entropy": "quests_jax.compression.k_means(pick='entropy')",
+    "compression.baseline.k_means_entropy": "quests_jax.tools.k_means(pick='entropy')",
     "gpu.entropy.entropy": "quests_jax.entropy (any JAX device)",
     "gpu.entropy.delta_entropy": "quests_jax.delta_entropy (any JAX device)",
     "gpu.entropy.diversity": "quests_jax.diversity (any JAX device)",
@@ -75,7 +75,7 @@ NATIVE = {
             "inverse_3d",
             "stack_xyz",
         )
-    },  # fmt: skip
+    },
 }
 
 _CELL_LIST = "the reference's numba cell-list internals; quests_jax searches with vesin"
@@ -106,10 +106,10 @@ quests_jax; do not edit by hand.*
 **In one line.** Replace `quests` by `quests_jax.compat` in the import paths:
 
 ```python
-from quests_jax.compat.descriptor import get_descriptors      # was: from quests.descriptor ...
+from quests_jax.compat.descriptor import get_descriptors  # was: from quests.descriptor ...
 from quests_jax.compat.entropy import entropy, delta_entropy  # was: from quests.entropy ...
 from quests_jax.compat.compression import DatasetCompressor
-from quests_jax.compat.gpu.entropy import entropy             # any JAX device; no torch
+from quests_jax.compat.gpu.entropy import entropy  # any JAX device; no torch
 ```
 
 `quests_jax.compat` has the reference's module tree, names, signatures, defaults and

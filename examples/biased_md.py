@@ -8,7 +8,7 @@ steps:
 
 * unbiased: the Morse potential alone;
 * biased: Morse + strength x (smooth count of atoms whose dH against the starting
-  structure exceeds 0), a quests_jax JAX-MD energy (``quests_jax.jaxmd``) with
+  structure exceeds 0), a quests_jax JAX-MD energy (``quests_jax.forces.jaxmd``) with
   exact forces. strength < 0 lowers the energy of novel environments; the count is
   bounded (0 to 108), so the bias cannot run away the way a bias linear in dH would
   (dH grows without bound as atoms crowd).
@@ -39,7 +39,7 @@ from ase.build import bulk
 from jax_md import energy, simulate, space
 
 import quests_jax as qj
-from quests_jax.jaxmd import bias_energy_fn
+from quests_jax.forces.jaxmd import bias_energy_fn
 
 MASS = 63.546  # amu; with eV and A, JAX-MD's time unit is 10.18 fs
 DT = 0.1  # ~1 fs
@@ -63,9 +63,15 @@ def experiment(seed: int, steps: int, strength: float, smooth) -> dict:
 
     reference = qj.descriptor(first, cell, True)  # for the analysis
     cv = qj.collective_variable(
-        "dH_count_above", first, cell, True, threshold=0.0, width=1.0, smooth=smooth,
+        "dH_count_above",
+        first,
+        cell,
+        True,
+        threshold=0.0,
+        width=1.0,
+        smooth=smooth,
         reference=qj.descriptor(first, cell, True, smooth=smooth),
-    )  # fmt: skip
+    )
     bias = bias_energy_fn(cv, strength, box, fractional_coordinates=True)
 
     def biased(r, **kwargs):
@@ -117,21 +123,31 @@ def main(argv=None) -> dict:
     for seed in range(args.seed, args.seed + args.seeds):
         r = experiment(seed, args.steps, args.strength, args.smooth or None)
         runs.append(r)
-        print(f"seed {seed}: " + "; ".join(
-            f"{name} {r[name]['seconds']:4.1f} s, novel frames {r[name]['novel']:4.0%}, mean dH "
-            f"{r[name]['mean_dH'].min():+.2f} .. {r[name]['mean_dH'].max():+.2f} nats, final "
-            f"Morse {r[name]['morse_eV_per_atom']:.3f} eV/atom" for name in ("unbiased", "biased")
-        ))  # fmt: skip
+        print(
+            f"seed {seed}: "
+            + "; ".join(
+                f"{name} {r[name]['seconds']:4.1f} s, novel frames {r[name]['novel']:4.0%}, "
+                f"mean dH "
+                f"{r[name]['mean_dH'].min():+.2f} .. {r[name]['mean_dH'].max():+.2f} nats, final "
+                f"Morse {r[name]['morse_eV_per_atom']:.3f} eV/atom"
+                for name in ("unbiased", "biased")
+            )
+        )
     print(f"total {time.perf_counter() - start:.0f} s")
     summary = {}
     for name in ("unbiased", "biased"):
         fractions = np.array([r[name]["novel"] for r in runs])
         firsts = [r[name]["first_novel_step"] for r in runs if r[name]["first_novel_step"]]
         summary[name] = fractions
-        print(f"{name:9s} novel frames {fractions.mean():.0%} +- {fractions.std():.0%} (range "
-              f"{fractions.min():.0%} - {fractions.max():.0%})" + (
-              f"; first novel frame after {int(np.median(firsts))} steps (median)" if firsts
-              else ""))  # fmt: skip
+        print(
+            f"{name:9s} novel frames {fractions.mean():.0%} +- {fractions.std():.0%} (range "
+            f"{fractions.min():.0%} - {fractions.max():.0%})"
+            + (
+                f"; first novel frame after {int(np.median(firsts))} steps (median)"
+                if firsts
+                else ""
+            )
+        )
     print(
         f"frames with mean dH > 0 against the starting structure ({runs[0]['frames']} per run, "
         f"{args.steps} steps, {args.seeds} seeds): biased {summary['biased'].mean():.0%} "

@@ -30,11 +30,15 @@ sys.path.insert(0, os.path.dirname(__file__))
 from copper_md import run_md  # noqa: E402
 
 import quests_jax as qj  # noqa: E402
-from quests_jax import compression, plots  # noqa: E402
-from quests_jax.frame_sets import FrameSet  # noqa: E402
-from quests_jax.learning import information_gap, learning_curve  # noqa: E402
-from quests_jax.trajectory import analyse_trajectory  # noqa: E402
-from quests_jax.uq import uq_report  # noqa: E402
+from quests_jax import tools as compression  # noqa: E402
+from quests_jax.tools import (  # noqa: E402
+    FrameSet,
+    analyse_trajectory,
+    information_gap,
+    learning_curve,
+    plots,
+    uq_report,
+)
 
 
 def main(argv=None):
@@ -52,8 +56,10 @@ def main(argv=None):
     }
     train = runs[300] + runs[600] + runs[900]
     test = runs[1500] + runs[3000]
-    print(f"MD: {len(train)} training and {len(test)} test frames of 108 atoms "
-          f"({time.perf_counter() - t0:.0f} s)")  # fmt: skip
+    print(
+        f"MD: {len(train)} training and {len(test)} test frames of 108 atoms "
+        f"({time.perf_counter() - t0:.0f} s)"
+    )
 
     data = FrameSet(qj.get_descriptors(train), [len(a) for a in train])
     keep = compression.msc(data, len(train) // 3)
@@ -66,25 +72,39 @@ def main(argv=None):
 
     curve = learning_curve(data.x, np.linspace(0.05, 1.0, 12), num_runs=3)
     fit = information_gap(np.repeat(curve["sizes"], 3), curve["entropies"].reshape(-1))
-    plots.learning_curve(curve, os.path.join(args.out, "learning_curve.png"), fit=fit,
-                         title="Learning curve: Cu 300-900 K (EMT)")  # fmt: skip
-    print(f"learning curve: H({data.n_envs}) = {curve['mean_entropy'][-1]:.3f} nats, "
-          f"asymptote {fit.a:.3f}, information gap {fit.gap:.3f} nats")  # fmt: skip
+    plots.learning_curve(
+        curve,
+        os.path.join(args.out, "learning_curve.png"),
+        fit=fit,
+        title="Learning curve: Cu 300-900 K (EMT)",
+    )
+    print(
+        f"learning curve: H({data.n_envs}) = {curve['mean_entropy'][-1]:.3f} nats, "
+        f"asymptote {fit.a:.3f}, information gap {fit.gap:.3f} nats"
+    )
 
     cold = qj.get_descriptors(runs[300])
     records = analyse_trajectory(train + test, reference=cold, window=1)
-    plots.trajectory(records, os.path.join(args.out, "trajectory.png"),
-                     title="Cu heated 300 -> 3000 K: frames in order of temperature")  # fmt: skip
+    plots.trajectory(
+        records,
+        os.path.join(args.out, "trajectory.png"),
+        title="Cu heated 300 -> 3000 K: frames in order of temperature",
+    )
     first_hot = len(train)
-    print(f"trajectory: dH > 0 vs 300 K in {100 * records[0]['dH_reference_fraction']:.0f}% "
-          f"of the first frame's environments, {100 * records[-1]['dH_reference_fraction']:.0f}% "
-          f"of the last's; frame entropy {records[0]['entropy']:.2f} -> "
-          f"{records[-1]['entropy']:.2f} nats (test data from frame {first_hot})")  # fmt: skip
+    print(
+        f"trajectory: dH > 0 vs 300 K in {100 * records[0]['dH_reference_fraction']:.0f}% "
+        f"of the first frame's environments, {100 * records[-1]['dH_reference_fraction']:.0f}% "
+        f"of the last's; frame entropy {records[0]['entropy']:.2f} -> "
+        f"{records[-1]['entropy']:.2f} nats (test data from frame {first_hot})"
+    )
 
     test_set = FrameSet(qj.get_descriptors(test), [len(a) for a in test])
     report, dh = uq_report(test_set, data.x)
-    plots.dh_histogram(dh, os.path.join(args.out, "dh_histogram.png"),
-                       title="dH of 1500 K and 3000 K Cu against 300-900 K")  # fmt: skip
+    plots.dh_histogram(
+        dh,
+        os.path.join(args.out, "dh_histogram.png"),
+        title="dH of 1500 K and 3000 K Cu against 300-900 K",
+    )
     worst = report["worst_frames"][0]
     print(
         f"UQ: {100 * report['fraction_above']:.1f}% of test environments have dH > 0; "

@@ -47,8 +47,8 @@ from ase.cluster import Icosahedron
 from jax_md import energy, minimize, simulate, space
 
 import quests_jax as qj
-from quests_jax import metadynamics as md
-from quests_jax.jaxmd import bias_energy_fn
+from quests_jax.forces import metadynamics as md
+from quests_jax.forces.jaxmd import bias_energy_fn
 
 MASS = 63.546  # amu; with eV and A, JAX-MD's time unit is 10.18 fs
 DT = 0.1  # ~1 fs
@@ -98,13 +98,23 @@ def main(argv=None) -> dict:
 
     # the CV: entropy of the cluster's own environments (no cell: a free cluster)
     # k = 12: every other atom of the 13 (a larger k only adds zero columns)
-    cv = qj.collective_variable("entropy", cluster.positions, np.zeros((3, 3)), False,
-                                h=0.1, k=12, smooth=args.smooth or None)  # fmt: skip
+    cv = qj.collective_variable(
+        "entropy",
+        cluster.positions,
+        np.zeros((3, 3)),
+        False,
+        h=0.1,
+        k=12,
+        smooth=args.smooth or None,
+    )
     entropy = bias_energy_fn(cv, 1.0)  # strength 1: the CV itself, as a JAX-MD function
     params = md.WellTempered(
-        height=args.height, sigma=args.sigma, bias_factor=args.bias_factor, kT=args.kT,
+        height=args.height,
+        sigma=args.sigma,
+        bias_factor=args.bias_factor,
+        kT=args.kT,
         stride=args.stride,
-    )  # fmt: skip
+    )
     biased = md.biased_energy_fn(morse, entropy, params)
     keys = jax.random.split(jax.random.PRNGKey(args.seed), args.seeds)
 
@@ -137,9 +147,11 @@ def main(argv=None) -> dict:
 
     ps = args.deposits * args.stride * DT * 10.18e-3  # between snapshots
     print(f"icosahedron: E = {e_ico:.3f} eV, entropy (h = 0.1) = {float(entropy(r0)):.2f} nats")
-    print(f"{args.seeds} runs of each kind, {args.snapshots} snapshots over "
-          f"{args.snapshots * ps:.0f} ps at kT = {args.kT} eV; bias factor {args.bias_factor:g}, "
-          f"hills {args.height:g} eV x {args.sigma:g} nats every {args.stride} steps")  # fmt: skip
+    print(
+        f"{args.seeds} runs of each kind, {args.snapshots} snapshots over "
+        f"{args.snapshots * ps:.0f} ps at kT = {args.kT} eV; bias factor {args.bias_factor:g}, "
+        f"hills {args.height:g} eV x {args.sigma:g} nats every {args.stride} steps"
+    )
     results = {}
     for name, fn, metadynamics in [("plain MD", morse, False), ("metadynamics", biased, True)]:
         t = time.perf_counter()
@@ -149,27 +161,37 @@ def main(argv=None) -> dict:
         results[name] = {"away": away, "first_escape_ps": first, "entropy": h}
         escaped = np.isfinite(first)
         minima = ", ".join(f"{b:+.2f}" for b in np.unique(np.round(e[away] - e_ico, 2))[:6])
-        print(f"{name:13s} {time.perf_counter() - t:5.1f} s  entropy {h.min():.2f} - {h.max():.2f} "
-              f"nats; runs that escaped: {escaped.sum()}/{args.seeds}; snapshots outside the "
-              f"basin per run {away.sum(1).mean():.1f} +- {away.sum(1).std():.1f}"
-              + (f"; first escape after {np.median(first[escaped]):.0f} ps (median, range "
-                 f"{np.min(first[escaped]):.0f} - {np.max(first[escaped]):.0f})" if escaped.any()
-                 else ""))  # fmt: skip
+        print(
+            f"{name:13s} {time.perf_counter() - t:5.1f} s  entropy {h.min():.2f} - {h.max():.2f} "
+            f"nats; runs that escaped: {escaped.sum()}/{args.seeds}; snapshots outside the "
+            f"basin per run {away.sum(1).mean():.1f} +- {away.sum(1).std():.1f}"
+            + (
+                f"; first escape after {np.median(first[escaped]):.0f} ps (median, range "
+                f"{np.min(first[escaped]):.0f} - {np.max(first[escaped]):.0f})"
+                if escaped.any()
+                else ""
+            )
+        )
         if away.any():
             print(f"{'':13s} minima found (eV above the icosahedron): {minima}")
         if metadynamics:
-            print(f"{'':13s} hills deposited per run: {int(hills.count[0])}, refused: "
-                  f"{int(hills.dropped.sum())}")  # fmt: skip
+            print(
+                f"{'':13s} hills deposited per run: {int(hills.count[0])}, refused: "
+                f"{int(hills.dropped.sum())}"
+            )
     print(f"total {time.perf_counter() - start:.0f} s")
     meta, plain = results["metadynamics"], results["plain MD"]
     escaped = np.isfinite(meta["first_escape_ps"])
     print(
         f"runs that left the icosahedral basin within {args.snapshots * ps:.0f} ps: "
         f"metadynamics {escaped.sum()}/{args.seeds}"
-        + (f" (first escape after {np.median(meta['first_escape_ps'][escaped]):.0f} ps, median)"
-           if escaped.any() else "")
+        + (
+            f" (first escape after {np.median(meta['first_escape_ps'][escaped]):.0f} ps, median)"
+            if escaped.any()
+            else ""
+        )
         + f", plain MD {np.isfinite(plain['first_escape_ps']).sum()}/{args.seeds}"
-    )  # fmt: skip
+    )
     return results
 
 

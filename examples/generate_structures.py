@@ -37,7 +37,7 @@ from ase.md.velocitydistribution import thermalize_momenta
 from jax_md import energy, space
 
 import quests_jax as qj
-from quests_jax.generation import optimize_structure
+from quests_jax.forces import optimize_structure
 
 
 def md_frames(n: int, temperature: float = 300.0, seed: int = 0, repeat: int = 3):
@@ -94,8 +94,13 @@ def experiment(seed: int, new: int, steps: int, tau: float) -> dict:
         x_md = np.concatenate([x_md, qj.get_descriptors([extra])])
         gen_energy.append(emt_energy(result.atoms) - md_energy)
         shortest.append(result.min_distance)
-    return {"H0": h0, "H_generated": float(qj.entropy(x_gen)), "H_md": float(qj.entropy(x_md)),
-            "emt_above": gen_energy, "shortest": shortest}  # fmt: skip
+    return {
+        "H0": h0,
+        "H_generated": float(qj.entropy(x_gen)),
+        "H_md": float(qj.entropy(x_md)),
+        "emt_above": gen_energy,
+        "shortest": shortest,
+    }
 
 
 def main(argv=None) -> dict:
@@ -112,12 +117,14 @@ def main(argv=None) -> dict:
         t = time.perf_counter()
         r = experiment(seed, args.new, args.steps, args.tau)
         runs.append(r)
-        print(f"seed {seed}: dataset H {r['H0']:.3f} nats; + {args.new} generated frames "
-              f"{r['H_generated']:.3f} ({r['H_generated'] - r['H0']:+.3f}), + {args.new} MD "
-              f"frames {r['H_md']:.3f} ({r['H_md'] - r['H0']:+.3f}); generated frames: "
-              f"shortest distance {min(r['shortest']):.2f} A, EMT "
-              f"{min(r['emt_above']):+.3f} .. {max(r['emt_above']):+.3f} eV/atom above the "
-              f"300 K frames ({time.perf_counter() - t:.0f} s)")  # fmt: skip
+        print(
+            f"seed {seed}: dataset H {r['H0']:.3f} nats; + {args.new} generated frames "
+            f"{r['H_generated']:.3f} ({r['H_generated'] - r['H0']:+.3f}), + {args.new} MD "
+            f"frames {r['H_md']:.3f} ({r['H_md'] - r['H0']:+.3f}); generated frames: "
+            f"shortest distance {min(r['shortest']):.2f} A, EMT "
+            f"{min(r['emt_above']):+.3f} .. {max(r['emt_above']):+.3f} eV/atom above the "
+            f"300 K frames ({time.perf_counter() - t:.0f} s)"
+        )
     print(f"total {time.perf_counter() - start:.0f} s")
     gen = np.array([r["H_generated"] - r["H0"] for r in runs])
     md = np.array([r["H_md"] - r["H0"] for r in runs])

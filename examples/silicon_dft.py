@@ -41,9 +41,8 @@ import ase.io
 import numpy as np
 
 import quests_jax as qj
-from quests_jax import compression
-from quests_jax.frame_sets import FrameSet
-from quests_jax.learning import information_gap, learning_curve
+from quests_jax import tools as compression
+from quests_jax.tools import FrameSet, information_gap, learning_curve
 
 DATA = Path(__file__).resolve().parent / "data" / "mlearn_si"
 METHODS = ("msc", "fps", "k_means", "random")
@@ -213,7 +212,7 @@ def uq_study(train, data: FrameSet, test, x_test) -> dict:
 
 
 def figure(path, temps: dict, novel: dict, comp: dict, uq: dict, test) -> None:
-    from quests_jax.plots import _pyplot, _save
+    from quests_jax.tools.plots import _pyplot, _save
 
     plt = _pyplot()
     fig, axes = plt.subplots(2, 3, figsize=(14, 8))

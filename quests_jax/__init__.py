@@ -1,37 +1,40 @@
 """quests_jax: QUESTS descriptors and information entropy of atomistic data as pure,
 differentiable JAX functions.
 
-Frame level (pure, jit/vmap/grad):
+Four rooms, each a subpackage whose ``__init__`` is its public face (the modules
+behind it are private); the most used names are repeated here. See
+``docs/architecture.md``.
+
+quests_jax.describe     frames -> descriptor rows
     descriptor, descriptor_with_overflow, descriptor_multicomponent_with_overflow,
-    find_neighbors, plan_neighbors, NeighborSpec
-Dataset level (lists of ase.Atoms, as the reference ``quests`` package):
-    get_descriptors, get_descriptors_multicomponent
-Information quantities (as ``quests.entropy``):
-    entropy, frame_entropies, diversity, delta_entropy, overlap, get_all_metrics, kernel_sum,
-    log_kernel_sum, weighted_kernel_sum, approx_delta_entropy, get_bandwidth
-Entropy forces (pure functions of positions and cell; submodules for the rest):
-    collective_variable, CollectiveVariable, energy_forces, energy_forces_stress
-    quests_jax.jaxmd         bias energies in JAX-MD's conventions (extra: md)
-    quests_jax.metadynamics  well-tempered metadynamics in one lax.scan
-    quests_jax.generation    Monte Carlo and gradient-based (optax) structure generation
-    quests_jax.calculator    an ASE calculator for the bias
-Scale (submodules):
-    quests_jax.execution  the one rule that picks traced, in-memory, streamed or sharded
-                          execution (every information function takes ``execution=``)
-    quests_jax.engine     kernel sums driven block by block: programs keyed by settings
-    quests_jax.sharded    the same quantities with rows sharded over devices and hosts
-    quests_jax.streaming  the same from host arrays / memory maps, block by block
-    quests_jax.storage    write_descriptors (chunked, to .npy), open_descriptors
-    quests_jax.compilation  the persistent compilation cache (on at import; see there)
-                          and counting compiled programs
+    find_neighbors, plan_neighbors, NeighborSpec (frame level: jit, vmap, grad);
+    DescriptorSettings (k, cutoff, smooth, dtype as one static value);
+    get_descriptors, get_descriptors_multicomponent (lists of ase.Atoms, as ``quests``)
+quests_jax.information  descriptor rows -> kernel sums -> entropy, diversity, dH
+    entropy, frame_entropies, diversity, delta_entropy, overlap, get_all_metrics,
+    kernel_sum, log_kernel_sum, weighted_kernel_sum, approx_delta_entropy, get_bandwidth;
+    write_descriptors, open_descriptors; submodules execution (the one rule picking
+    traced, in-memory, streamed or sharded execution), streaming, sharded
+quests_jax.tools        dataset tools: compression, learning curves, trajectories,
+    uncertainty reports, Monte Carlo generation, plots
+quests_jax.forces       entropy forces: collective_variable, CollectiveVariable,
+    energy_forces, energy_forces_stress; submodules jaxmd, metadynamics; an ASE
+    calculator; gradient-based structure generation
+quests_jax.compilation  the persistent compilation cache (on at import) and counting
+    compiled programs
 """
 
-import importlib
+from typing import TYPE_CHECKING
 
-from . import compilation, engine, execution, storage, streaming
-from .bandwidth import get_bandwidth, volume_per_atom
-from .dataset import get_descriptors, get_descriptors_multicomponent
-from .features import features_from_vectors
+from . import _legacy
+from ._core import compilation
+from ._core.lazy import lazy_members
+from .describe import (
+    DescriptorSettings,
+    features_from_vectors,
+    get_descriptors,
+    get_descriptors_multicomponent,
+)
 from .information import (
     DEFAULT_BANDWIDTH,
     approx_delta_entropy,
@@ -39,55 +42,85 @@ from .information import (
     diversity,
     entropy,
     entropy_and_diversity,
+    execution,
     frame_entropies,
     get_all_metrics,
+    get_bandwidth,
     kernel_sum,
     log_kernel_sum,
+    open_descriptors,
     overlap,
     perfect_entropy,
+    streaming,
+    volume_per_atom,
     weighted_kernel_sum,
+    write_descriptors,
 )
-from .storage import open_descriptors, write_descriptors
+
+if TYPE_CHECKING:
+    from . import describe, forces, information, tools
+    from .describe import (
+        Neighbors,
+        NeighborSpec,
+        descriptor,
+        descriptor_multicomponent_with_overflow,
+        descriptor_with_overflow,
+        find_neighbors,
+        merge_specs,
+        multicomponent_width,
+        plan_neighbors,
+    )
+    from .forces import CollectiveVariable, collective_variable, energy_forces, energy_forces_stress
+    from .information import sharded
 
 # Loaded on first use (PEP 562): the traced neighbour search, the entropy forces and
 # sharding bring equinox and more (~0.1 s at every start), which the dataset-level
-# path (describing, entropy, dH, the command line) does not need.
+# path (describing, entropy, dH, the command line) does not need. The old flat module
+# paths (quests_jax.kernels, ...) resolve through quests_jax._legacy.
 _LAZY = {
-    "CollectiveVariable": "collective",
-    "collective_variable": "collective",
-    "descriptor": "descriptors",
-    "descriptor_with_overflow": "descriptors",
-    "energy_forces": "mechanics",
-    "energy_forces_stress": "mechanics",
-    "descriptor_multicomponent_with_overflow": "multicomponent",
-    "multicomponent_width": "multicomponent",
-    "Neighbors": "neighbors",
-    "NeighborSpec": "neighbors",
-    "find_neighbors": "neighbors",
-    "merge_specs": "neighbors",
-    "plan_neighbors": "neighbors",
-    "sharded": "sharded",
+    **dict.fromkeys(["describe", "forces", "information", "tools"], ""),
+    **dict.fromkeys(
+        [
+            "NeighborSpec",
+            "Neighbors",
+            "descriptor",
+            "descriptor_multicomponent_with_overflow",
+            "descriptor_with_overflow",
+            "find_neighbors",
+            "merge_specs",
+            "multicomponent_width",
+            "plan_neighbors",
+        ],
+        ".describe",
+    ),
+    **dict.fromkeys(
+        ["CollectiveVariable", "collective_variable", "energy_forces", "energy_forces_stress"],
+        ".forces",
+    ),
+    "sharded": ".information.sharded",
 }
+_getattr, _dir = lazy_members(__name__, {k: v or f".{k}" for k, v in _LAZY.items()}, globals())
 
 
-def __getattr__(name: str):
-    if name not in _LAZY:
-        raise AttributeError(f"module 'quests_jax' has no attribute {name!r}")
-    module = importlib.import_module(f".{_LAZY[name]}", __name__)
-    value = module if name == _LAZY[name] else getattr(module, name)
+def __getattr__(name: str) -> object:
+    if name in _LAZY or name not in _legacy.MOVED:
+        return _getattr(name)
+    value = _legacy.load(name)  # an old flat module path, e.g. quests_jax.kernels
     globals()[name] = value
     return value
 
 
-def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+def __dir__() -> list[str]:
+    return _dir()
 
 
 __version__ = "0.1.0"
 
+_legacy.install()
 compilation.enable_compilation_cache()
 
 __all__ = [
+    "DescriptorSettings",
     "CollectiveVariable",
     "collective_variable",
     "energy_forces",
@@ -122,9 +155,11 @@ __all__ = [
     "open_descriptors",
     "write_descriptors",
     "compilation",
-    "engine",
+    "describe",
     "execution",
+    "forces",
+    "information",
     "sharded",
-    "storage",
     "streaming",
+    "tools",
 ]

@@ -49,13 +49,14 @@ import socket
 import time
 import warnings
 from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .compilation import track
-from .geometry import HIGHEST
+from ._core.compilation import track
+from ._core.precision import HIGHEST
 
 # Dense float32 peak (TFLOP/s, no TF32 / reduced precision) by device kind substring.
 # TPUs have no float32 units: HIGHEST-precision float32 matmuls run as 6 bfloat16
@@ -80,7 +81,7 @@ PEAK_TFLOPS = {
 WIDTH = 63  # descriptor width (k = 32)
 H = 0.015
 
-QUICK = {
+QUICK: dict[str, list[Any]] = {
     "descriptors": [10_000],
     "entropy": [50_000],
     "dH": [(10_000, 50_000)],
@@ -89,7 +90,7 @@ QUICK = {
     "sharded_entropy": [20_000],
     "reference_gpu": [],
 }
-FULL = {
+FULL: dict[str, list[Any]] = {
     "descriptors": [10_000, 100_000, 1_000_000],
     "entropy": [100_000, 1_000_000],
     "dH": [(1_000_000, 100_000)],
@@ -233,7 +234,7 @@ def copper(n_atoms: int, seed: int, rattle: float = 0.1):
 def environments(n: int, seed: int, rattle=(0.05, 0.25)) -> np.ndarray:
     """(n, 63) float32 descriptors of 4,000-atom rattled Cu frames, rattle amplitudes
     spread in ``rattle`` (A) to mimic a range of temperatures."""
-    from .dataset import get_descriptors
+    from .describe import get_descriptors
 
     rng = np.random.default_rng(seed)
     frames = [copper(4_000, seed + i, rng.uniform(*rattle)) for i in range(-(-n // 4_000))]
@@ -245,7 +246,7 @@ def environments(n: int, seed: int, rattle=(0.05, 0.25)) -> np.ndarray:
 
 
 def bench_descriptors(n_atoms: int) -> Result:
-    from .dataset import get_descriptors
+    from .describe import get_descriptors
 
     atoms = copper(n_atoms, seed=1)
     compile_s, run_s, _ = timed(lambda: get_descriptors([atoms]), 2)
@@ -267,6 +268,7 @@ def bench_descriptors(n_atoms: int) -> Result:
 
 
 def _kernel_rates(result: Result, pairs: float, matmul_flops: float, peak: float) -> Result:
+    assert result.run_s is not None  # (a timed result)
     result.pairs_per_s = pairs / result.run_s
     result.gflops = matmul_flops / result.run_s / 1e9
     result.peak_fraction = result.gflops / peak
@@ -309,7 +311,7 @@ def bench_dh(m: int, n: int, x: np.ndarray, y: np.ndarray, peak: float) -> Resul
 
 
 def bench_cv(n_atoms: int, ref: np.ndarray) -> Result:
-    from .collective import collective_variable
+    from .forces import collective_variable
 
     atoms = copper(n_atoms, seed=7)
     cv = collective_variable("dH_mean", atoms.positions, atoms.cell.array, True, reference=ref)
@@ -365,8 +367,8 @@ def _md_step(n_atoms: int, ref: np.ndarray) -> Result:
     import equinox as eqx
     from jax_md import energy, simulate, space
 
-    from .collective import collective_variable
-    from .jaxmd import bias_energy_fn, ignore_jax_md_float64_warnings
+    from .forces import collective_variable
+    from .forces.jaxmd import bias_energy_fn, ignore_jax_md_float64_warnings
 
     ignore_jax_md_float64_warnings()
     atoms = copper(n_atoms, seed=9)
@@ -427,8 +429,7 @@ def _md_step(n_atoms: int, ref: np.ndarray) -> Result:
 
 
 def bench_sharded(n: int, x: np.ndarray) -> Result:
-    from . import sharded
-    from .information import entropy
+    from .information import entropy, sharded
 
     rows = x[:n]
     single = jax.jit(lambda a: entropy(a, H))  # one device, the traced scans
@@ -532,7 +533,8 @@ def run_suite(quick: bool = True, only: list[str] | None = None, log=print) -> d
             elif kind == "entropy":
                 add(bench_entropy(size, rows("x"), peak))
             elif kind == "dH":
-                add(bench_dh(*size, rows("x"), rows("y"), peak))
+                m, n = size
+                add(bench_dh(m, n, rows("x"), rows("y"), peak))
             elif kind == "cv_dH":
                 add(bench_cv(size, rows("ref")))
             elif kind == "md_step":
@@ -641,7 +643,7 @@ def compare(a: dict, b: dict) -> str:
         ra, rb = rows.get(name), others.get(name)
         va = ra["value"] if ra else None
         vb = rb["value"] if rb else None
-        unit = (ra or rb)["unit"]
+        unit = (ra or rb or {})["unit"]
         ratio = f"{vb / va:8.2f}" if va and vb else f"{'-':>8}"
         lines.append(f"{name:28} {unit:6} {_fmt(va):>22} {_fmt(vb):>22} {ratio}")
     lines.append(f"jax {a['jax_version']} vs {b['jax_version']}; modes {a['mode']} vs {b['mode']}")

@@ -20,7 +20,7 @@ import jax.numpy as jnp  # noqa: E402
 import quests_jax as qj  # noqa: E402
 from conftest import cu_cluster, cubic_cu, molecules, triclinic_cu  # noqa: E402
 from quests_jax import sharded, storage  # noqa: E402
-from quests_jax.collective import KINDS, collective_variable  # noqa: E402
+from quests_jax.forces._collective import KINDS, collective_variable  # noqa: E402
 
 assert not jax.config.jax_enable_x64
 frames = [cubic_cu(2, seed=1), triclinic_cu(), cu_cluster(), *molecules()[:2]]
@@ -54,8 +54,13 @@ sharded.delta_entropy(y, ref, h, mesh=mesh)
 sharded.overlap(y, ref, h, mesh=mesh)
 small = cubic_cu(2, seed=5)
 for kind in KINDS:
-    cv = collective_variable(kind, small.positions, small.cell.array, small.pbc,
-                             reference=None if kind == "entropy" else ref)  # fmt: skip
+    cv = collective_variable(
+        kind,
+        small.positions,
+        small.cell.array,
+        small.pbc,
+        reference=None if kind == "entropy" else ref,
+    )
     pos = jnp.asarray(small.positions, jnp.float32)
     cell = jnp.asarray(small.cell.array, jnp.float32)
     jax.jit(jax.value_and_grad(cv, argnums=(0, 1)))(pos, cell)

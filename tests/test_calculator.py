@@ -14,8 +14,8 @@ from ase.md.verlet import VelocityVerlet
 
 import quests_jax as qj
 from conftest import cu_cluster, cubic_cu
-from quests_jax.calculator import EntropyBiasCalculator, with_bias
-from quests_jax.collective import collective_variable
+from quests_jax.forces._calculator import EntropyBiasCalculator, with_bias
+from quests_jax.forces._collective import collective_variable
 
 
 def _reference(smooth=0.5):

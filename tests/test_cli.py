@@ -15,7 +15,7 @@ from ase.io import read, write
 import quests_jax as qj
 from conftest import cu_cluster, cubic_cu, free_port, write_lammps_dump
 from quests_jax.cli import main
-from quests_jax.descriptor_files import read_descriptor_file
+from quests_jax.describe._files import read_descriptor_file
 
 
 @pytest.fixture(autouse=True)
@@ -73,9 +73,25 @@ def test_entropy_options_multi_bandwidth_float64_index(files, capsys, tmp_path):
     root, solid, _ = files
     out_json = tmp_path / "e.json"
     code, _, err = run(
-        capsys, "entropy", root / "solid.xyz", "-b", "0.01", "0.02", "--dtype", "float64",
-        "--index", "0:2", "-k", "16", "--cutoff", "4.5", "--batch-size", "32", "-o", out_json,
-    )  # fmt: skip
+        capsys,
+        "entropy",
+        root / "solid.xyz",
+        "-b",
+        "0.01",
+        "0.02",
+        "--dtype",
+        "float64",
+        "--index",
+        "0:2",
+        "-k",
+        "16",
+        "--cutoff",
+        "4.5",
+        "--batch-size",
+        "32",
+        "-o",
+        out_json,
+    )
     assert code == 0, err
     result = json.loads(out_json.read_text())
     assert result["n_envs"] == 64 and result["k"] == 16 and result["dtype"] == "float64"
@@ -281,8 +297,11 @@ def test_several_devices_and_processes(files, tmp_path):
     cli = [sys.executable, "-m", "quests_jax.cli"]
     done = subprocess.run(
         cli + ["entropy", str(root / "solid.xyz"), "-o", str(tmp_path / "e.json")],
-        env=_cli_env(3), capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        env=_cli_env(3),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert "on 3 devices in 1 processes" in done.stderr
     entropy = json.loads((tmp_path / "e.json").read_text())["entropy"]

@@ -15,13 +15,26 @@ import quests_jax as qj
 from conftest import md_frames, write_lammps_dump
 from quests_jax import compression
 from quests_jax.cli import build_parser, main
-from quests_jax.frame_sets import FrameSet
+from quests_jax.tools._frame_sets import FrameSet
 
 COMMANDS = [
-    "entropy", "entropy_sampler", "make_descriptors", "descriptors", "dH", "approx_dH",
-    "dH_traj", "bandwidth", "overlap", "learning_curve", "compress", "metrics", "mcmc",
-    "generate", "active_learning", "uq",
-]  # fmt: skip
+    "entropy",
+    "entropy_sampler",
+    "make_descriptors",
+    "descriptors",
+    "dH",
+    "approx_dH",
+    "dH_traj",
+    "bandwidth",
+    "overlap",
+    "learning_curve",
+    "compress",
+    "metrics",
+    "mcmc",
+    "generate",
+    "active_learning",
+    "uq",
+]
 
 
 @pytest.fixture(autouse=True)
@@ -137,9 +150,18 @@ def test_bad_size_option_exits_2(files, capsys, size):
 def test_learning_curve_json_and_plot(files, capsys, tmp_path):
     out, png = tmp_path / "lc.json", tmp_path / "lc.png"
     code, stdout, err = run(
-        capsys, "learning_curve", files / "traj.xyz", "-f", "0.2,0.4,0.6,1.0", "-n", "2",
-        "-o", out, "--plot", png,
-    )  # fmt: skip
+        capsys,
+        "learning_curve",
+        files / "traj.xyz",
+        "-f",
+        "0.2,0.4,0.6,1.0",
+        "-n",
+        "2",
+        "-o",
+        out,
+        "--plot",
+        png,
+    )
     assert code == 0, err
     result = json.loads(out.read_text())
     curve = result["learning_curve"]
@@ -155,9 +177,19 @@ def test_learning_curve_json_and_plot(files, capsys, tmp_path):
 def test_dh_traj_json_xyz_and_plot(files, capsys, tmp_path):
     out, png = tmp_path / "t.json", tmp_path / "t.png"
     code, _, err = run(
-        capsys, "dH_traj", files / "traj.xyz", "-r", files / "cold.xyz", "-w", "1",
-        "-o", out, "--plot", png, "--progress",
-    )  # fmt: skip
+        capsys,
+        "dH_traj",
+        files / "traj.xyz",
+        "-r",
+        files / "cold.xyz",
+        "-w",
+        "1",
+        "-o",
+        out,
+        "--plot",
+        png,
+        "--progress",
+    )
     assert code == 0, err
     result = json.loads(out.read_text())
     assert result["num_frames"] == 12 and len(result["frames"]) == 12
@@ -187,9 +219,17 @@ def test_dh_traj_reads_lammps_dumps_and_matches_the_reference(files, capsys, tmp
     write_lammps_dump(tmp_path / "md.dump", frames)
     out = tmp_path / "t.json"
     code, _, err = run(
-        capsys, "dH_traj", tmp_path / "md.dump", "--format", "lammps-dump-text", "-w", "0",
-        "--per-atom", "-o", out,
-    )  # fmt: skip
+        capsys,
+        "dH_traj",
+        tmp_path / "md.dump",
+        "--format",
+        "lammps-dump-text",
+        "-w",
+        "0",
+        "--per-atom",
+        "-o",
+        out,
+    )
     assert code == 0, err
     result = json.loads(out.read_text())
     assert result["num_frames"] == len(frames) and "dH_previous" not in result
@@ -208,9 +248,19 @@ def test_dh_traj_reads_lammps_dumps_and_matches_the_reference(files, capsys, tmp
 def test_uq_report_structures_and_plot(files, capsys, tmp_path):
     out, xyz, png = tmp_path / "uq.json", tmp_path / "uq.xyz", tmp_path / "uq.png"
     code, stdout, err = run(
-        capsys, "uq", files / "hot.xyz", files / "cold.xyz", "-t", "2", "-o", out,
-        "--structures", xyz, "--plot", png,
-    )  # fmt: skip
+        capsys,
+        "uq",
+        files / "hot.xyz",
+        files / "cold.xyz",
+        "-t",
+        "2",
+        "-o",
+        out,
+        "--structures",
+        xyz,
+        "--plot",
+        png,
+    )
     assert code == 0, err
     report = json.loads(out.read_text())
     dh = np.asarray(
@@ -257,9 +307,16 @@ def test_approx_dh_summarises_each_bandwidth(files, capsys):
     """With several -b it printed the summary of the first environment (dh[0])."""
     cold, hot = descriptors_of(files / "cold.xyz"), descriptors_of(files / "hot.xyz")
     code, out, err = run(
-        capsys, "approx_dH", files / "hot.xyz", files / "cold.xyz", "-n", "2", "-b", "0.01",
+        capsys,
+        "approx_dH",
+        files / "hot.xyz",
+        files / "cold.xyz",
+        "-n",
+        "2",
+        "-b",
+        "0.01",
         "0.02",
-    )  # fmt: skip
+    )
     assert code == 0, err
     assert f"test environments:      {hot.shape[0]}" in out
     dh = np.asarray(qj.approx_delta_entropy(hot, cold, [0.01, 0.02], n=2))
@@ -270,9 +327,19 @@ def test_approx_dh_summarises_each_bandwidth(files, capsys):
 def test_mcmc_and_active_learning(files, capsys, tmp_path):
     out = tmp_path / "new.xyz"
     code, _, err = run(
-        capsys, "mcmc", files / "cold.xyz", "-i", "1", "-n", "60", "-t", "3", "-o", out,
+        capsys,
+        "mcmc",
+        files / "cold.xyz",
+        "-i",
+        "1",
+        "-n",
+        "60",
+        "-t",
+        "3",
+        "-o",
+        out,
         "--compare",
-    )  # fmt: skip
+    )
     assert code == 0, err
     start, new = read(out, ":")
     np.testing.assert_allclose(start.positions, read(files / "cold.xyz", "1").positions)
@@ -286,9 +353,19 @@ def test_mcmc_and_active_learning(files, capsys, tmp_path):
 
     out = tmp_path / "al.xyz"
     code, stdout, err = run(
-        capsys, "active_learning", files / "cold.xyz", "-g", "2", "-s", "2", "-n", "20",
-        "-o", out, "--full",
-    )  # fmt: skip
+        capsys,
+        "active_learning",
+        files / "cold.xyz",
+        "-g",
+        "2",
+        "-s",
+        "2",
+        "-n",
+        "20",
+        "-o",
+        out,
+        "--full",
+    )
     assert code == 0, err
     frames = read(out, ":")
     assert len(frames) == 4 + 4 and [a.info["gen"] for a in frames[4:]] == [1, 1, 2, 2]
@@ -325,26 +402,119 @@ def test_parser_lists_every_command():
 
 # the reference's JSON keys per command (quests 2026.x, quests/cli/*.py)
 REFERENCE_KEYS = {
-    "entropy": ["file", "n_envs", "k", "cutoff", "bandwidth", "jobs", "entropy",
-                "descriptor_time", "entropy_time"],
-    "entropy_sampler": ["file", "n_envs", "k", "cutoff", "bandwidth", "jobs", "sample",
-                        "num_runs", "entropies", "descriptor_time", "entropies_times"],
-    "learning_curve": ["file", "n_envs", "k", "cutoff", "bandwidth", "jobs", "fractions",
-                       "num_runs", "descriptor_time", "learning_curve"],
-    "metrics": ["file", "n_envs", "k", "cutoff", "bandwidth", "jobs", "entropy", "diversity",
-                "descriptor_time", "entropy_time"],
-    "overlap": ["test_file", "reference_file", "test_envs", "reference_envs", "k", "cutoff",
-                "bandwidth", "jobs", "eps", "overlap", "computation_time"],
-    "dH": ["reference_file", "test_file", "test_envs", "ref_envs", "k", "cutoff", "bandwidth",
-           "jobs", "delta_entropy"],
-    "approx_dH": ["reference_file", "test_file", "test_envs", "ref_envs", "k", "n", "cutoff",
-                  "bandwidth", "jobs", "delta_entropy", "time"],
-    "dH_traj": ["file", "num_frames", "num_envs", "k", "cutoff", "bandwidth", "jobs",
-                "delta_entropy"],
-    "compress": ["reference", "k", "cutoff", "bandwidth", "jobs", "compress_time",
-                 "metrics_time", "orig_n_structs", "orig_n_envs", "comp_H", "comp_D",
-                 "comp_n_structs", "comp_n_envs", "overlap", "selected"],
-}  # fmt: skip
+    "entropy": [
+        "file",
+        "n_envs",
+        "k",
+        "cutoff",
+        "bandwidth",
+        "jobs",
+        "entropy",
+        "descriptor_time",
+        "entropy_time",
+    ],
+    "entropy_sampler": [
+        "file",
+        "n_envs",
+        "k",
+        "cutoff",
+        "bandwidth",
+        "jobs",
+        "sample",
+        "num_runs",
+        "entropies",
+        "descriptor_time",
+        "entropies_times",
+    ],
+    "learning_curve": [
+        "file",
+        "n_envs",
+        "k",
+        "cutoff",
+        "bandwidth",
+        "jobs",
+        "fractions",
+        "num_runs",
+        "descriptor_time",
+        "learning_curve",
+    ],
+    "metrics": [
+        "file",
+        "n_envs",
+        "k",
+        "cutoff",
+        "bandwidth",
+        "jobs",
+        "entropy",
+        "diversity",
+        "descriptor_time",
+        "entropy_time",
+    ],
+    "overlap": [
+        "test_file",
+        "reference_file",
+        "test_envs",
+        "reference_envs",
+        "k",
+        "cutoff",
+        "bandwidth",
+        "jobs",
+        "eps",
+        "overlap",
+        "computation_time",
+    ],
+    "dH": [
+        "reference_file",
+        "test_file",
+        "test_envs",
+        "ref_envs",
+        "k",
+        "cutoff",
+        "bandwidth",
+        "jobs",
+        "delta_entropy",
+    ],
+    "approx_dH": [
+        "reference_file",
+        "test_file",
+        "test_envs",
+        "ref_envs",
+        "k",
+        "n",
+        "cutoff",
+        "bandwidth",
+        "jobs",
+        "delta_entropy",
+        "time",
+    ],
+    "dH_traj": [
+        "file",
+        "num_frames",
+        "num_envs",
+        "k",
+        "cutoff",
+        "bandwidth",
+        "jobs",
+        "delta_entropy",
+    ],
+    "compress": [
+        "reference",
+        "k",
+        "cutoff",
+        "bandwidth",
+        "jobs",
+        "compress_time",
+        "metrics_time",
+        "orig_n_structs",
+        "orig_n_envs",
+        "comp_H",
+        "comp_D",
+        "comp_n_structs",
+        "comp_n_envs",
+        "overlap",
+        "selected",
+    ],
+}
 LEARNING_CURVE_ENTRY = ["fraction", "entropies", "entropies_times", "mean_entropy", "std_entropy"]
 
 
@@ -362,8 +532,9 @@ def test_every_reference_option_is_accepted():
     for name, command in sorted(reference_cli.quests.commands.items()):
         positional = [
             "1.0" if name == "bandwidth" else "in.xyz"
-            for p in command.params if isinstance(p, click.Argument)
-        ]  # fmt: skip
+            for p in command.params
+            if isinstance(p, click.Argument)
+        ]
         for param in command.params:
             if not isinstance(param, click.Option):
                 continue
@@ -375,12 +546,16 @@ def test_every_reference_option_is_accepted():
 @pytest.mark.parametrize("command", sorted(REFERENCE_KEYS))
 def test_the_reference_json_keys_are_written(command, files, tmp_path, capsys):
     inputs = {
-        "entropy": ["cold.xyz"], "entropy_sampler": ["traj.xyz", "-s", "50", "-n", "2"],
-        "learning_curve": ["traj.xyz", "-f", "0.5,1.0"], "metrics": ["cold.xyz"],
-        "overlap": ["hot.xyz", "cold.xyz"], "dH": ["hot.xyz", "cold.xyz"],
-        "approx_dH": ["hot.xyz", "cold.xyz", "-g", "10"], "dH_traj": ["traj.xyz", "--per-atom"],
+        "entropy": ["cold.xyz"],
+        "entropy_sampler": ["traj.xyz", "-s", "50", "-n", "2"],
+        "learning_curve": ["traj.xyz", "-f", "0.5,1.0"],
+        "metrics": ["cold.xyz"],
+        "overlap": ["hot.xyz", "cold.xyz"],
+        "dH": ["hot.xyz", "cold.xyz"],
+        "approx_dH": ["hot.xyz", "cold.xyz", "-g", "10"],
+        "dH_traj": ["traj.xyz", "--per-atom"],
         "compress": ["traj.xyz", "-s", "2"],
-    }[command]  # fmt: skip
+    }[command]
     out = tmp_path / "out.json"
     argv = [command, *[str(files / a) if a.endswith(".xyz") else a for a in inputs]]
     assert main([*argv, "-j", "2", "-o", str(out)]) == 0, capsys.readouterr().err
@@ -414,3 +589,38 @@ def test_the_reference_reads_our_descriptor_files(files, tmp_path, capsys):
     result = json.loads((tmp_path / "e.json").read_text())
     assert result["entropy"] == pytest.approx(float(qj.entropy(ours)), rel=1e-6)
     capsys.readouterr()
+
+
+def test_active_learning_describes_each_structure_once(files, capsys, tmp_path, monkeypatch):
+    """The pool's descriptors grow by each generation's new structures; the pool is not
+    described again every generation (it was: 4 + 6 + 8 frames for three generations)."""
+    import quests_jax.describe as describe
+
+    described = []
+    real = describe.get_descriptors
+
+    def counting(frames, *args, **kwargs):
+        described.append(len(frames))
+        return real(frames, *args, **kwargs)
+
+    monkeypatch.setattr(describe, "get_descriptors", counting)
+    out = tmp_path / "al.xyz"
+    code, _, err = run(
+        capsys, "active_learning", files / "cold.xyz", "-g", "3", "-s", "2", "-n", "5", "-o", out
+    )
+    assert code == 0, err
+    assert described == [4, 2, 2] and len(read(out, ":")) == 6
+
+
+def test_learning_curve_fractions_default_as_the_library_and_the_reference():
+    """The command's default fractions are the library's (0.1 to 0.9), which are the
+    reference command's; the command used 0.1 to 1.0."""
+    from quests.cli.learning_curve import learning_curve as reference_command
+
+    from quests_jax.cli import build_parser
+    from quests_jax.tools import DEFAULT_FRACTIONS
+
+    args = build_parser().parse_args(["learning_curve", "data.xyz"])
+    ours = [float(f) for f in args.fractions.split(",")]
+    theirs = next(p.default for p in reference_command.params if p.name == "fractions")
+    assert ours == list(DEFAULT_FRACTIONS) == [float(f) for f in theirs.split(",")]

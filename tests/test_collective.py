@@ -13,8 +13,8 @@ from scipy.special import expit, logsumexp
 
 import quests_jax as qj
 from conftest import cu_cluster, cubic_cu, rattle
-from quests_jax.collective import KINDS, collective_variable
-from quests_jax.mechanics import energy_forces_stress
+from quests_jax.forces._collective import KINDS, collective_variable
+from quests_jax.forces._mechanics import energy_forces_stress
 
 THRESHOLD, WIDTH, BETA = 3.0, 0.7, 0.5
 
@@ -53,9 +53,17 @@ def _expected(kind, x, ref):
 
 def _cv(kind, atoms, ref, smooth=None, **kw):
     return collective_variable(
-        kind, atoms.positions, atoms.cell.array, atoms.pbc, reference=ref, smooth=smooth,
-        threshold=THRESHOLD, width=WIDTH, beta=BETA, **kw,
-    )  # fmt: skip
+        kind,
+        atoms.positions,
+        atoms.cell.array,
+        atoms.pbc,
+        reference=ref,
+        smooth=smooth,
+        threshold=THRESHOLD,
+        width=WIDTH,
+        beta=BETA,
+        **kw,
+    )
 
 
 @pytest.mark.parametrize("smooth", [None, 0.5])
@@ -251,7 +259,7 @@ def test_gradient_memory_does_not_grow_with_atoms_or_reference():
     [
         ({"kind": "entropie"}, "kind must be one of"),
         ({"kind": "dH_mean", "reference": None}, "needs reference descriptors"),
-        ({"reference": np.zeros((5, 30))}, r"reference must be \(n_ref, 63\)"),
+        ({"reference": np.zeros((5, 30))}, r"reference must be \(n, 63\)"),
         ({"reference": np.full((5, 63), np.nan)}, "reference has NaN"),
         ({"h": 0.0}, "h must be"),
         ({"width": -1.0}, "width must be"),

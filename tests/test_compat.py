@@ -201,10 +201,20 @@ def test_signatures_match_the_reference():
     import importlib
 
     modules = (
-        "descriptor", "entropy", "geometry", "matrix", "mcmc", "compression.fps",
-        "compression.compress", "compression.baseline", "compression.metrics",
-        "tools.environment", "tools.example", "tools.pbc", "tools.time",
-    )  # fmt: skip
+        "descriptor",
+        "entropy",
+        "geometry",
+        "matrix",
+        "mcmc",
+        "compression.fps",
+        "compression.compress",
+        "compression.baseline",
+        "compression.metrics",
+        "tools.environment",
+        "tools.example",
+        "tools.pbc",
+        "tools.time",
+    )
     checked = 0
     for module in modules:
         theirs = importlib.import_module(f"quests.{module}")
@@ -249,15 +259,24 @@ def test_the_other_modules_agree_with_the_reference():
     rng = np.random.default_rng(1)
     a, b, w = rng.random((6, 4)), rng.random((3, 4)), rng.random(4)
     for name, args in [
-        ("sum_positive", (a - 0.5,)), ("sumexp", (a,)), ("wsumexp", (a, w)),
-        ("logsumexp", (a,)), ("norm", (a,)), ("cdist", (a, b)), ("cdist_Linf", (a, b)),
-        ("pdist", (a,)), ("argsort", (a,)), ("inverse_3d", (a[:3, :3] + np.eye(3),)),
+        ("sum_positive", (a - 0.5,)),
+        ("sumexp", (a,)),
+        ("wsumexp", (a, w)),
+        ("logsumexp", (a,)),
+        ("norm", (a,)),
+        ("cdist", (a, b)),
+        ("cdist_Linf", (a, b)),
+        ("pdist", (a,)),
+        ("argsort", (a,)),
+        ("inverse_3d", (a[:3, :3] + np.eye(3),)),
         ("stack_xyz", ([a[0, :3], a[1, :3]],)),
-    ]:  # fmt: skip
+    ]:
         np.testing.assert_allclose(
-            getattr(matrix, name)(*args), getattr(ref_matrix, name)(*args), rtol=1e-12,
+            getattr(matrix, name)(*args),
+            getattr(ref_matrix, name)(*args),
+            rtol=1e-12,
             err_msg=name,
-        )  # fmt: skip
+        )
     assert geometry.cutoff_fn(2.0, 5.0) == pytest.approx(ref_geometry.cutoff_fn(2.0, 5.0))
     assert geometry.cutoff_fn(6.0, 5.0) == 0.0
     for step in (0, 10, 33, 40, 99):
@@ -266,9 +285,10 @@ def test_the_other_modules_agree_with_the_reference():
             ref_mcmc.temperature_ramp(step, 100)
         )
     frames = [rng.random((5, 63)) * 0.01 for _ in range(4)]
-    ours, theirs = metrics.sequential_metrics(frames, [2, 0, 3]), ref_metrics.sequential_metrics(
-        frames, [2, 0, 3]
-    )  # fmt: skip
+    ours, theirs = (
+        metrics.sequential_metrics(frames, [2, 0, 3]),
+        ref_metrics.sequential_metrics(frames, [2, 0, 3]),
+    )
     for o, t in zip(ours, theirs, strict=True):
         assert o["n_envs"] == t["n_envs"] and o["n_structs"] == t["n_structs"]
         assert o["entropy"] == pytest.approx(t["entropy"], rel=1e-5)
@@ -313,9 +333,10 @@ def test_tools_are_the_reference_helpers():
     ):
         np.testing.assert_allclose(ours.positions, theirs.positions)
     atoms = example.get_reference_structures()[0].repeat(3)
-    env, ref = environment.extract_environment(atoms, 0, 5.0, 12), ref_env.extract_environment(
-        atoms, 0, 5.0, 12
-    )  # fmt: skip
+    env, ref = (
+        environment.extract_environment(atoms, 0, 5.0, 12),
+        ref_env.extract_environment(atoms, 0, 5.0, 12),
+    )
     np.testing.assert_allclose(env.positions, ref.positions)
     molecule = atoms.copy()
     molecule.pbc = False

@@ -13,8 +13,9 @@ PROBE = "import jax, quests_jax; print(jax.config.jax_compilation_cache_dir)"
 
 
 def python(code, env, **kw):
-    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                          timeout=300, **kw)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300, **kw
+    )
 
 
 def clean_env(**extra):
@@ -53,8 +54,16 @@ def test_processes_share_the_cache(tmp_path):
     """Two processes fill an empty cache at once (both succeed, no cache warning); a
     third then compiles nothing."""
     env = clean_env(QUESTS_JAX_CACHE_DIR=str(tmp_path / "xla"))
-    procs = [subprocess.Popen([sys.executable, "-c", WORK], env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(2)]  # fmt: skip
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORK],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     for p in procs:
         out, err = p.communicate(timeout=300)
         assert p.returncode == 0, err
@@ -92,7 +101,8 @@ def test_analysis_commands_load_no_force_or_md_code(tmp_path):
         "build_parser()\n"
         "x = quests_jax.get_descriptors([bulk('Cu', 'fcc', 3.61, cubic=True)])\n"
         "quests_jax.entropy(x, 0.015); quests_jax.delta_entropy(x, x, 0.015)\n"
-        "heavy = ('equinox', 'jax_md', 'matplotlib', 'quests_jax.generation')\n"
+        "heavy = ('equinox', 'jax_md', 'matplotlib', 'quests_jax.forces',\n"
+        "         'quests_jax.tools._monte_carlo')\n"
         "print(sorted(m for m in heavy if m in sys.modules))\n"
     )
     out = python(code, clean_env(QUESTS_JAX_CACHE_DIR=str(tmp_path / "xla")))

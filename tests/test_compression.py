@@ -13,8 +13,8 @@ from ase.build import bulk
 
 import quests_jax as qj
 from conftest import cu_cluster, md_frames, rattle
-from quests_jax import compression
-from quests_jax.frame_sets import FrameSet
+from quests_jax import tools as compression
+from quests_jax.tools._frame_sets import FrameSet
 
 
 @functools.cache
@@ -198,3 +198,21 @@ def test_frame_set_checks_its_input():
         FrameSet(np.full((2, 3), np.nan), [2])
     with pytest.raises(ValueError, match="one width"):
         FrameSet.from_list([np.zeros((2, 3)), np.zeros((2, 4))])
+
+
+def test_the_greedy_methods_take_their_arguments_in_one_order():
+    """msc, msc_conditional (after its reference) and fps: (data, size, h, batch_size);
+    fps took batch_size before h, so fps(data, 3, 0.05) read 0.05 as a block size."""
+    import inspect
+
+    def params(fn, skip=()):
+        names = [p for p in inspect.signature(fn).parameters if p not in skip]
+        return names[:4]
+
+    assert params(compression.msc) == ["data", "size", "h", "batch_size"]
+    assert params(compression.fps) == ["data", "size", "h", "batch_size"]
+    assert params(compression.msc_conditional, ("reference",)) == params(compression.msc)
+    frames = [f for fs in md_frames(temperatures=(300, 1500), samples=3).values() for f in fs]
+    data = FrameSet(qj.get_descriptors(frames), [len(a) for a in frames])
+    by_position = compression.fps(data, 3, 0.05)
+    np.testing.assert_array_equal(by_position, compression.fps(data, 3, h=0.05))

@@ -8,10 +8,10 @@ import numpy as np
 from ase import Atoms
 
 import quests_jax as qj
-import quests_jax.dataset as ds
+import quests_jax.describe._dataset as ds
 from conftest import cu_cluster, cu_slab, cubic_cu, molecules, small_triclinic_cell, triclinic_cu
+from quests_jax._core.progress import Progress
 from quests_jax.compilation import track
-from quests_jax.progress import Progress
 
 
 def mixed_dataset():
@@ -59,8 +59,14 @@ def test_a_new_dataset_compiles_nothing_new():
     from the persistent cache). The old size-bucketed engine compiled ~15 here."""
     first = [cubic_cu(2), *molecules()]
     qj.get_descriptors(first)
-    second = [*random_gas(np.random.default_rng(0), 200), cu_slab(), triclinic_cu(),
-              small_triclinic_cell(), cu_cluster(), cubic_cu(3, seed=4)]  # fmt: skip
+    second = [
+        *random_gas(np.random.default_rng(0), 200),
+        cu_slab(),
+        triclinic_cu(),
+        small_triclinic_cell(),
+        cu_cluster(),
+        cubic_cu(3, seed=4),
+    ]
     with track() as stats:
         x = qj.get_descriptors(second)
     assert stats.programs == 0, stats
@@ -89,12 +95,6 @@ def test_float32_rows_do_not_depend_on_where_the_frame_sits():
         moved = atoms.copy()
         moved.positions += shift
         assert np.abs(qj.get_descriptors([moved]) - x).max() < 1e-6
-
-
-def test_bucket_sizes():
-    sizes = [ds.bucket_size(n) for n in range(1, 2000)]
-    assert sorted(set(sizes))[:8] == [8, 12, 16, 24, 32, 48, 64, 96]
-    assert all(s >= n and s <= max(8, 1.5 * n) for n, s in zip(range(1, 2000), sizes, strict=True))
 
 
 def test_progress_bar_reports_to_stream():

@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from quests_jax.descriptor_files import read_descriptor_file, save_descriptor_file
-from quests_jax.output_files import OutputExistsError
+from quests_jax._core.output_files import OutputExistsError
+from quests_jax.describe._files import read_descriptor_file, save_descriptor_file
 
 
 @pytest.fixture
@@ -29,15 +29,18 @@ def test_the_array_comes_first_and_the_metadata_survives(x, tmp_path):
 
 def test_reshape_only_when_every_frame_has_the_same_size(x, tmp_path):
     assert save_descriptor_file(tmp_path / "a.npz", x, [5, 5], k=4, cutoff=5.0, reshape=True) == (
-        2, 5, 7,
-    )  # fmt: skip
+        2,
+        5,
+        7,
+    )
     assert np.load(tmp_path / "a.npz").shape == (2, 5, 7)
     found = read_descriptor_file(tmp_path / "a.npz")
     np.testing.assert_array_equal(found.x, x)
     assert found.frame_sizes.tolist() == [5, 5]
     assert save_descriptor_file(tmp_path / "b.npz", x, [4, 6], k=4, cutoff=5.0, reshape=True) == (
-        10, 7,
-    )  # fmt: skip
+        10,
+        7,
+    )
 
 
 def test_reads_the_reference_files_and_the_older_archives(x, tmp_path):

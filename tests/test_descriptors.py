@@ -22,8 +22,8 @@ from conftest import (
     small_triclinic_cell,
     triclinic_cu,
 )
-from quests_jax.descriptors import DISTANCE_SOFTNESS, SMOOTH_EXTRA, SORT_SOFTNESS
-from quests_jax.sorting import smooth_sort_last_axis
+from quests_jax.describe._descriptor import DISTANCE_SOFTNESS, SMOOTH_EXTRA, SORT_SOFTNESS
+from quests_jax.describe._sorting import smooth_sort_last_axis
 
 PARITY_FRAMES = {
     "cubic": lambda: cubic_cu(3),
@@ -257,9 +257,16 @@ def test_smooth_variant_matches_its_definition(make):
     with jax.enable_x64(True):
         smooth = _jax_descriptor(atoms, np.float64, smooth=0.5)
     expected = brute_smooth_descriptor(
-        atoms.positions, atoms.cell.array, atoms.pbc, 32, 5.0, 0.5,
-        SMOOTH_EXTRA, SORT_SOFTNESS, DISTANCE_SOFTNESS,
-    )  # fmt: skip
+        atoms.positions,
+        atoms.cell.array,
+        atoms.pbc,
+        32,
+        5.0,
+        0.5,
+        SMOOTH_EXTRA,
+        SORT_SOFTNESS,
+        DISTANCE_SOFTNESS,
+    )
     np.testing.assert_allclose(smooth, expected, atol=2e-7)
     assert np.abs(smooth - _jax_descriptor(atoms, np.float64)).max() > 1e-3
 

@@ -26,21 +26,25 @@ def traced(fn, *args):
     return np.asarray(jax.jit(fn)(*args))
 
 
-@pytest.mark.parametrize("block", [8, 40, None])
-def test_engine_equals_traced_path(block):
+@pytest.mark.parametrize("block_size", [8, 40, None])
+def test_engine_equals_traced_path(block_size):
     x, y = sets()
     h = np.array([0.02, 0.05], np.float32)
     np.testing.assert_allclose(
-        np.asarray(qj.entropy(x, h, block)), traced(lambda a: qj.entropy(a, h, block), x),
+        np.asarray(qj.entropy(x, h, block_size)),
+        traced(lambda a: qj.entropy(a, h, block_size), x),
         rtol=1e-5,
-    )  # fmt: skip
+    )
     np.testing.assert_allclose(
-        np.asarray(qj.delta_entropy(y, x, h, block)),
-        traced(lambda a, b: qj.delta_entropy(a, b, h, block), y, x),
-        rtol=1e-5, atol=1e-5,
-    )  # fmt: skip
-    q, p = qj.weighted_kernel_sum(y, x, np.arange(300.0), h, block)
-    q_t, p_t = jax.jit(lambda a, b: qj.weighted_kernel_sum(a, b, np.arange(300.0), h, block))(y, x)
+        np.asarray(qj.delta_entropy(y, x, h, block_size)),
+        traced(lambda a, b: qj.delta_entropy(a, b, h, block_size), y, x),
+        rtol=1e-5,
+        atol=1e-5,
+    )
+    q, p = qj.weighted_kernel_sum(y, x, np.arange(300.0), h, block_size)
+    q_t, p_t = jax.jit(lambda a, b: qj.weighted_kernel_sum(a, b, np.arange(300.0), h, block_size))(
+        y, x
+    )
     np.testing.assert_allclose(np.asarray(q), np.asarray(q_t), rtol=1e-4)
     np.testing.assert_allclose(np.asarray(p), np.asarray(p_t), rtol=1e-4, atol=1e-30)
 
@@ -54,8 +58,9 @@ def test_float64_engine_against_brute_force():
         s = -d2 / (2 * h * h)
         top = s.max(axis=1)
         expected = -(top + np.log(np.exp(s - top[:, None]).sum(axis=1)))
-        np.testing.assert_allclose(np.asarray(qj.delta_entropy(y64, x64, h, 16)), expected,
-                                   rtol=1e-10)  # fmt: skip
+        np.testing.assert_allclose(
+            np.asarray(qj.delta_entropy(y64, x64, h, 16)), expected, rtol=1e-10
+        )
         d2 = ((x64[:, None, :] - x64[None, :, :]) ** 2).sum(-1)
         p = np.exp(-d2 / (2 * h * h)).sum(axis=1)
         assert float(qj.entropy(x64, h, 16)) == pytest.approx(
@@ -91,24 +96,30 @@ def test_masks_on_the_engine_path():
     x, y = sets(3)
     mask = np.arange(300) % 3 != 0
     y_mask = np.arange(120) % 2 == 0
-    np.testing.assert_allclose(float(qj.entropy(x, 0.05, mask=mask)),
-                               float(qj.entropy(x[mask], 0.05)), rtol=1e-6)  # fmt: skip
+    np.testing.assert_allclose(
+        float(qj.entropy(x, 0.05, mask=mask)), float(qj.entropy(x[mask], 0.05)), rtol=1e-6
+    )
     dh = np.asarray(qj.delta_entropy(y, x, 0.05, y_mask=y_mask, x_mask=mask))
-    np.testing.assert_allclose(dh[y_mask], np.asarray(qj.delta_entropy(y[y_mask], x[mask], 0.05)),
-                               rtol=1e-6)  # fmt: skip
+    np.testing.assert_allclose(
+        dh[y_mask], np.asarray(qj.delta_entropy(y[y_mask], x[mask], 0.05)), rtol=1e-6
+    )
     assert np.isposinf(dh[~y_mask]).all()
+    # the masked-row policy (quests_jax._core.padding): the value of an empty sum
     _, _, per_row = qj.get_all_metrics(x, 0.05, mask=mask)
-    assert np.isnan(np.asarray(per_row)[~mask]).all()
+    assert np.isposinf(np.asarray(per_row)[~mask]).all()
+    _, _, traced = jax.jit(lambda a, m: qj.get_all_metrics(a, 0.05, mask=m))(x, mask)
+    assert np.isposinf(np.asarray(traced)[~mask]).all()
 
 
 def test_streamed_equals_memory(tmp_path):
     x, y = sets(4)
     np.save(tmp_path / "x.npy", x)
     xm = np.load(tmp_path / "x.npy", mmap_mode="r")
-    for fn in (lambda e: qj.entropy(xm, 0.05, 32, execution=e),
-               lambda e: qj.delta_entropy(y, xm, 0.05, 32, execution=e)):  # fmt: skip
-        np.testing.assert_allclose(np.asarray(fn("streamed")), np.asarray(fn("memory")),
-                                   rtol=1e-6)  # fmt: skip
+    for fn in (
+        lambda e: qj.entropy(xm, 0.05, 32, execution=e),
+        lambda e: qj.delta_entropy(y, xm, 0.05, 32, execution=e),
+    ):
+        np.testing.assert_allclose(np.asarray(fn("streamed")), np.asarray(fn("memory")), rtol=1e-6)
 
 
 def test_the_execution_rule(monkeypatch, tmp_path):
@@ -132,12 +143,12 @@ def test_the_execution_rule(monkeypatch, tmp_path):
 def test_block_programs_are_keyed_by_settings():
     x, _ = sets()
     h = np.array([0.05], np.float32)
-    engine.self_sums(x[:100], h, block=64)
+    engine.self_sums(x[:100], h, block_size=64)
     with track() as stats:
-        engine.self_sums(x, h, block=64)  # 5 blocks instead of 2: same programs
+        engine.self_sums(x, h, block_size=64)  # 5 blocks instead of 2: same programs
     assert stats.programs == 0
     with track() as stats:
-        engine.self_sums(x, np.array([0.05, 0.1], np.float32), block=64)  # two bandwidths
+        engine.self_sums(x, np.array([0.05, 0.1], np.float32), block_size=64)  # two bandwidths
     assert stats.programs > 0
 
 
@@ -196,3 +207,41 @@ def test_heterogeneous_sets_run_few_block_pairs_exactly(monkeypatch):
     k = np.exp(-sq_distances(y64, x64) / (2 * h * h) + exact_dh[:, None])  # K / sum K
     np.testing.assert_allclose(np.asarray(q), k @ w, rtol=1e-4)
     np.testing.assert_allclose(np.log(np.asarray(p, np.float64)), -exact_dh, rtol=0, atol=1e-4)
+
+
+def test_reference_rows_prepared_once_equal_delta_entropy(monkeypatch):
+    """ReferenceRows: the reference set is checked, ordered and put on the device once
+    (its blocks prepared once for three query sets), and every dH equals a float64
+    brute force, in the caller's order, with masks, several bandwidths, and a query
+    set reaching farther than the reference (its padding is then moved farther)."""
+    x = spread_rows(640, seed=5)  # wide: put in compact order once
+    queries = [spread_rows(96, seed=6), spread_rows(40, seed=7), spread_rows(200, seed=8)]
+    queries[2][:3] += 9.0  # farther than any reference row
+    h = np.array([0.05, 0.08], np.float32)
+    prepared = []
+    blocks_init = engine.Blocks.__init__
+
+    def counting(self, *args, **kwargs):
+        prepared.append(args[0].shape[0])
+        blocks_init(self, *args, **kwargs)
+
+    train = qj.information.ReferenceRows(x, h, 32)
+    assert train._refs.order is not None
+    monkeypatch.setattr(engine.Blocks, "__init__", counting)
+    made = []  # reference blocks made by each call of train.delta_entropy
+    for i, y in enumerate(queries):
+        mask = np.arange(y.shape[0]) % 5 != 1
+        before = len(prepared)
+        dh = np.asarray(train.delta_entropy(y, y_mask=mask))
+        made.append(prepared[before:].count(x.shape[0]))
+        exact = brute_dh(y[mask].astype(np.float64), x.astype(np.float64), h)
+        err = np.abs(dh[mask] - exact) / np.maximum(np.abs(exact), 1.0)
+        assert err.max() < 5e-5, (i, err.max())
+        assert np.isposinf(dh[~mask]).all()
+        np.testing.assert_allclose(
+            dh[mask], np.asarray(qj.delta_entropy(y[mask], x, h, 32)), rtol=1e-5
+        )
+    # reference blocks made for the first query set, and again for the far one only
+    assert made == [1, 0, 1]
+    with pytest.raises(ValueError, match="mismatched descriptor widths"):
+        train.delta_entropy(np.zeros((3, 5), np.float32))

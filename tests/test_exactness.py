@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 import quests_jax as qj
 from hostile_data import brute_dh, brute_entropy_diversity, hostile_rows
-from quests_jax.collective import collective_variable
+from quests_jax.forces._collective import collective_variable
 
 H = np.array([0.015, 0.05])
 

@@ -14,7 +14,7 @@ from scipy.stats import spearmanr
 
 import quests_jax as qj
 from quests_jax import compression
-from quests_jax.frame_sets import FrameSet
+from quests_jax.tools._frame_sets import FrameSet
 
 EXAMPLES = os.path.join(os.path.dirname(__file__), "..", "examples")
 sys.path.insert(0, EXAMPLES)

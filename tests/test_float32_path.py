@@ -19,7 +19,7 @@ import quests_jax as qj
 from conftest import cu_cluster, cu_slab, cubic_cu, molecules, nacl, triclinic_cu
 from hostile_data import sq_distances
 from quests_jax import kernels
-from quests_jax.collective import collective_variable
+from quests_jax.forces._collective import collective_variable
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SI = os.path.join(HERE, "..", "examples", "data", "mlearn_si")
@@ -181,8 +181,12 @@ def test_no_float64_in_any_float32_program(tmp_path):
     env.pop("XLA_FLAGS", None)
     run = subprocess.run(
         [sys.executable, os.path.join(HERE, "float32_worker.py"), str(tmp_path)],
-        cwd=HERE, env=env, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        cwd=HERE,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     programs = {p.name: p.read_text() for p in tmp_path.glob("*.mlir")}
     names = " ".join(programs)

@@ -7,7 +7,8 @@ import pytest
 
 import quests_jax as qj
 from conftest import cu_cluster, cubic_cu
-from quests_jax.generation import monte_carlo, optimize_structure
+from quests_jax.forces import optimize_structure
+from quests_jax.tools import monte_carlo
 
 
 @pytest.mark.parametrize("make", [lambda: cubic_cu(2, seed=5), lambda: cu_cluster(seed=2)])

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from quests_jax.geometry import (
+from quests_jax.describe._geometry import (
     complement_directions,
     frame_basis,
     perpendicular_widths,

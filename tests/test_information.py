@@ -28,7 +28,7 @@ def datasets() -> dict:
     frames["molecules"] = molecules()
     # rattled 256-atom cells at a spread of amplitudes, like the benchmark data: hot
     # queries sit far from the centres of the warm reference blocks, where float32
-    # matmul distances alone would miss 1e-5 (see quests_jax.kernels)
+    # matmul distances alone would miss 1e-5 (see quests_jax.information._kernels)
     rng = np.random.default_rng(42)
     for name, amplitudes, count in (("warm", (0.05, 0.15), 16), ("hot", (0.15, 0.3), 6)):
         frames[name] = [
@@ -154,9 +154,14 @@ def test_approx_delta_entropy_float32_with_x64_and_reference_keywords():
     with jax.enable_x64(True):
         exact = np.asarray(qj.approx_delta_entropy(y, x, 0.015, n=3))
         single = qj.approx_delta_entropy(
-            y.astype(np.float32), x.astype(np.float32), 0.015, n=3, graph_neighbors=10,
-            random_state=0, n_jobs=1,
-        )  # fmt: skip
+            y.astype(np.float32),
+            x.astype(np.float32),
+            0.015,
+            n=3,
+            graph_neighbors=10,
+            random_state=0,
+            n_jobs=1,
+        )
     assert single.dtype == np.float32
     np.testing.assert_allclose(single, exact, rtol=1e-4)
 

@@ -13,9 +13,9 @@ from ase.build import bulk
 
 import quests_jax as qj
 from conftest import cu_cluster, cubic_cu, rattle
-from quests_jax.collective import collective_variable
-from quests_jax.jaxmd import bias_energy_fn
-from quests_jax.mechanics import energy_forces_stress
+from quests_jax.forces._collective import collective_variable
+from quests_jax.forces._mechanics import energy_forces_stress
+from quests_jax.forces.jaxmd import bias_energy_fn
 
 jax_md = pytest.importorskip("jax_md")
 space, energy, partition, quantity, simulate = (
@@ -167,9 +167,15 @@ def test_nvt_of_a_thousand_atoms_with_jax_md_lists_jitted_end_to_end():
         cv, STRENGTH, box, fractional_coordinates=True, displacement_fn=displacement
     )
     morse_fn, morse = energy.morse_neighbor_list(
-        displacement, box, sigma=2.866, epsilon=0.3429, alpha=1.3588, r_onset=4.5,
-        r_cutoff=5.2, fractional_coordinates=True,
-    )  # fmt: skip
+        displacement,
+        box,
+        sigma=2.866,
+        epsilon=0.3429,
+        alpha=1.3588,
+        r_onset=4.5,
+        r_cutoff=5.2,
+        fractional_coordinates=True,
+    )
     dense_fn = partition.neighbor_list(
         displacement, box, 5.2, fractional_coordinates=True, format=partition.Dense
     )
@@ -200,8 +206,10 @@ def test_nvt_of_a_thousand_atoms_with_jax_md_lists_jitted_end_to_end():
     assert np.abs(bias_only).max() > 100 * 1e-4  # the checks above see the bias
     np.testing.assert_allclose(
         quantity.force(lambda r: bias(r, neighbor=fresh[1]))(state.position),
-        bias_only, rtol=1e-4, atol=1e-5,
-    )  # fmt: skip
+        bias_only,
+        rtol=1e-4,
+        atol=1e-5,
+    )
 
 
 @pytest.mark.parametrize("smooth", [None, 0.5])
@@ -275,8 +283,8 @@ def test_bad_input_is_named():
 
 def test_jax_md_float64_sums_do_not_warn_in_float32():
     """jax-md's pair energies request float64 sums; with x64 off JAX warned at every
-    trace (the examples printed it). Importing quests_jax.generation (which imports
-    quests_jax.jaxmd) hides exactly that warning, while a user's own float64 request
+    trace (the examples printed it). Importing quests_jax.forces (which imports
+    quests_jax.forces.jaxmd) hides exactly that warning, while a user's own float64 request
     elsewhere still warns."""
     import subprocess
     import sys
@@ -284,7 +292,7 @@ def test_jax_md_float64_sums_do_not_warn_in_float32():
     code = """
 import warnings, jax, jax.numpy as jnp
 from jax_md import energy, space
-import quests_jax.generation
+import quests_jax.forces
 disp, _ = space.free()
 morse = energy.morse_pair(disp)
 with warnings.catch_warnings(record=True) as caught:

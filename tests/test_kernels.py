@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.special import logsumexp
 
-from quests_jax.kernels import (
+from quests_jax.information._kernels import (
     cross_kernel_sums,
     log_kernel_sums,
     nearest_sq_distances,
@@ -57,9 +57,13 @@ def test_cross_sums_rows_and_columns(block):
     b_mask = np.arange(41) % 7 != 3
     with jax.enable_x64(True):
         rows, cols = cross_kernel_sums(
-            jnp.asarray(a), jnp.asarray(b), jnp.asarray(H),
-            a_mask=jnp.asarray(a_mask), b_mask=jnp.asarray(b_mask), block_size=block,
-        )  # fmt: skip
+            jnp.asarray(a),
+            jnp.asarray(b),
+            jnp.asarray(H),
+            a_mask=jnp.asarray(a_mask),
+            b_mask=jnp.asarray(b_mask),
+            block_size=block,
+        )
     rows, cols = np.asarray(rows)[a_mask], np.asarray(cols)[b_mask]
     # plain sums (they may underflow between distant clusters, unlike log sums)
     expected_rows = np.exp(brute_log_sums(a[a_mask], b[b_mask], H))
@@ -301,8 +305,9 @@ def test_astronomically_far_rows_stay_finite_and_leave_the_others_alone(dtype):
         grad = jax.grad(lambda a: jnp.sum(log_kernel_sums(a, jnp.asarray(x_far, dtype), h)))(
             jnp.asarray(y_far, dtype)
         )
-    expected = brute_log_sums(y_far.astype(dtype).astype(float), x_far.astype(dtype).astype(float),
-                              [0.015])  # fmt: skip
+    expected = brute_log_sums(
+        y_far.astype(dtype).astype(float), x_far.astype(dtype).astype(float), [0.015]
+    )
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-4)
     assert got[3, 0] < -1e34 and got[7, 0] < -1e28
     others = [i for i in range(len(y)) if i not in (3, 7)]
@@ -331,3 +336,27 @@ def test_wide_float32_distances_work_under_vmap_of_scans():
     )
     grads = jax.vmap(jax.grad(lambda y: jnp.sum(log_kernel_sums(y, x, h, block_size=16))))(ys)
     assert grads.dtype == jnp.float32 and np.isfinite(grads).all()
+
+
+def test_masked_rows_get_the_value_of_an_empty_sum():
+    """One policy for masked rows (quests_jax._core.padding): kernel sums 0, log sums
+    -inf, weighted means NaN; the other rows as if the masked ones were absent."""
+    from quests_jax.information import cross_kernel_sums, log_kernel_sums, self_kernel_sums
+
+    rng = np.random.default_rng(3)
+    x = (rng.normal(size=(40, 5)) * 0.05).astype(np.float32)
+    y = x[:10] + np.float32(0.01)
+    x_mask = np.arange(40) % 3 != 0
+    y_mask = np.arange(10) != 1
+    h = jnp.asarray([0.05], jnp.float32)
+    rows, cols = cross_kernel_sums(y, x, h, a_mask=y_mask, b_mask=x_mask)
+    assert np.all(np.asarray(rows)[~y_mask] == 0) and np.all(np.asarray(cols)[~x_mask] == 0)
+    want_rows, want_cols = cross_kernel_sums(y[y_mask], x[x_mask], h)
+    np.testing.assert_allclose(np.asarray(rows)[y_mask], want_rows, rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(cols)[x_mask], want_cols, rtol=1e-5)
+    assert np.all(np.asarray(self_kernel_sums(x, h, mask=x_mask))[~x_mask] == 0)
+    log_p, means = log_kernel_sums(
+        y, x, h, weights=jnp.arange(40.0, dtype=jnp.float32), y_mask=y_mask, x_mask=x_mask
+    )
+    assert np.isneginf(np.asarray(log_p)[~y_mask]).all()
+    assert np.isnan(np.asarray(means)[~y_mask]).all() and np.isfinite(means[y_mask]).all()

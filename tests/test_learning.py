@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import quests_jax as qj
-from quests_jax.learning import entropy_sampler, information_gap, learning_curve
+from quests_jax.tools._learning import entropy_sampler, information_gap, learning_curve
 
 
 def test_information_gap_recovers_the_model():

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from conftest import triclinic_cu
-from quests_jax.mechanics import energy_forces_stress, voigt
+from quests_jax.forces._mechanics import energy_forces_stress, voigt
 
 SHIFTS = np.array(list(itertools.product(range(-2, 3), repeat=3)), dtype=float)
 

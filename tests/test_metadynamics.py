@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from quests_jax.metadynamics import (
+from quests_jax.forces.metadynamics import (
     Hills,
     WellTempered,
     bias_potential,

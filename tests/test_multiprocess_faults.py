@@ -32,9 +32,20 @@ def files(tmp_path_factory):
 
 
 def _cli(args, port, pid, n=2):
-    cmd = [sys.executable, "-m", "quests_jax.cli", *args, "--coordinator",
-           f"127.0.0.1:{port}", "--num-processes", str(n), "--process-id", str(pid),
-           "--timeout", str(TIMEOUT)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "quests_jax.cli",
+        *args,
+        "--coordinator",
+        f"127.0.0.1:{port}",
+        "--num-processes",
+        str(n),
+        "--process-id",
+        str(pid),
+        "--timeout",
+        str(TIMEOUT),
+    ]
     env = {k: v for k, v in os.environ.items() if k != "QUESTS_JAX_WORKER"}
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
@@ -66,8 +77,11 @@ def test_peer_never_starts(files):
 def test_peer_dies_mid_run(files):
     port, started = free_port(), time.monotonic()
     main = _cli(["entropy", str(files / "good.xyz")], port, 0)
-    peer = subprocess.Popen([sys.executable, str(PEER), "die", f"127.0.0.1:{port}", "2", "1"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    peer = subprocess.Popen(
+        [sys.executable, str(PEER), "die", f"127.0.0.1:{port}", "2", "1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     _one_error_line(*_finish(main, started))
     peer.wait(timeout=60)
 
@@ -113,10 +127,14 @@ def test_library_processes_given_other_bandwidths_refuse(tmp_path):
     entropy without an error."""
     port = free_port()
     procs = [
-        subprocess.Popen([sys.executable, "-c", LIBRARY_RUN, f"127.0.0.1:{port}", str(pid), h],
-                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", LIBRARY_RUN, f"127.0.0.1:{port}", str(pid), h],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
         for pid, h in ((0, "0.015"), (1, "0.02"))
-    ]  # fmt: skip
+    ]
     for p in procs:
         out, _ = p.communicate(timeout=120)
         assert p.returncode == 3 and "differ between processes" in out, out

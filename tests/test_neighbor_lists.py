@@ -8,9 +8,9 @@ import pytest
 from ase import Atoms
 from ase.neighborlist import neighbor_list
 
-import quests_jax.neighbor_lists as nl
+import quests_jax.describe._neighbor_lists as nl
 from conftest import cu_cluster, cu_slab, cubic_cu, molecules, small_triclinic_cell, triclinic_cu
-from quests_jax.neighbor_lists import Pairs, frame_pairs, k_nearest
+from quests_jax.describe._neighbor_lists import Pairs, frame_pairs, k_nearest
 
 
 def slab_with_zero_vector():

@@ -103,3 +103,22 @@ def test_chunked_search_equals_unchunked():
         b = qj.find_neighbors(atoms.positions, atoms.cell.array, True, chunked)
     np.testing.assert_array_equal(a.index, b.index)
     np.testing.assert_array_equal(a.shift, b.shift)
+
+
+def test_a_frame_the_dense_search_takes_plans_no_cell_list(monkeypatch):
+    """A small frame (the dense search examines <= 2,048 candidates per atom) is
+    planned without binning its atoms for a cell list it will not use; larger frames
+    still compare both, and a forced grid is still checked."""
+    from quests_jax.describe import _neighbors
+
+    atoms = cubic_cu(2)
+    frame = (atoms.positions, atoms.cell.array, True)
+    expected = qj.plan_neighbors(*frame, cutoff=5.0)
+    binned = []
+    real = _neighbors._bin_counts
+    monkeypatch.setattr(_neighbors, "_bin_counts", lambda *a: binned.append(1) or real(*a))
+    assert qj.plan_neighbors(*frame, cutoff=5.0) == expected and expected.method == "dense"
+    assert qj.plan_neighbors(*frame, cutoff=5.0, method="dense") == expected
+    assert not binned
+    big = cubic_cu(10)
+    assert qj.plan_neighbors(big.positions, big.cell.array, True).method == "cells" and binned

@@ -97,8 +97,8 @@ for n in (1 << 15, 1 << 16):
     rows = jax.ShapeDtypeStruct((n, 63), jnp.float32, sharding=NamedSharding(mesh, P("envs", None)))
     mask = jax.ShapeDtypeStruct((n,), jnp.bool_, sharding=NamedSharding(mesh, P("envs")))
     h = jax.ShapeDtypeStruct((1,), jnp.float32)
-    delta = sharded._sharded_delta.lower(rows, mask, rows, mask, h, mesh=mesh, block=None)
-    self_ = sharded._sharded_self_metrics.lower(rows, mask, h, mesh=mesh, block=None)
+    delta = sharded._sharded_delta.lower(rows, mask, rows, mask, h, mesh=mesh, block_size=None)
+    self_ = sharded._sharded_self_metrics.lower(rows, mask, h, mesh=mesh, block_size=None)
     for name, lowered in (("dH", delta), ("entropy", self_)):
         m = lowered.compile().memory_analysis()
         print(name, n, m.temp_size_in_bytes + m.argument_size_in_bytes)
@@ -108,8 +108,12 @@ for n in (1 << 15, 1 << 16):
 def _memory(devices: int) -> dict:
     done = subprocess.run(
         [sys.executable, "-c", _MEMORY_PROBE],
-        env=_env(devices, "float32"), capture_output=True, text=True, check=True, timeout=300,
-    )  # fmt: skip
+        env=_env(devices, "float32"),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
     table = {}
     for line in done.stdout.splitlines():
         name, n, size = line.split()

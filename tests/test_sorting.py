@@ -9,7 +9,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from quests_jax.sorting import odd_even_merge_network, sort_leading_axis, sort_leading_axis_unrolled
+from quests_jax.describe._sorting import (
+    odd_even_merge_network,
+    sort_leading_axis,
+    sort_leading_axis_unrolled,
+)
 
 
 @pytest.mark.parametrize("n", range(2, 17))

@@ -7,7 +7,7 @@ import pytest
 
 import quests_jax as qj
 from conftest import md_frames
-from quests_jax.trajectory import analyse_trajectory
+from quests_jax.tools._trajectory import analyse_trajectory
 
 
 def test_records_equal_direct_computation():
@@ -15,9 +15,12 @@ def test_records_equal_direct_computation():
     ref = qj.get_descriptors(frames[:2])
     seen = []
     records = analyse_trajectory(
-        iter(frames), reference=ref, window=2, threshold=0.5,
+        iter(frames),
+        reference=ref,
+        window=2,
+        threshold=0.5,
         on_frame=lambda i, atoms, per_atom: seen.append((i, per_atom)),
-    )  # fmt: skip
+    )
     assert len(records) == len(frames) == len(seen)
     xs = [qj.get_descriptors([f]) for f in frames]
     for i, (rec, x) in enumerate(zip(records, xs, strict=True)):
@@ -48,3 +51,33 @@ def test_trajectory_errors():
         analyse_trajectory(iter([]))
     with pytest.raises(ValueError, match="width"):
         analyse_trajectory(frames, reference=np.zeros((5, 7), np.float32))
+
+
+def test_the_reference_is_checked_and_placed_once(monkeypatch):
+    """The training set is prepared once for the whole trajectory (it was copied to the
+    device and re-checked at every frame), with the same numbers."""
+    from quests_jax.information import _engine, _quantities
+
+    frames = [f for fs in md_frames(temperatures=(300, 1500), samples=3).values() for f in fs]
+    ref = qj.get_descriptors(frames[:3] + frames[:2])  # a size no frame has
+    checked = []
+    as_descriptors = _quantities._as_descriptors
+
+    def counting(a, name):
+        checked.append(a.shape[0])
+        return as_descriptors(a, name)
+
+    monkeypatch.setattr(_quantities, "_as_descriptors", counting)
+    built = []
+    init = _engine.References.__init__
+
+    def counting_refs(self, x, *args, **kwargs):
+        built.append(x.shape[0])
+        init(self, x, *args, **kwargs)
+
+    monkeypatch.setattr(_engine.References, "__init__", counting_refs)
+    records = analyse_trajectory(iter(frames), reference=ref, window=0)
+    assert checked.count(ref.shape[0]) == 1 and built.count(ref.shape[0]) == 1
+    for rec, frame in zip(records, frames, strict=True):
+        dh = np.asarray(qj.delta_entropy(qj.get_descriptors([frame]), ref))
+        assert rec["dH_reference_mean"] == pytest.approx(dh.mean(), rel=1e-5, abs=1e-5)

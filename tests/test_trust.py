@@ -22,9 +22,9 @@ from ase.io import read, write
 import quests_jax as qj
 from conftest import cubic_cu, write_lammps_dump
 from quests_jax import sharded
+from quests_jax._core.output_files import OutputExistsError
 from quests_jax.cli import main
-from quests_jax.output_files import OutputExistsError
-from quests_jax.storage import write_descriptors
+from quests_jax.information._storage import write_descriptors
 
 
 @pytest.fixture(autouse=True)
@@ -108,8 +108,19 @@ def test_lammps_types_map_to_elements(root, capsys, tmp_path):
     dump = tmp_path / "c.lammpstrj"
     write_lammps_dump(dump, frames)
     out = tmp_path / "c.xyz"
-    code, _, err = run(capsys, "compress", dump, "--format", "lammps-dump-text", "-s", "1",
-                       "--types", "1:C", "-o", out)  # fmt: skip
+    code, _, err = run(
+        capsys,
+        "compress",
+        dump,
+        "--format",
+        "lammps-dump-text",
+        "-s",
+        "1",
+        "--types",
+        "1:C",
+        "-o",
+        out,
+    )
     assert code == 0, err
     assert set(read(out, ":")[0].get_chemical_symbols()) == {"C"}  # ASE alone: H
     code, _, err = run(capsys, "entropy", dump, "--format", "lammps-dump-text", "--types", "2:C")
@@ -231,9 +242,18 @@ def test_sigterm_removes_temporary_files(tmp_path):
     write(tmp_path / "many.xyz", frames)
     out = tmp_path / "x.npy"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "quests_jax.cli", "descriptors", str(tmp_path / "many.xyz"),
-         "-o", str(out)], stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "quests_jax.cli",
+            "descriptors",
+            str(tmp_path / "many.xyz"),
+            "-o",
+            str(out),
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 120
     while not any(".partial" in p for p in os.listdir(tmp_path)) and proc.poll() is None:
         assert time.monotonic() < deadline

@@ -7,8 +7,8 @@ import pytest
 
 import quests_jax as qj
 from conftest import md_frames
-from quests_jax.frame_sets import FrameSet
-from quests_jax.uq import uq_report
+from quests_jax.tools._frame_sets import FrameSet
+from quests_jax.tools._uq import uq_report
 
 
 def test_report_matches_direct_dh():

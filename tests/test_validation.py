@@ -73,7 +73,7 @@ def test_bad_pbc_and_mask():
 
 
 def test_dataset_errors_name_the_frame_and_come_before_compute(monkeypatch):
-    import quests_jax.dataset as ds
+    import quests_jax.describe._dataset as ds
 
     def fail(*a, **k):
         raise AssertionError("computed before validating")

@@ -18,8 +18,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..compilation import logger, track
-from ..output_files import Terminated, exit_on_signals
+from .._core.compilation import logger, track
+from .._core.output_files import Terminated, exit_on_signals
 from . import supervisor
 from .analysis import (
     cmd_approx_dh,
@@ -69,10 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument(
-        "--debug", action="store_true",
+        "--debug",
+        action="store_true",
         help="show tracebacks of errors, and where the seconds go (reading, describing, "
         "compiling, summing)",
-    )  # fmt: skip
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("entropy", help="entropy and diversity of a dataset")
@@ -94,9 +95,12 @@ def build_parser() -> argparse.ArgumentParser:
         add_kernel_options(p)
         if name == "overlap":
             p.add_argument(
-                "-e", "--eps", type=finite_float, default=1e-5,
+                "-e",
+                "--eps",
+                type=finite_float,
+                default=1e-5,
                 help="dH threshold for overlapping environments (default: 1e-5)",
-            )  # fmt: skip
+            )
             add_output_options(p, "JSON file for the results")
         else:
             add_output_options(p, "JSON file, or .xyz to write the test frames with dH per atom")
@@ -110,26 +114,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", help="structures (any ASE format)")
     add_descriptor_options(p)
     p.add_argument(
-        "-o", "--output", default=None,
+        "-o",
+        "--output",
+        default=None,
         help="output .npz (the reference reads it; with frame sizes, k, cutoff) or .npy "
         "(streamed, memory-mappable); without it, only the shape is printed",
-    )  # fmt: skip
+    )
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.add_argument(
-        "-r", "--reshape", action="store_true",
+        "-r",
+        "--reshape",
+        action="store_true",
         help="as the reference: store (frames, atoms, width) when every frame has the same "
         "number of atoms (otherwise the flat array, with a note)",
-    )  # fmt: skip
+    )
     p.set_defaults(run=cmd_descriptors)
 
     p = sub.add_parser("bandwidth", help="bandwidth from the volume per atom")
     p.add_argument("source", help="periodic structures, or a volume per atom in A^3")
     add_input_options(p)
     p.add_argument(
-        "-c", "--cutoff", "--cutoff-fit", dest="cutoff_fit", action="store_true",
+        "-c",
+        "--cutoff",
+        "--cutoff-fit",
+        dest="cutoff_fit",
+        action="store_true",
         help="use the reference's cutoff-function fit instead of the Gaussian one "
         "(-c/--cutoff: the reference's names for this flag)",
-    )  # fmt: skip
+    )
     add_output_options(p, "JSON file for the results")
     p.set_defaults(run=cmd_bandwidth)
 
@@ -166,56 +178,89 @@ def _add_analysis_commands(sub) -> None:
     add_descriptor_options(p)
     add_kernel_options(p)
     p.add_argument(
-        "-n", "--uq_nbrs", "--uq-nbrs", dest="uq_nbrs", type=positive(int), default=3,
+        "-n",
+        "--uq_nbrs",
+        "--uq-nbrs",
+        dest="uq_nbrs",
+        type=positive(int),
+        default=3,
         help="reference neighbours summed per test environment (default: 3)",
-    )  # fmt: skip
+    )
     p.add_argument(
-        "-g", "--graph_nbrs", "--graph-nbrs", dest="graph_nbrs", type=positive(int), default=10,
+        "-g",
+        "--graph_nbrs",
+        "--graph-nbrs",
+        dest="graph_nbrs",
+        type=positive(int),
+        default=10,
         help="the reference's pynndescent graph size; accepted, no effect (the search here "
         "is exact)",
-    )  # fmt: skip
+    )
     add_output_options(p, "JSON file for the results")
     p.set_defaults(run=cmd_approx_dh)
 
     p = _single_input(
-        sub, "entropy_sampler", "entropy of random subsets of the environments",
+        sub,
+        "entropy_sampler",
+        "entropy of random subsets of the environments",
         cmd_entropy_sampler,
-    )  # fmt: skip
+    )
     p.add_argument(
-        "-s", "--sample", type=positive(int), default=1000,
+        "-s",
+        "--sample",
+        type=positive(int),
+        default=1000,
         help="environments per subset, drawn without replacement (default: 1000)",
-    )  # fmt: skip
+    )
     p.add_argument(
-        "-n", "--num_runs", "--num-runs", dest="num_runs", type=positive(int), default=20,
+        "-n",
+        "--num_runs",
+        "--num-runs",
+        dest="num_runs",
+        type=positive(int),
+        default=20,
         help="subsets (default: 20; one when the dataset is not larger than --sample)",
-    )  # fmt: skip
+    )
     p.add_argument(
-        "--estimate_bw", "--estimate-bw", dest="estimate_bw", action="store_true",
+        "--estimate_bw",
+        "--estimate-bw",
+        dest="estimate_bw",
+        action="store_true",
         help="bandwidth from the structures' volume per atom instead of -b",
-    )  # fmt: skip
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     add_output_options(p, "JSON file for the results")
 
 
 def _add_dataset_commands(sub) -> None:
-    from ..compression import METHODS
+    from ..tools import DEFAULT_FRACTIONS, METHODS
 
     p = _single_input(
-        sub, "compress", "keep the frames that carry most of a dataset's information",
+        sub,
+        "compress",
+        "keep the frames that carry most of a dataset's information",
         cmd_compress,
-    )  # fmt: skip
+    )
     p.add_argument(
-        "-s", "--size", type=positive(float), default=0.5,
+        "-s",
+        "--size",
+        type=positive(float),
+        default=0.5,
         help="frames to keep: a fraction in (0, 1) or a count (default: 0.5)",
-    )  # fmt: skip
+    )
     p.add_argument(
-        "-m", "--method", default="msc", metavar="METHOD",
+        "-m",
+        "--method",
+        default="msc",
+        metavar="METHOD",
         help=f"one of {', '.join(METHODS)} (default: msc)",
-    )  # fmt: skip
+    )
     p.add_argument(
-        "-r", "--reference", default=None,
+        "-r",
+        "--reference",
+        default=None,
         help="data already in the training set: choose what complements it (msc_conditional)",
-    )  # fmt: skip
+    )
     p.add_argument("--seed", type=int, default=0, help="for random, mean_fps, k_means")
     add_output_options(
         p, "JSON file (indices and summary), or a structure file for the kept frames"
@@ -225,17 +270,27 @@ def _add_dataset_commands(sub) -> None:
     )
 
     p = _single_input(
-        sub, "learning_curve", "entropy at fractions of the dataset, and the information gap",
+        sub,
+        "learning_curve",
+        "entropy at fractions of the dataset, and the information gap",
         cmd_learning_curve,
-    )  # fmt: skip
+    )
     p.add_argument(
-        "-f", "--fractions", default="0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1.0",
-        help="comma-separated fractions in (0, 1] (default: 0.1 to 1.0 every 0.1)",
-    )  # fmt: skip
+        "-f",
+        "--fractions",
+        default=",".join(f"{f:g}" for f in DEFAULT_FRACTIONS),
+        help="comma-separated fractions in (0, 1] (default: 0.1 to 0.9 every 0.1, as the "
+        "library and the reference)",
+    )
     p.add_argument(
-        "-n", "--num_runs", "--num-runs", dest="num_runs", type=positive(int), default=3,
+        "-n",
+        "--num_runs",
+        "--num-runs",
+        dest="num_runs",
+        type=positive(int),
+        default=3,
         help="random subsets per fraction (default: 3)",
-    )  # fmt: skip
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     add_output_options(p, "JSON file for the results")
     add_plot_option(p, "the learning curve with the information-gap fit")
@@ -247,19 +302,28 @@ def _add_dataset_commands(sub) -> None:
     add_kernel_options(p)
     p.add_argument("-r", "--reference", default=None, help="reference structures or descriptors")
     p.add_argument(
-        "-w", "--window", type=int, default=1,
+        "-w",
+        "--window",
+        type=int,
+        default=1,
         help="compare each frame with this many frames before it (0: none; default: 1)",
-    )  # fmt: skip
+    )
     p.add_argument(
-        "-t", "--threshold", type=finite_float, default=0.0,
+        "-t",
+        "--threshold",
+        type=finite_float,
+        default=0.0,
         help="dH above which an environment is novel (default: 0)",
-    )  # fmt: skip
+    )
     p.add_argument("--progress", action="store_true", help="count the frames first, show a bar")
     p.add_argument(
-        "--per-atom", "--per_atom", dest="per_atom", action="store_true",
+        "--per-atom",
+        "--per_atom",
+        dest="per_atom",
+        action="store_true",
         help="put per-atom dH lists in the JSON ('delta_entropy': each frame against itself, "
         "as the reference's dH_traj)",
-    )  # fmt: skip
+    )
     add_output_options(p, "JSON file (per-frame values), or .xyz (frames with per-atom dH)")
     add_plot_option(p, "entropy and dH along the trajectory")
     p.set_defaults(run=cmd_dh_traj)
@@ -271,9 +335,12 @@ def _add_dataset_commands(sub) -> None:
     add_descriptor_options(p)
     add_kernel_options(p)
     p.add_argument(
-        "-t", "--threshold", type=finite_float, default=0.0,
+        "-t",
+        "--threshold",
+        type=finite_float,
+        default=0.0,
         help="dH above which an environment is flagged (default: 0)",
-    )  # fmt: skip
+    )
     p.add_argument("--top", type=int, default=10, help="worst atoms and frames listed (10)")
     add_output_options(p, "JSON file for the report")
     p.add_argument(
@@ -289,13 +356,21 @@ def _add_mc_options(p) -> None:
     add_descriptor_options(p, index=False)
     add_kernel_options(p)
     p.add_argument(
-        "-n", "--n_steps", "--n-steps", dest="n_steps", type=positive(int), default=1000,
+        "-n",
+        "--n_steps",
+        "--n-steps",
+        dest="n_steps",
+        type=positive(int),
+        default=1000,
         help="Monte Carlo steps per structure (default: 1000)",
-    )  # fmt: skip
+    )
     p.add_argument(
-        "-t", "--target", type=finite_float, default=DEFAULT_TARGET,
+        "-t",
+        "--target",
+        type=finite_float,
+        default=DEFAULT_TARGET,
         help=f"target dH in nats (default: {DEFAULT_TARGET:g})",
-    )  # fmt: skip
+    )
     p.add_argument(
         "--temperature", type=positive(float), default=1.0, help="initial kT of the score (1)"
     )
@@ -323,9 +398,12 @@ def _add_generation_commands(sub) -> None:
     p = sub.add_parser("active_learning", help=about, description=about)
     p.add_argument("reference", help="dataset (structures) to add to")
     p.add_argument(
-        "-s", "--structures", type=positive(int), default=None,
+        "-s",
+        "--structures",
+        type=positive(int),
+        default=None,
         help="structures generated per generation (default: 1)",
-    )  # fmt: skip
+    )
     p.add_argument(
         "-g", "--generations", type=positive(int), default=10, help="generations (default: 10)"
     )

@@ -98,12 +98,14 @@ def cmd_dh(args) -> None:
     if process()[0] != 0:
         return
     if args.plot:
-        from ..plots import dh_histogram
+        from ..tools.plots import dh_histogram
 
         dh_histogram(
-            first, args.plot, title=f"dH of {args.test} against {args.reference}",
+            first,
+            args.plot,
+            title=f"dH of {args.test} against {args.reference}",
             overwrite=overwrite_allowed(),
-        )  # fmt: skip
+        )
         log(f"plot written to {args.plot}")
     if not args.output:
         return
@@ -166,7 +168,7 @@ def cmd_overlap(args) -> None:
 
 
 def cmd_descriptors(args) -> None:
-    from ..storage import write_descriptors
+    from ..information import write_descriptors
 
     check_output(args.output, args.overwrite)
     if args.output is not None and not args.output.endswith((".npz", ".npy")):
@@ -180,16 +182,20 @@ def cmd_descriptors(args) -> None:
         frames = iread_frames(args.file, args.index, args.format, args.types)
         try:
             sizes = write_descriptors(
-                frames, args.output, k=args.nbrs, cutoff=args.cutoff, dtype=args.dtype,
+                frames,
+                args.output,
+                k=args.nbrs,
+                cutoff=args.cutoff,
+                dtype=args.dtype,
                 overwrite=args.overwrite,
-            )  # fmt: skip
+            )
         except ValueError as err:
             raise UserError(f"{args.file}: {err}") from None
         width = 2 * args.nbrs - 1
         print(f"descriptors: ({sizes.sum()}, {width}) ({args.dtype}) from {len(sizes)} frames")
         log(f"descriptors written to {args.output} in {time.perf_counter() - t0:.2f} s")
         return
-    from ..descriptor_files import save_descriptor_file
+    from ..describe import save_descriptor_file
 
     data = describe(args.file, load(args.file, args), args)
     sizes = np.array([len(a) for a in data.frames])
@@ -197,9 +203,14 @@ def cmd_descriptors(args) -> None:
         print(f"descriptors: {data.x.shape} ({data.x.dtype}) from {len(sizes)} frames")
         return
     shape = save_descriptor_file(
-        args.output, data.x, sizes, k=args.nbrs, cutoff=args.cutoff, reshape=args.reshape,
+        args.output,
+        data.x,
+        sizes,
+        k=args.nbrs,
+        cutoff=args.cutoff,
+        reshape=args.reshape,
         overwrite=overwrite_allowed(),
-    )  # fmt: skip
+    )
     print(f"descriptors: {shape} ({data.x.dtype}) from {len(sizes)} frames")
     if args.reshape and len(shape) == 2:
         print("(not reshaped: the frames have different numbers of atoms)")
@@ -207,7 +218,7 @@ def cmd_descriptors(args) -> None:
 
 
 def cmd_bandwidth(args) -> None:
-    from ..bandwidth import get_bandwidth, volume_per_atom
+    from ..information import get_bandwidth, volume_per_atom
 
     method = "cutoff" if args.cutoff_fit else "gaussian"
     try:
@@ -279,9 +290,12 @@ def cmd_approx_dh(args) -> None:
     t0 = time.perf_counter()
     dtype = compute_dtype()
     dh = approx_delta_entropy(
-        np.asarray(test.x, dtype), np.asarray(ref.x, dtype), h, n=args.uq_nbrs,
+        np.asarray(test.x, dtype),
+        np.asarray(ref.x, dtype),
+        h,
+        n=args.uq_nbrs,
         batch_size=args.batch_size,
-    )  # fmt: skip
+    )
     dh = np.asarray(dh)
     seconds = time.perf_counter() - t0
     # dh: (M,) for one bandwidth, (M, H) for several: summarise each bandwidth
@@ -312,8 +326,8 @@ def cmd_approx_dh(args) -> None:
 
 
 def cmd_entropy_sampler(args) -> None:
-    from ..bandwidth import get_bandwidth, volume_per_atom
-    from ..learning import entropy_sampler
+    from ..information import get_bandwidth, volume_per_atom
+    from ..tools import entropy_sampler
 
     check_output(args.output, args.overwrite)
     if process()[1] > 1:
@@ -326,9 +340,14 @@ def cmd_entropy_sampler(args) -> None:
         h = float(get_bandwidth(volume_per_atom(data.frames)))
     t0 = time.perf_counter()
     values, run_seconds = entropy_sampler(
-        np.asarray(data.x, compute_dtype()), args.sample, args.num_runs, h, args.batch_size,
-        seed=args.seed, return_times=True,
-    )  # fmt: skip
+        np.asarray(data.x, compute_dtype()),
+        args.sample,
+        args.num_runs,
+        h,
+        args.batch_size,
+        seed=args.seed,
+        return_times=True,
+    )
     seconds = time.perf_counter() - t0
     n = data.x.shape[0]
     size = min(args.sample, n)

@@ -1,7 +1,7 @@
 """What the commands share: option types and groups, reading inputs (structures or
 saved descriptors), describing them, writing outputs atomically, one-line errors.
 How the kernel sums run (sharded, in memory, streamed) is the library's choice
-(quests_jax.execution); with several processes the command line asks for sharded."""
+(quests_jax.information.execution); with several processes the command line asks for sharded."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from ..compilation import logger
+from .._core.compilation import logger
 
 DEFAULT_CUTOFF = 5.0
 DEFAULT_K = 32
@@ -86,8 +86,8 @@ def jax_processes() -> int:
 
 def check_all_outputs(args) -> None:
     """Before any compute: every output path of the command usable and distinct from
-    the others and from the inputs (:func:`quests_jax.output_files.check_outputs`)."""
-    from ..output_files import check_outputs
+    the others and from the inputs (:func:`quests_jax._core.output_files.check_outputs`)."""
+    from .._core.output_files import check_outputs
 
     overwrite = bool(getattr(args, "overwrite", False))
     _OVERWRITE["allowed"] = overwrite
@@ -107,7 +107,7 @@ def _check_plot_format(path: str) -> None:
 
 def check_output(path: str | None, overwrite: bool) -> None:
     """One output path (also checked with the others by :func:`check_all_outputs`)."""
-    from ..output_files import check_outputs
+    from .._core.output_files import check_outputs
 
     check_outputs({"output": path}, (), overwrite)
 
@@ -115,8 +115,8 @@ def check_output(path: str | None, overwrite: bool) -> None:
 def write_atomically(path: str, write) -> None:
     """Write through a unique temporary file beside ``path``, then publish it without
     replacing a file that appeared meanwhile unless --overwrite
-    (:mod:`quests_jax.output_files`)."""
-    from ..output_files import write_atomically as write_file
+    (:mod:`quests_jax._core.output_files`)."""
+    from .._core.output_files import write_atomically as write_file
 
     write_file(path, write, overwrite=_OVERWRITE["allowed"])
 
@@ -184,7 +184,7 @@ class Described:
 
     def frame_set(self, path: str):
         """The descriptors frame by frame (needs frames or saved frame sizes)."""
-        from ..frame_sets import FrameSet
+        from ..tools import FrameSet
 
         if self.sizes is None:
             raise UserError(
@@ -226,8 +226,8 @@ def load(path: str, args) -> Described:
 
 def _read_numpy(path: str):
     """(descriptors, k, cutoff, frame sizes) of a .npy (memory-mapped) or .npz file
-    (:mod:`quests_jax.descriptor_files`: ours, the reference's, or the older format)."""
-    from ..descriptor_files import NoDescriptorsError, read_descriptor_file
+    (:mod:`quests_jax.describe._files`: ours, the reference's, or the older format)."""
+    from ..describe import NoDescriptorsError, read_descriptor_file
 
     if path.endswith(".npy"):
         return np.load(path, mmap_mode="r"), None, None, None
@@ -241,17 +241,20 @@ def _read_numpy(path: str):
 def _check_width(path: str, width: int, k: int) -> None:
     """Rows of QUESTS descriptors have 2k - 1 entries (a multiple of it for
     multicomponent ones): anything else is some other array."""
-    if width % (2 * k - 1) != 0:
+    from ..describe import DescriptorSettings
+
+    expected = DescriptorSettings(k=k).width
+    if width % expected != 0:
         raise UserError(
             f"{path}: rows of width {width} are not descriptors of k = {k} neighbours "
-            f"(width {2 * k - 1}, or a multiple for multicomponent ones); give -k if they "
+            f"(width {expected}, or a multiple for multicomponent ones); give -k if they "
             "were made with another k"
         )
 
 
 def describe(path: str, loaded: Described, args) -> Described:
     """Descriptors of loaded structures (saved descriptors pass through)."""
-    from ..dataset import get_descriptors
+    from ..describe import get_descriptors
 
     if loaded.x is not None:
         return loaded
@@ -267,9 +270,9 @@ def describe(path: str, loaded: Described, args) -> Described:
     except (ValueError, TypeError) as err:
         raise UserError(f"{path}: {first_line(err)}") from None
     seconds = time.perf_counter() - t0
-    mine = f" (process {process()[0]})" if process()[1] > 1 else ""
+    which = f" (process {process()[0]})" if process()[1] > 1 else ""
     what = f"{len(frames)} frames, {x.shape[0]:,} environments"
-    log(f"{path}: {what} described in {seconds:.2f} s{mine}")
+    log(f"{path}: {what} described in {seconds:.2f} s{which}")
     sizes = np.array([len(atoms) for atoms in frames])
     return Described(x, frames, args.nbrs, args.cutoff, seconds, sizes)
 
@@ -298,7 +301,7 @@ def share(n: int) -> slice:
 
 
 def execution() -> str:
-    """The library's choice (quests_jax.execution), except that with several processes
+    """The library's choice (quests_jax.information.execution), except that with several processes
     each one holds its own share of the rows: sharded across them."""
     return "sharded" if process()[1] > 1 else "auto"
 
@@ -375,9 +378,12 @@ def add_input_options(p, index: bool = True) -> None:
         p.add_argument("--index", default=":", help="frames to read, ASE syntax (default: ':')")
     p.add_argument("--format", default=None, help="ASE file format (default: from the name)")
     p.add_argument(
-        "--types", type=element_types, default=None, metavar="1:C,2:H",
+        "--types",
+        type=element_types,
+        default=None,
+        metavar="1:C,2:H",
         help="elements of numbered atom types (LAMMPS dumps, which ASE reads as H, He, ...)",
-    )  # fmt: skip
+    )
 
 
 def element_types(text: str) -> dict:
@@ -412,30 +418,46 @@ def apply_types(atoms, types: dict | None, path: str, where: str = ""):
 def add_descriptor_options(p, index: bool = True) -> None:
     add_input_options(p, index)
     p.add_argument(
-        "-c", "--cutoff", type=positive(float), default=DEFAULT_CUTOFF,
+        "-c",
+        "--cutoff",
+        type=positive(float),
+        default=DEFAULT_CUTOFF,
         help=f"cutoff radius in A (default: {DEFAULT_CUTOFF})",
-    )  # fmt: skip
+    )
     p.add_argument(
-        "-k", "--nbrs", type=positive(int), default=DEFAULT_K,
+        "-k",
+        "--nbrs",
+        type=positive(int),
+        default=DEFAULT_K,
         help=f"number of nearest neighbours (default: {DEFAULT_K})",
-    )  # fmt: skip
+    )
     p.add_argument(
-        "--dtype", choices=["float32", "float64"], default="float32",
+        "--dtype",
+        choices=["float32", "float64"],
+        default="float32",
         help="precision of descriptors and kernel sums (default: float32)",
-    )  # fmt: skip
+    )
 
 
 def add_kernel_options(p) -> None:
     from ..information import DEFAULT_BANDWIDTH
 
     p.add_argument(
-        "-b", "--bandwidth", type=positive(float), nargs="+", default=[DEFAULT_BANDWIDTH],
+        "-b",
+        "--bandwidth",
+        type=positive(float),
+        nargs="+",
+        default=[DEFAULT_BANDWIDTH],
         help=f"kernel bandwidth(s) in 1/A (default: {DEFAULT_BANDWIDTH})",
-    )  # fmt: skip
+    )
     p.add_argument(
-        "--batch-size", "--batch_size", dest="batch_size", type=positive(int), default=None,
+        "--batch-size",
+        "--batch_size",
+        dest="batch_size",
+        type=positive(int),
+        default=None,
         help="rows per block of the kernel sums (memory ~ its square; default: per device)",
-    )  # fmt: skip
+    )
 
 
 def add_jobs_option(p) -> None:
@@ -443,9 +465,12 @@ def add_jobs_option(p) -> None:
     lines run unchanged, written to the JSON as it does, and otherwise without effect
     (XLA chooses its own threads; set XLA_FLAGS to change them)."""
     p.add_argument(
-        "-j", "--jobs", type=positive(int), default=None,
+        "-j",
+        "--jobs",
+        type=positive(int),
+        default=None,
         help="accepted for compatibility with the reference (numba threads there); no effect",
-    )  # fmt: skip
+    )
 
 
 def add_parallel_options(p) -> None:
@@ -453,17 +478,20 @@ def add_parallel_options(p) -> None:
         "several processes (jax.distributed; each process describes its share of the frames)"
     )
     g.add_argument(
-        "--distributed", action="store_true",
+        "--distributed",
+        action="store_true",
         help="join a multi-process run, detected from SLURM / Open MPI / the TPU runtime",
-    )  # fmt: skip
+    )
     g.add_argument("--coordinator", default=None, help="coordinator address HOST:PORT")
     g.add_argument("--num-processes", type=positive(int), default=None, help="processes in all")
     g.add_argument("--process-id", type=int, default=None, help="this process, 0 .. N-1")
     g.add_argument(
-        "--timeout", type=positive(float), default=120.0,
+        "--timeout",
+        type=positive(float),
+        default=120.0,
         help="seconds to wait for every process to join, and for a silent peer, before "
         "giving up with an error (default: 120)",
-    )  # fmt: skip
+    )
 
 
 def init_distributed(args) -> None:

@@ -89,12 +89,14 @@ def supervise(argv: list[str], process_id, timeout: float, debug: bool) -> int:
     runtime_log: list[str] = []
     said_error = False
     try:
+        assert child.stderr is not None  # (opened with stderr=PIPE)
         for line in child.stderr:
             if not debug and not _is_ours(line):
                 runtime_log.append(line.rstrip())
                 continue
-            said_error |= line.startswith(("quests-jax: error", "quests-jax: interrupted",
-                                           "quests-jax: terminated"))  # fmt: skip
+            said_error |= line.startswith(
+                ("quests-jax: error", "quests-jax: interrupted", "quests-jax: terminated")
+            )
             sys.stderr.write(line)
             sys.stderr.flush()
         rc = child.wait()
@@ -224,7 +226,7 @@ def fingerprint(argv: list[str], inputs: list[str]) -> dict:
                 head = f.read(1 << 20)
             files[path] = [os.path.getsize(path), zlib.crc32(head)]
         except OSError:
-            files[path] = None  # reported by the command's own checks
+            files[path] = None  # type: ignore[assignment]  # reported by the checks
     return {"argv": args, "inputs": files}
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import os
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..output_files import publish, temporary_beside
+from .._core.output_files import publish, temporary_beside
 from .analysis import two_sets
 from .common import (
     UserError,
@@ -27,6 +28,9 @@ from .common import (
     write_atomically,
     write_json,
 )
+
+if TYPE_CHECKING:
+    from ase import Atoms
 
 
 def _single_process(name: str) -> None:
@@ -80,7 +84,7 @@ def _check_structure_output(path: str | None, fmt: str | None) -> None:
 
 
 def cmd_compress(args) -> None:
-    from .. import compression
+    from .. import tools as compression
 
     check_output(args.output, args.overwrite)
     _check_structure_output(args.output, args.output_format)
@@ -171,7 +175,8 @@ def _fractions(text: str) -> list[float]:
 
 
 def cmd_learning_curve(args) -> None:
-    from .. import learning, plots
+    from .. import tools as learning
+    from ..tools import plots
 
     check_output(args.output, args.overwrite)
     check_plot(args)
@@ -181,9 +186,13 @@ def cmd_learning_curve(args) -> None:
     data = describe(args.file, load(args.file, args), args)
     t0 = time.perf_counter()
     curve = learning.learning_curve(
-        np.asarray(data.x, compute_dtype()), fractions, args.num_runs, h, args.batch_size,
+        np.asarray(data.x, compute_dtype()),
+        fractions,
+        args.num_runs,
+        h,
+        args.batch_size,
         seed=args.seed,
-    )  # fmt: skip
+    )
     seconds = time.perf_counter() - t0
     fit = None
     if len(set(curve["sizes"])) >= 3:
@@ -202,9 +211,12 @@ def cmd_learning_curve(args) -> None:
     log(f"learning curve computed in {seconds:.2f} s")
     if args.plot:
         plots.learning_curve(
-            curve, args.plot, fit=fit, title=f"Learning curve: {args.file}",
+            curve,
+            args.plot,
+            fit=fit,
+            title=f"Learning curve: {args.file}",
             overwrite=overwrite_allowed(),
-        )  # fmt: skip
+        )
         log(f"plot written to {args.plot}")
     if args.output:
         write_json(
@@ -236,7 +248,7 @@ def cmd_learning_curve(args) -> None:
                         curve["mean_entropy"],
                         curve["std_entropy"],
                         strict=True,
-                    )  # fmt: skip
+                    )
                 ],
                 "information_gap": None
                 if fit is None
@@ -262,8 +274,7 @@ def _count_frames(path: str, index: str, fmt: str | None) -> int | None:
 
 
 def cmd_dh_traj(args) -> None:
-    from .. import plots
-    from ..trajectory import analyse_trajectory
+    from ..tools import analyse_trajectory, plots
 
     check_output(args.output, args.overwrite)
     check_plot(args)
@@ -285,7 +296,11 @@ def cmd_dh_traj(args) -> None:
         tmp = temporary_beside(args.output)
     stream = open(tmp, "w") if tmp else None  # noqa: SIM115 - closed below
 
-    per_atom_lists = {"dH_self": [], "dH_reference": [], "dH_previous": []}
+    per_atom_lists: dict[str, list[np.ndarray]] = {
+        "dH_self": [],
+        "dH_reference": [],
+        "dH_previous": [],
+    }
 
     def on_frame(i, atoms, per_atom):
         if args.per_atom:
@@ -304,13 +319,22 @@ def cmd_dh_traj(args) -> None:
     t0 = time.perf_counter()
     try:
         records = analyse_trajectory(
-            iread_frames(args.trajectory, args.index, args.format, args.types), reference=reference,
-            window=args.window, k=args.nbrs, cutoff=args.cutoff, h=h,
-            batch_size=args.batch_size, threshold=args.threshold, dtype=args.dtype,
-            on_frame=on_frame, total=total, progress=args.progress or None,
-        )  # fmt: skip
+            iread_frames(args.trajectory, args.index, args.format, args.types),
+            reference=reference,
+            window=args.window,
+            k=args.nbrs,
+            cutoff=args.cutoff,
+            h=h,
+            batch_size=args.batch_size,
+            threshold=args.threshold,
+            dtype=args.dtype,
+            on_frame=on_frame,
+            total=total,
+            progress=args.progress or None,
+        )
         if stream is not None:
             stream.close()
+            assert tmp is not None  # (made with the stream)
             publish(tmp, args.output, overwrite_allowed())
             log(f"frames with per-atom dH written to {args.output}")
     finally:
@@ -341,9 +365,11 @@ def cmd_dh_traj(args) -> None:
     log(f"trajectory analysed in {seconds:.2f} s ({len(records) / seconds:.1f} frames/s)")
     if args.plot:
         plots.trajectory(
-            records, args.plot, title=f"Trajectory: {args.trajectory}",
+            records,
+            args.plot,
+            title=f"Trajectory: {args.trajectory}",
             overwrite=overwrite_allowed(),
-        )  # fmt: skip
+        )
         log(f"plot written to {args.plot}")
     if _is_json(args.output):
         per_atom = {}
@@ -380,8 +406,7 @@ def cmd_dh_traj(args) -> None:
 
 
 def cmd_uq(args) -> None:
-    from .. import plots
-    from ..uq import uq_report
+    from ..tools import plots, uq_report
 
     check_output(args.output, args.overwrite)
     check_output(args.structures, args.overwrite)
@@ -398,9 +423,13 @@ def cmd_uq(args) -> None:
     t0 = time.perf_counter()
     dtype = compute_dtype()
     report, dh = uq_report(
-        _with_dtype(test.frame_set(args.test), dtype), np.asarray(train.x, dtype), h,
-        args.batch_size, threshold=args.threshold, top=args.top,
-    )  # fmt: skip
+        _with_dtype(test.frame_set(args.test), dtype),
+        np.asarray(train.x, dtype),
+        h,
+        args.batch_size,
+        threshold=args.threshold,
+        top=args.top,
+    )
     seconds = time.perf_counter() - t0
     print(
         f"{report['n_above']} of {report['n_envs']} environments "
@@ -417,9 +446,12 @@ def cmd_uq(args) -> None:
     report.update({"test_file": args.test, "train_file": args.reference, "time": seconds})
     if args.plot:
         plots.dh_histogram(
-            dh, args.plot, threshold=args.threshold, title=f"dH of {args.test}",
+            dh,
+            args.plot,
+            threshold=args.threshold,
+            title=f"dH of {args.test}",
             overwrite=overwrite_allowed(),
-        )  # fmt: skip
+        )
         log(f"plot written to {args.plot}")
     if args.structures:
         from ase.io import write
@@ -437,7 +469,7 @@ def cmd_uq(args) -> None:
 
 
 def _with_dtype(data, dtype):
-    from ..frame_sets import FrameSet
+    from ..tools import FrameSet
 
     return FrameSet(np.asarray(data.x, dtype), data.sizes)
 
@@ -460,8 +492,8 @@ def _mc_options(args) -> dict:
 
 
 def cmd_mcmc(args) -> None:
-    from ..dataset import get_descriptors
-    from ..generation import monte_carlo
+    from ..describe import get_descriptors
+    from ..tools import monte_carlo
 
     check_output(args.output, args.overwrite)
     _check_structure_output(args.output, None)
@@ -513,8 +545,8 @@ def cmd_mcmc(args) -> None:
 
 
 def cmd_active_learning(args) -> None:
-    from ..dataset import get_descriptors
-    from ..generation import monte_carlo
+    from ..describe import get_descriptors
+    from ..tools import monte_carlo
 
     check_output(args.output, args.overwrite)
     _check_structure_output(args.output, None)
@@ -527,21 +559,28 @@ def cmd_active_learning(args) -> None:
         raise UserError(f"--structures must be >= 1, got {per_gen}")
     options = _mc_options(args)
     rng = np.random.default_rng(args.seed)
-    new = []
+    new: list[Atoms] = []
     t0 = time.perf_counter()
+
+    def describe(frames):
+        return get_descriptors(frames, k=args.nbrs, cutoff=args.cutoff, dtype=args.dtype)
+
+    ref = describe(dset)  # the pool's rows, in pool order; each generation adds its own
     for gen in range(args.generations):
         pool = dset + new
-        ref = get_descriptors(pool, k=args.nbrs, cutoff=args.cutoff, dtype=args.dtype)
         starts = rng.choice(len(pool), size=min(per_gen, len(pool)), replace=False)
-        scores = []
+        scores, made = [], []
         for i in starts:
             seed = int(rng.integers(2**31))
             result = monte_carlo(pool[i], ref, seed=seed, **options)
             best = result.atoms
             best.info["gen"] = gen + 1
             best.info["score"] = result.best_score
-            new.append(best)
+            made.append(best)
             scores.append(result.best_score)
+        new += made
+        if gen + 1 < args.generations:
+            ref = np.concatenate([ref, describe(made)])
         log(f"generation {gen + 1}: mean best score {np.mean(scores):.4f} nats")
     seconds = time.perf_counter() - t0
     print(f"{len(new)} new structures in {args.generations} generations ({seconds:.1f} s)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from ase import Atoms
 
-from .. import dataset
+from .. import describe
 
 DEFAULT_CUTOFF: float = 5.0
 DEFAULT_K: int = 32
@@ -16,19 +16,29 @@ def _split(x: np.ndarray, k: int, concat: bool):
     return x if concat else (x[:, :k], x[:, k:])
 
 
-def get_descriptors(dset, k: int = DEFAULT_K, cutoff: float = DEFAULT_CUTOFF,
-                    concat: bool = True, dtype: str = "float64"):  # fmt: skip
+def get_descriptors(
+    dset,
+    k: int = DEFAULT_K,
+    cutoff: float = DEFAULT_CUTOFF,
+    concat: bool = True,
+    dtype: str = "float64",
+):
     """(n_envs, 2k - 1) descriptors of a list of frames, or (x1, x2) with
     ``concat=False``; float64 by default, as the reference."""
-    x = dataset.get_descriptors(list(dset), k=k, cutoff=cutoff, dtype=dtype)
+    x = describe.get_descriptors(list(dset), k=k, cutoff=cutoff, dtype=dtype)
     return _split(np.asarray(x), k, concat)
 
 
-def get_descriptors_multicomponent(dset, k: int = DEFAULT_K, cutoff: float = DEFAULT_CUTOFF,
-                                   species=None, concat: bool = True,
-                                   dtype: str = "float64"):  # fmt: skip
+def get_descriptors_multicomponent(
+    dset,
+    k: int = DEFAULT_K,
+    cutoff: float = DEFAULT_CUTOFF,
+    species=None,
+    concat: bool = True,
+    dtype: str = "float64",
+):
     """The reference's multicomponent descriptors ((n_species + 1) blocks)."""
-    x = dataset.get_descriptors_multicomponent(
+    x = describe.get_descriptors_multicomponent(
         list(dset), k=k, cutoff=cutoff, species=species, dtype=dtype
     )
     x = np.asarray(x)
@@ -44,8 +54,7 @@ def _frame(xyz, cell, pbc: bool) -> Atoms:
     return Atoms(numbers=np.ones(len(xyz), int), positions=xyz, cell=cell, pbc=pbc)
 
 
-def descriptor_pbc(xyz, cell, k: int = DEFAULT_K, cutoff: float = DEFAULT_CUTOFF,
-                   eps: float = EPS):  # fmt: skip
+def descriptor_pbc(xyz, cell, k: int = DEFAULT_K, cutoff: float = DEFAULT_CUTOFF, eps: float = EPS):
     """(x1 (N, k), x2 (N, k - 1)) of one periodic frame (positions in A, cell rows)."""
     del eps
     return get_descriptors([_frame(xyz, np.asarray(cell), True)], k, cutoff, concat=False)

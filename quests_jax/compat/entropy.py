@@ -11,9 +11,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from .. import bandwidth as _bandwidth
 from .. import information as _info
-from .. import kernels as _kernels
 from ._results import as_reference, bandwidths
 
 DEFAULT_BANDWIDTH = 0.015
@@ -65,8 +63,7 @@ def kernel_sum(x, y, h=DEFAULT_BANDWIDTH, batch_size: int = DEFAULT_BATCH):
     return as_reference(_info.kernel_sum(x, _rows(y), bandwidths(h)), x.dtype)
 
 
-def kernel_sum_multi_bandwidth(x, y, h=DEFAULT_BANDWIDTH,
-                               batch_size: int = DEFAULT_BATCH):  # fmt: skip
+def kernel_sum_multi_bandwidth(x, y, h=DEFAULT_BANDWIDTH, batch_size: int = DEFAULT_BATCH):
     """sum_j K(x_i, y_j) for each bandwidth: (M, H)."""
     del batch_size
     x = _rows(x)
@@ -82,8 +79,9 @@ def weighted_kernel_sum(x, y, w, h=DEFAULT_BANDWIDTH, batch_size: int = DEFAULT_
     return as_reference(q, x.dtype), as_reference(p, x.dtype)
 
 
-def weighted_kernel_sum_multi_bandwidth(x, y, w, h=DEFAULT_BANDWIDTH,
-                                        batch_size: int = DEFAULT_BATCH):  # fmt: skip
+def weighted_kernel_sum_multi_bandwidth(
+    x, y, w, h=DEFAULT_BANDWIDTH, batch_size: int = DEFAULT_BATCH
+):
     """:func:`weighted_kernel_sum` for each bandwidth: two (M, H) arrays."""
     del batch_size
     x = _rows(x)
@@ -95,18 +93,24 @@ def weighted_kernel_sum_multi_bandwidth(x, y, w, h=DEFAULT_BANDWIDTH,
 
 def get_bandwidth(volume: float, method: str = "gaussian"):
     """Bandwidth h (1/A) for a volume per atom (A^3/atom)."""
-    return as_reference(_bandwidth.get_bandwidth(volume, method))
+    return as_reference(_info.get_bandwidth(volume, method))
 
 
-def approx_delta_entropy(y, x, h=DEFAULT_BANDWIDTH, n: int = DEFAULT_UQ_NBRS,
-                         graph_neighbors: int = DEFAULT_GRAPH_NBRS, **kwargs):  # fmt: skip
+def approx_delta_entropy(
+    y,
+    x,
+    h=DEFAULT_BANDWIDTH,
+    n: int = DEFAULT_UQ_NBRS,
+    graph_neighbors: int = DEFAULT_GRAPH_NBRS,
+    **kwargs,
+):
     """dH from the n nearest rows of x: (M,), or (H, M) for an array h as the
     reference (its pynndescent keywords are accepted; the search here is exact)."""
     y = _rows(y)
     dh = as_reference(
         _info.approx_delta_entropy(
             y, _rows(x), bandwidths(h), n=n, graph_neighbors=graph_neighbors, **kwargs
-        ),  # fmt: skip
+        ),
         y.dtype,
     )
     return dh.T if dh.ndim == 2 else dh
@@ -117,7 +121,7 @@ def nearest_rows(y, x, n: int):
     ascending, exact (pynndescent's ``query`` order of results)."""
     y = jnp.asarray(np.asarray(y, np.result_type(_rows(y), _rows(x))))  # float32 unless x64
     x = jnp.asarray(_rows(x), y.dtype)
-    d2, index = _kernels.nearest_sq_distances(y, x, int(n), return_index=True)
+    d2, index = _info.nearest_sq_distances(y, x, int(n), return_index=True)
     return np.asarray(index, dtype=np.int64), np.sqrt(np.maximum(np.asarray(d2), 0))
 
 

@@ -16,8 +16,8 @@ import random
 
 import numpy as np
 
-from .. import generation as _generation
 from .. import information as _info
+from .. import tools as _tools
 from .descriptor import DEFAULT_CUTOFF, DEFAULT_K, EPS, get_descriptors
 from .entropy import (
     DEFAULT_BANDWIDTH,
@@ -30,11 +30,24 @@ from .entropy import (
 DEFAULT_TARGET = 30
 
 __all__ = [
-    "DEFAULT_K", "DEFAULT_CUTOFF", "EPS", "DEFAULT_BANDWIDTH", "DEFAULT_BATCH",
-    "DEFAULT_GRAPH_NBRS", "DEFAULT_UQ_NBRS", "DEFAULT_TARGET", "random_translation", "accept",
-    "temperature_ramp", "annealing", "compute_score", "augment_pbc", "get_index",
-    "compute_approx_score", "augment_pbc_approx",
-]  # fmt: skip
+    "DEFAULT_K",
+    "DEFAULT_CUTOFF",
+    "EPS",
+    "DEFAULT_BANDWIDTH",
+    "DEFAULT_BATCH",
+    "DEFAULT_GRAPH_NBRS",
+    "DEFAULT_UQ_NBRS",
+    "DEFAULT_TARGET",
+    "random_translation",
+    "accept",
+    "temperature_ramp",
+    "annealing",
+    "compute_score",
+    "augment_pbc",
+    "get_index",
+    "compute_approx_score",
+    "augment_pbc_approx",
+]
 
 
 def random_translation(points: np.ndarray, std: float) -> np.ndarray:
@@ -52,21 +65,28 @@ def temperature_ramp(step: int, n_steps: int, cutoff: float = 0.9, tmin: float =
     return max(1 - step / (n_steps * cutoff), tmin)
 
 
-def annealing(step: int, n_steps: int, n_cycles: int = 3, cutoff: float = 0.9,
-              tmin: float = 1e-3) -> float:  # fmt: skip
+def annealing(
+    step: int, n_steps: int, n_cycles: int = 3, cutoff: float = 0.9, tmin: float = 1e-3
+) -> float:
     """The saw-tooth schedule of ``augment_pbc``: ``n_cycles`` ramps from 1 down."""
     period = n_steps // n_cycles
     return max(1 - (step % period) / period, tmin)
 
 
-def compute_score(y, ref, method: str = "target", h: float = DEFAULT_BANDWIDTH,
-                  batch_size: int = DEFAULT_BATCH,
-                  target_dH: float = DEFAULT_TARGET) -> float:  # fmt: skip
+def compute_score(
+    y,
+    ref,
+    method: str = "target",
+    h: float = DEFAULT_BANDWIDTH,
+    batch_size: int = DEFAULT_BATCH,
+    target_dH: float = DEFAULT_TARGET,
+) -> float:
     """Score of descriptors ``y`` against ``ref`` (lower is better): ``"target"``
     mean |dH - target_dH|, ``"greedy"`` -max dH, ``"average"`` -mean dH."""
     del batch_size
-    return _score(np.asarray(_info.delta_entropy(np.asarray(y), np.asarray(ref), h)), method,
-                  target_dH)  # fmt: skip
+    return _score(
+        np.asarray(_info.delta_entropy(np.asarray(y), np.asarray(ref), h)), method, target_dH
+    )
 
 
 def _score(dh, method: str, target_dH: float) -> float:
@@ -101,9 +121,15 @@ def get_index(x, graph_neighbors: int = DEFAULT_GRAPH_NBRS, **kwargs) -> ExactIn
     return ExactIndex(x)
 
 
-def compute_approx_score(y, index, method: str = "target", h: float = DEFAULT_BANDWIDTH,
-                         batch_size: int = DEFAULT_BATCH, target_dH: float = DEFAULT_TARGET,
-                         n: int = DEFAULT_UQ_NBRS) -> float:  # fmt: skip
+def compute_approx_score(
+    y,
+    index,
+    method: str = "target",
+    h: float = DEFAULT_BANDWIDTH,
+    batch_size: int = DEFAULT_BATCH,
+    target_dH: float = DEFAULT_TARGET,
+    n: int = DEFAULT_UQ_NBRS,
+) -> float:
     """:func:`compute_score` from the n nearest rows of the index only."""
     del batch_size
     _, d = index.query(np.asarray(y), k=n)
@@ -111,27 +137,56 @@ def compute_approx_score(y, index, method: str = "target", h: float = DEFAULT_BA
     return _score(dh, method, target_dH)
 
 
-def augment_pbc_approx(atoms, index, n_steps: int = 100, temperature: float = 1,
-                       translation_std: float = 0.02, target_dH: float = DEFAULT_TARGET,
-                       k: int = DEFAULT_K, cutoff: float = DEFAULT_CUTOFF,
-                       seed: int = 0):  # fmt: skip
+def augment_pbc_approx(
+    atoms,
+    index,
+    n_steps: int = 100,
+    temperature: float = 1,
+    translation_std: float = 0.02,
+    target_dH: float = DEFAULT_TARGET,
+    k: int = DEFAULT_K,
+    cutoff: float = DEFAULT_CUTOFF,
+    seed: int = 0,
+):
     """:func:`augment_pbc` against the data of ``index`` (from :func:`get_index`)."""
-    result = _generation.monte_carlo(
-        atoms, np.asarray(index.data, np.float32), n_steps=n_steps, target=target_dH,
-        temperature=temperature, step_size=translation_std, k=k, cutoff=cutoff, seed=seed,
-    )  # fmt: skip
+    result = _tools.monte_carlo(
+        atoms,
+        np.asarray(index.data, np.float32),
+        n_steps=n_steps,
+        target=target_dH,
+        temperature=temperature,
+        step_size=translation_std,
+        k=k,
+        cutoff=cutoff,
+        seed=seed,
+    )
     return result.atoms, np.asarray(result.scores, dtype=np.float64)
 
 
-def augment_pbc(atoms, dset, n_steps: int = 1000, temperature: float = 1,
-                translation_std: float = 0.02, target_dH: float = DEFAULT_TARGET,
-                k: int = DEFAULT_K, cutoff: float = DEFAULT_CUTOFF, seed: int = 0):  # fmt: skip
+def augment_pbc(
+    atoms,
+    dset,
+    n_steps: int = 1000,
+    temperature: float = 1,
+    translation_std: float = 0.02,
+    target_dH: float = DEFAULT_TARGET,
+    k: int = DEFAULT_K,
+    cutoff: float = DEFAULT_CUTOFF,
+    seed: int = 0,
+):
     """(the frame of best score, (n_steps,) the score at each step): annealed Monte
     Carlo that drives the dH of ``atoms``' environments against ``dset`` toward
     ``target_dH``."""
     reference = get_descriptors(dset, k=k, cutoff=cutoff, dtype="float32")
-    result = _generation.monte_carlo(
-        atoms, reference, n_steps=n_steps, target=target_dH, temperature=temperature,
-        step_size=translation_std, k=k, cutoff=cutoff, seed=seed,
-    )  # fmt: skip
+    result = _tools.monte_carlo(
+        atoms,
+        reference,
+        n_steps=n_steps,
+        target=target_dH,
+        temperature=temperature,
+        step_size=translation_std,
+        k=k,
+        cutoff=cutoff,
+        seed=seed,
+    )
     return result.atoms, np.asarray(result.scores, dtype=np.float64)

@@ -4,7 +4,7 @@ versions (``seed`` keyword, default 0), so the frames differ from the reference'
 
 from __future__ import annotations
 
-from ... import compression as _compression
+from ... import tools as _tools
 from .fps import _frames
 
 
@@ -15,27 +15,27 @@ def _count(size, n_frames: int) -> int:
 def random_sample(descriptors, entropies, size: int, seed: int = 0):
     """``size`` frames drawn uniformly without replacement."""
     data = _frames(descriptors)
-    chosen = _compression.random_sample(data, _count(size, data.n_frames), seed=seed)
+    chosen = _tools.random_sample(data, _count(size, data.n_frames), seed=seed)
     return [int(i) for i in chosen]
 
 
 def mean_fps(descriptors, entropies, size: int, seed: int = 0):
     """Farthest point sampling of the frames' mean descriptors, from a random frame."""
     data = _frames(descriptors)
-    return [int(i) for i in _compression.mean_fps(data, _count(size, data.n_frames), seed=seed)]
+    return [int(i) for i in _tools.mean_fps(data, _count(size, data.n_frames), seed=seed)]
 
 
 def k_means(descriptors, entropies, size: int, seed: int = 0):
     """k-means of the frames' mean descriptors; the frame nearest each centre."""
     data = _frames(descriptors)
-    return [int(i) for i in _compression.k_means(data, _count(size, data.n_frames), seed=seed)]
+    return [int(i) for i in _tools.k_means(data, _count(size, data.n_frames), seed=seed)]
 
 
 def k_means_entropy(descriptors, entropies, size: int, seed: int = 0):
     """k-means of the frames' mean descriptors; the frame of highest entropy in each
     cluster."""
     data = _frames(descriptors)
-    chosen = _compression.k_means(
+    chosen = _tools.k_means(
         data, _count(size, data.n_frames), seed=seed, pick="entropy", entropies=entropies
     )
     return [int(i) for i in chosen]

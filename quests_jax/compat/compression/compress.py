@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from ase import Atoms
 
-from ... import dataset as _dataset
+from ... import describe as _describe
 from ... import information as _info
-from ...frame_sets import FrameSet
+from ...tools import FrameSet
 from ..entropy import DEFAULT_BANDWIDTH, DEFAULT_BATCH
 from .baseline import k_means, mean_fps, random_sample
 from .fps import fps, msc, msc_conditional
 
 EPSILON = 1e-5
-METHODS = {
+METHODS: dict[str, Callable[..., list[int]]] = {
     "fps": fps,
     "msc": msc,
     "msc_conditional": msc_conditional,
@@ -35,16 +37,21 @@ class DatasetCompressor:
         batch_size: accepted; quests_jax chooses its own block size.
     """
 
-    def __init__(self, dset, descriptor_fn=None, bandwidth: float = DEFAULT_BANDWIDTH,
-                 batch_size: int = DEFAULT_BATCH):  # fmt: skip
+    def __init__(
+        self,
+        dset,
+        descriptor_fn=None,
+        bandwidth: float = DEFAULT_BANDWIDTH,
+        batch_size: int = DEFAULT_BATCH,
+    ):
         self.dset = dset
         self.bandwidth = bandwidth
         self.batch_size = batch_size
         if descriptor_fn is None:
             # all frames at once (one compiled program), split back into frames
-            x = np.asarray(_dataset.get_descriptors(list(dset), dtype="float64"))
+            x = np.asarray(_describe.get_descriptors(list(dset), dtype="float64"))
             self.descriptor_fn = lambda atoms: np.asarray(
-                _dataset.get_descriptors([atoms], dtype="float64")
+                _describe.get_descriptors([atoms], dtype="float64")
             )
             self._descriptors = np.split(x, np.cumsum([len(a) for a in dset])[:-1])
         else:
@@ -105,7 +112,7 @@ class DatasetCompressor:
     def frac_to_size(self, frac) -> int:
         return min(int(np.ceil(self.dataset_size * frac)), self.dataset_size)
 
-    def fixed_compression(self, method: str = "msc", frac: float = None):
+    def fixed_compression(self, method: str = "msc", frac: float | None = None):
         """The frames ``method`` keeps at fraction ``frac``, in dataset order."""
         if not isinstance(frac, float) or not 0.0 <= frac <= 1.0:
             raise ValueError(f"frac has to be a float between zero and one, got {frac!r}")
@@ -116,9 +123,14 @@ class DatasetCompressor:
         selected = self.get_indices(method, self.frac_to_size(frac))
         return self.entropy(selected) * self.diversity(selected)
 
-    def optimal_compression(self, method: str = "msc", min_frac: float = 0.1,
-                            random_state: int = None, init_points: int = 5,
-                            n_iter: int = 20):  # fmt: skip
+    def optimal_compression(
+        self,
+        method: str = "msc",
+        min_frac: float = 0.1,
+        random_state: int | None = None,
+        init_points: int = 5,
+        n_iter: int = 20,
+    ):
         """The fraction maximising entropy x diversity, by Bayesian optimisation
         (needs the ``bayesian-optimization`` package, as the reference)."""
         try:
@@ -128,11 +140,15 @@ class DatasetCompressor:
                 "optimal_compression needs bayes_opt: pip install bayesian-optimization"
             ) from None
         opt = BayesianOptimization(
-            f=lambda frac: self.cost_fn(frac=frac, method=method), pbounds={"frac": (min_frac, 1)},
-            random_state=random_state, allow_duplicate_points=True,
-        )  # fmt: skip
+            f=lambda frac: self.cost_fn(frac=frac, method=method),
+            pbounds={"frac": (min_frac, 1)},
+            random_state=random_state,
+            allow_duplicate_points=True,
+        )
         opt.maximize(init_points=init_points, n_iter=n_iter)
-        frac = opt.max["params"]["frac"]
+        best = opt.max
+        assert best is not None  # (after maximize)
+        frac = best["params"]["frac"]
         return self.fixed_compression(method, frac), frac
 
     def get_indices(self, method: str, size: int, **kwargs):

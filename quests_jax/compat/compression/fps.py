@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ... import compression as _compression
-from ...frame_sets import FrameSet
+from ... import tools as _tools
+from ...tools import FrameSet
 from .._results import frame_count
 from ..entropy import DEFAULT_BANDWIDTH, DEFAULT_BATCH
 
@@ -27,26 +27,33 @@ def fps(descriptors, entropies, size: int, method: str = "fps", **kwargs):
         )
     del kwargs
     data = _frames(descriptors)
-    chosen = _compression.fps(data, frame_count(size, data.n_frames), entropies=entropies)
+    chosen = _tools.fps(data, frame_count(size, data.n_frames), entropies=entropies)
     return [int(i) for i in chosen]
 
 
-def msc(descriptors, entropies, size: int, h: float = DEFAULT_BANDWIDTH,
-        batch_size: int = DEFAULT_BATCH):  # fmt: skip
+def msc(
+    descriptors, entropies, size: int, h: float = DEFAULT_BANDWIDTH, batch_size: int = DEFAULT_BATCH
+):
     """Greedy maximum-novelty compression (the frames' entropies given)."""
     del batch_size
     data = _frames(descriptors)
     n = frame_count(size, data.n_frames)
-    return [int(i) for i in _compression.msc(data, n, h, entropies=np.asarray(entropies))]
+    return [int(i) for i in _tools.msc(data, n, h, entropies=np.asarray(entropies))]
 
 
-def msc_conditional(descriptors, entropies, size: int, reference, h: float = DEFAULT_BANDWIDTH,
-                    batch_size: int = DEFAULT_BATCH):  # fmt: skip
+def msc_conditional(
+    descriptors,
+    entropies,
+    size: int,
+    reference,
+    h: float = DEFAULT_BANDWIDTH,
+    batch_size: int = DEFAULT_BATCH,
+):
     """:func:`msc` given the ``reference`` frames' descriptors (a list) already chosen."""
     del batch_size
     data = _frames(descriptors)
     ref = np.concatenate([np.asarray(r) for r in reference]) if len(reference) else None
-    chosen = _compression.msc_conditional(
+    chosen = _tools.msc_conditional(
         data, frame_count(size, data.n_frames), ref, h, entropies=np.asarray(entropies)
     )
     return [int(i) for i in chosen]

@@ -13,8 +13,9 @@ def _prefixes(descriptors, selected):
         yield np.concatenate([np.asarray(descriptors[n]) for n in selected[: i + 1]])
 
 
-def sequential_px(descriptors, selected, h: float = DEFAULT_BANDWIDTH,
-                  batch_size: int = DEFAULT_BATCH):  # fmt: skip
+def sequential_px(
+    descriptors, selected, h: float = DEFAULT_BANDWIDTH, batch_size: int = DEFAULT_BATCH
+):
     """For each prefix of ``selected``: p(x) = sum_j K(x_i, x_j) of its environments."""
     del batch_size
     return [
@@ -22,8 +23,9 @@ def sequential_px(descriptors, selected, h: float = DEFAULT_BANDWIDTH,
     ]
 
 
-def sequential_metrics(descriptors, selected, h: float = DEFAULT_BANDWIDTH,
-                       batch_size: int = DEFAULT_BATCH):  # fmt: skip
+def sequential_metrics(
+    descriptors, selected, h: float = DEFAULT_BANDWIDTH, batch_size: int = DEFAULT_BATCH
+):
     """For each prefix of ``selected``: n_envs, n_structs, entropy, diversity."""
     del batch_size
     results = []

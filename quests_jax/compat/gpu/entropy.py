@@ -14,9 +14,16 @@ from .. import entropy as _cpu
 from ..entropy import DEFAULT_BANDWIDTH, DEFAULT_BATCH, DEFAULT_GRAPH_NBRS, DEFAULT_UQ_NBRS
 
 __all__ = [
-    "DEFAULT_BANDWIDTH", "DEFAULT_BATCH", "DEFAULT_GRAPH_NBRS", "DEFAULT_UQ_NBRS",
-    "perfect_entropy", "entropy", "delta_entropy", "diversity", "kernel_sum",
-]  # fmt: skip
+    "DEFAULT_BANDWIDTH",
+    "DEFAULT_BATCH",
+    "DEFAULT_GRAPH_NBRS",
+    "DEFAULT_UQ_NBRS",
+    "perfect_entropy",
+    "entropy",
+    "delta_entropy",
+    "diversity",
+    "kernel_sum",
+]
 
 
 def _array(a) -> np.ndarray:

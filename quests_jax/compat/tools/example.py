@@ -65,7 +65,7 @@ def get_noisy_structures(frac=1.0, noise=0.05, supercell_size=6):
     return sfcc, sbcc, shcp
 
 
-def get_multicomponent_structures(frac=1.0, supercell=1, ratio=0.5, seed: int = None):
+def get_multicomponent_structures(frac=1.0, supercell=1, ratio=0.5, seed: int | None = None):
     fcc = bulk("Au", "fcc", a=frac * 4.08)
     bcc = bulk("Au", "bcc", a=frac * 3.31)
     hcp = bulk("Au", "hcp", a=frac * 2.88)

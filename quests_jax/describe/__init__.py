@@ -1,0 +1,93 @@
+"""Describing frames: atoms -> QUESTS descriptor rows (63 numbers per environment at
+k = 32), as pure JAX.
+
+Dataset level (lists of ``ase.Atoms``, as the reference ``quests.descriptor``): host
+neighbour lists (vesin) and one compiled program for any frames:
+    get_descriptors, get_descriptors_multicomponent
+Frame level (pure: jit, vmap, grad; a traced neighbour search with static capacities):
+    descriptor, descriptor_with_overflow, descriptor_multicomponent_with_overflow,
+    find_neighbors, plan_neighbors, NeighborSpec, Neighbors, merge_specs
+Settings: DescriptorSettings (k, cutoff, smooth, dtype: one static value)
+Building blocks for other rooms (entropy forces, MD): features_from_vectors,
+    map_neighbor_chunks, map_atom_chunks, chunk_size_for, k_smallest, safe_norm
+Descriptor files (readable by the reference too): save_descriptor_file,
+    read_descriptor_file, NoDescriptorsError
+
+Private modules: ``_geometry`` (cells, images, safe square roots), ``_neighbors``
+(traced search), ``_neighbor_lists`` (host search), ``_sorting`` (sorting networks),
+``_features`` (vectors -> rows), ``_descriptor`` (one frame), ``_multicomponent``,
+``_dataset`` (lists of frames), ``_files``.
+"""
+
+from typing import TYPE_CHECKING
+
+from .._core.lazy import lazy_members
+from .._core.settings import DescriptorSettings
+from ._dataset import get_descriptors, get_descriptors_multicomponent
+from ._features import features_from_vectors
+from ._files import NoDescriptorsError, read_descriptor_file, save_descriptor_file
+from ._geometry import safe_norm
+
+if TYPE_CHECKING:  # loaded on first use: the traced search brings equinox
+    from ._descriptor import descriptor, descriptor_with_overflow
+    from ._multicomponent import descriptor_multicomponent_with_overflow, multicomponent_width
+    from ._neighbors import (
+        Neighbors,
+        NeighborSpec,
+        chunk_size_for,
+        find_neighbors,
+        k_smallest,
+        map_atom_chunks,
+        map_neighbor_chunks,
+        merge_specs,
+        plan_neighbors,
+    )
+
+_LAZY = {
+    **dict.fromkeys(
+        ["descriptor", "descriptor_with_overflow"],
+        "._descriptor",
+    ),
+    **dict.fromkeys(
+        ["descriptor_multicomponent_with_overflow", "multicomponent_width"], "._multicomponent"
+    ),
+    **dict.fromkeys(
+        [
+            "NeighborSpec",
+            "Neighbors",
+            "chunk_size_for",
+            "find_neighbors",
+            "k_smallest",
+            "map_atom_chunks",
+            "map_neighbor_chunks",
+            "merge_specs",
+            "plan_neighbors",
+        ],
+        "._neighbors",
+    ),
+}
+__getattr__, __dir__ = lazy_members(__name__, _LAZY, globals())
+
+__all__ = [
+    "DescriptorSettings",
+    "NeighborSpec",
+    "Neighbors",
+    "NoDescriptorsError",
+    "chunk_size_for",
+    "descriptor",
+    "descriptor_multicomponent_with_overflow",
+    "descriptor_with_overflow",
+    "features_from_vectors",
+    "find_neighbors",
+    "get_descriptors",
+    "get_descriptors_multicomponent",
+    "k_smallest",
+    "map_atom_chunks",
+    "map_neighbor_chunks",
+    "merge_specs",
+    "multicomponent_width",
+    "plan_neighbors",
+    "read_descriptor_file",
+    "safe_norm",
+    "save_descriptor_file",
+]

@@ -1,0 +1,93 @@
+"""Information quantities of descriptor rows: Gaussian kernel sums and what is built
+on them (as the reference ``quests.entropy``, same names and argument order).
+
+Quantities: entropy, frame_entropies, diversity, entropy_and_diversity,
+    delta_entropy, overlap, get_all_metrics, kernel_sum, log_kernel_sum,
+    weighted_kernel_sum, approx_delta_entropy, perfect_entropy;
+    ReferenceRows (a reference set prepared once for dH of many query sets);
+    DEFAULT_BANDWIDTH, DEFAULT_EPS, DEFAULT_APPROX_NEIGHBORS, DEFAULT_TARGET;
+    get_bandwidth, volume_per_atom
+Pure kernel sums (jit, vmap, grad; the building blocks of the entropy forces):
+    log_kernel_sums, self_kernel_sums, cross_kernel_sums, nearest_sq_distances,
+    default_block_size
+Descriptors larger than memory: write_descriptors, open_descriptors
+Public submodules:
+    execution  the one rule that picks traced, in-memory, streamed or sharded
+               execution (every quantity takes ``execution=``)
+    streaming  the quantities from host arrays and memory maps, block by block
+    sharded    the quantities with rows sharded over devices and hosts
+
+Private modules: ``_quantities`` (the functions above), ``_kernels`` (the pure block
+sums and their float32 arithmetic), ``_engine`` (kernel sums of concrete sets driven
+block by block from the host), ``_storage``, ``_bandwidth``.
+"""
+
+from typing import TYPE_CHECKING
+
+from .._core.lazy import lazy_members
+from . import execution, streaming
+from ._bandwidth import get_bandwidth, volume_per_atom
+from ._kernels import (
+    cross_kernel_sums,
+    default_block_size,
+    log_kernel_sums,
+    nearest_sq_distances,
+    self_kernel_sums,
+)
+from ._quantities import (
+    DEFAULT_APPROX_NEIGHBORS,
+    DEFAULT_BANDWIDTH,
+    DEFAULT_EPS,
+    DEFAULT_TARGET,
+    ReferenceRows,
+    approx_delta_entropy,
+    delta_entropy,
+    diversity,
+    entropy,
+    entropy_and_diversity,
+    frame_entropies,
+    get_all_metrics,
+    kernel_sum,
+    log_kernel_sum,
+    overlap,
+    perfect_entropy,
+    weighted_kernel_sum,
+)
+from ._storage import open_descriptors, write_descriptors
+
+if TYPE_CHECKING:  # loaded on first use: sharding brings equinox
+    from . import sharded
+
+__getattr__, __dir__ = lazy_members(__name__, {"sharded": ".sharded"}, globals())
+
+__all__ = [
+    "DEFAULT_APPROX_NEIGHBORS",
+    "DEFAULT_BANDWIDTH",
+    "DEFAULT_EPS",
+    "DEFAULT_TARGET",
+    "ReferenceRows",
+    "approx_delta_entropy",
+    "cross_kernel_sums",
+    "default_block_size",
+    "delta_entropy",
+    "diversity",
+    "entropy",
+    "entropy_and_diversity",
+    "execution",
+    "frame_entropies",
+    "get_all_metrics",
+    "get_bandwidth",
+    "kernel_sum",
+    "log_kernel_sum",
+    "log_kernel_sums",
+    "nearest_sq_distances",
+    "open_descriptors",
+    "overlap",
+    "perfect_entropy",
+    "self_kernel_sums",
+    "sharded",
+    "streaming",
+    "volume_per_atom",
+    "weighted_kernel_sum",
+    "write_descriptors",
+]

@@ -1,0 +1,478 @@
+"""Dataset compression: choose the frames of a dataset that keep most of its
+information (the reference's ``quests.compression``).
+
+Methods (all return frame indices in the order chosen):
+
+* ``msc``   greedy: start from the frame of highest entropy, then repeatedly add the
+  frame whose least-covered environment is most novel against everything chosen so
+  far, plus its own entropy: argmax_f [H_f - min_{i in f} log sum_{j chosen} K(x_i, x_j)].
+  The kernel sums against the chosen set live in one accumulator on the device, so
+  each step costs one kernel sum between the dataset and the newly chosen frame.
+* ``msc_conditional``  the same, starting from the kernel sums against a given
+  reference set (choose what complements data one already has).
+* ``fps``   farthest point sampling of frames by the mean Euclidean distance between
+  their environments, starting from the frame of highest entropy.
+* ``mean_fps``  farthest point sampling of the frames' mean descriptors.
+* ``k_means``   k-means of the frames' mean descriptors; from each cluster the frame
+  nearest its centre.
+* ``random``    a uniform sample without replacement.
+
+Differences from the reference: ``msc`` accumulates in log space, so where every
+kernel between a frame and the chosen set underflows (the reference's -log(0) = +inf
+ties, broken by the lowest index) the truly most novel frame is chosen; ``k_means``
+returns exactly ``size`` frames (the reference drops its last cluster and picks a
+random member of each); random choices take a ``seed``.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._core.precision import HIGHEST, default_dtype
+from .._core.progress import Progress
+from .._core.validation import check_rows
+from ..information import (
+    DEFAULT_BANDWIDTH,
+    DEFAULT_EPS,
+    default_block_size,
+    delta_entropy,
+    entropy_and_diversity,
+    frame_entropies,
+    log_kernel_sums,
+)
+from ._frame_sets import FrameSet
+
+if TYPE_CHECKING:
+    from typing import Literal
+
+    from .._core.array_types import AnyArray, Bandwidths, Float, Int, Rows
+
+
+METHODS = ("msc", "msc_conditional", "fps", "mean_fps", "k_means", "random")
+
+
+# --------------------------------------------------------------------------------------
+# argument handling
+
+
+def size_from(size: float, n_frames: int) -> int:
+    """Frames to keep: a fraction in (0, 1) of the dataset or a count >= 1 (as the
+    reference CLI's ``--size``); a count above the dataset's size is an error."""
+    size = float(size)
+    if not np.isfinite(size) or size <= 0:
+        raise ValueError(f"size must be a fraction in (0, 1) or a count >= 1, got {size:g}")
+    if size < 1:
+        return max(1, int(np.round(n_frames * size)))
+    if size != int(size):
+        raise ValueError(f"size above 1 must be a whole number of frames, got {size:g}")
+    if size > n_frames:
+        raise ValueError(f"size {int(size)} is larger than the dataset ({n_frames} frames)")
+    return int(size)
+
+
+def _check_size(size: int, n_frames: int) -> int:
+    if not isinstance(size, int | np.integer) or size < 1:
+        raise ValueError(f"size must be a positive number of frames, got {size!r}")
+    if size > n_frames:
+        raise ValueError(f"size {size} is larger than the dataset ({n_frames} frames)")
+    return int(size)
+
+
+def _check_h(h) -> float:
+    h = float(h)
+    if not np.isfinite(h) or h <= 0:
+        raise ValueError(f"h must be a positive bandwidth, got {h}")
+    return h
+
+
+class _Layout:
+    """Device copies of a FrameSet for the greedy loops: rows padded at the end so that
+    any frame is one fixed-size dynamic slice."""
+
+    def __init__(self, data: FrameSet, dtype):
+        self.n_max = int(data.sizes.max())
+        x = np.asarray(data.x, dtype)
+        self.x = jnp.asarray(x)
+        self.x_padded = jnp.asarray(np.concatenate([x, np.zeros((self.n_max, x.shape[1]), dtype)]))
+        self.starts = jnp.asarray(data.starts)
+        self.sizes = jnp.asarray(data.sizes)
+        self.frame_of_row = jnp.asarray(data.frame_of_row)
+
+
+# --------------------------------------------------------------------------------------
+# msc
+
+
+@functools.partial(jax.jit, static_argnames=("n_max", "block_size"))
+def _msc_step(
+    log_acc, chosen, new, x, x_padded, starts, sizes, frame_of_row, ent, h, *, n_max, block_size
+):
+    """Add frame ``new`` to the chosen set; return the accumulator and the next frame."""
+    rows = jax.lax.dynamic_slice_in_dim(x_padded, starts[new], n_max)
+    valid = jnp.arange(n_max) < sizes[new]
+    log_k = log_kernel_sums(x, rows, h[None], x_mask=valid, block_size=block_size)[:, 0]
+    log_acc = jnp.logaddexp(log_acc, log_k)
+    chosen = chosen.at[new].set(True)
+    return log_acc, chosen, _msc_pick(log_acc, chosen, frame_of_row, ent)
+
+
+def _msc_pick(log_acc, chosen, frame_of_row, ent):
+    least = jax.ops.segment_min(log_acc, frame_of_row, num_segments=ent.shape[0])
+    return jnp.argmax(jnp.where(chosen, -jnp.inf, ent - least))
+
+
+_msc_pick_jit = jax.jit(_msc_pick)
+
+
+def _msc_loop(data, ent, size, h, batch_size, log_acc, first, label, progress):
+    lay = _Layout(data, default_dtype())
+    ent = jnp.asarray(ent, lay.x.dtype)
+    hh = jnp.asarray(h, lay.x.dtype)
+    block_size = batch_size or default_block_size()
+    chosen = jnp.zeros(data.n_frames, bool)
+    if first is None:
+        first = _msc_pick_jit(log_acc, chosen, lay.frame_of_row, ent)
+    order = [first]
+    with Progress(size, label, enabled=progress) as bar:
+        bar.update(1)
+        while len(order) < size:
+            log_acc, chosen, nxt = _msc_step(
+                log_acc,
+                chosen,
+                order[-1],
+                lay.x,
+                lay.x_padded,
+                lay.starts,
+                lay.sizes,
+                lay.frame_of_row,
+                ent,
+                hh,
+                n_max=lay.n_max,
+                block_size=block_size,
+            )
+            order.append(nxt)
+            bar.update(1)
+    return np.asarray(jnp.stack(order)).astype(np.int64)
+
+
+def msc(
+    data: FrameSet,
+    size: int,
+    h: Bandwidths = DEFAULT_BANDWIDTH,
+    batch_size: int | None = None,
+    *,
+    entropies: Float[AnyArray, " frames"] | None = None,
+    progress: bool | None = None,
+):
+    """Greedy maximum-novelty compression (the reference's ``msc``): (size,) indices.
+
+    ``entropies`` are the frames' own entropies (computed when not given).
+    """
+    size, h = _check_size(size, data.n_frames), _check_h(h)
+    ent = _frame_entropies(data, h, batch_size) if entropies is None else np.asarray(entropies)
+    log_acc = jnp.full(data.n_envs, -jnp.inf, default_dtype())
+    first = int(np.argmax(ent))
+    return _msc_loop(data, ent, size, h, batch_size, log_acc, first, "msc", progress)
+
+
+def msc_conditional(
+    data: FrameSet,
+    size: int,
+    reference: Rows | None,
+    h: Bandwidths = DEFAULT_BANDWIDTH,
+    batch_size: int | None = None,
+    *,
+    entropies: Float[AnyArray, " frames"] | None = None,
+    progress: bool | None = None,
+):
+    """``msc`` given that the ``reference`` descriptors (n_ref, d) are already in the
+    training set: the first frame too is the most novel one against them (None or
+    empty: plain ``msc``)."""
+    size, h = _check_size(size, data.n_frames), _check_h(h)
+    if reference is None or len(reference) == 0:
+        return msc(data, size, h, batch_size, entropies=entropies, progress=progress)
+    reference = np.asarray(check_rows(reference, "reference", width=data.x.shape[1]))
+    ent = _frame_entropies(data, h, batch_size) if entropies is None else np.asarray(entropies)
+    log_acc = -delta_entropy(
+        data.x.astype(default_dtype()), reference.astype(default_dtype()), h, batch_size
+    )
+    return _msc_loop(data, ent, size, h, batch_size, log_acc, None, "msc", progress)
+
+
+def _frame_entropies(data: FrameSet, h, batch_size):
+    return np.asarray(frame_entropies(data.x.astype(default_dtype()), data.sizes, h, batch_size))
+
+
+# --------------------------------------------------------------------------------------
+# fps
+
+
+def _distance_row_sums(y, rows, valid, block_size: int):
+    """sum_j |y_i - rows_j| over valid rows: (M,), in blocks of y."""
+    centre = jnp.sum(jnp.where(valid[:, None], rows, 0), 0) / jnp.maximum(jnp.sum(valid), 1)
+    r = rows - centre
+    r_sq = jnp.sum(r * r, axis=1)
+    m = y.shape[0]
+    pad = (-m) % block_size
+    yb = jnp.pad(y - centre, ((0, pad), (0, 0))).reshape(-1, block_size, y.shape[1])
+
+    def one(yq):
+        d2 = jnp.sum(yq * yq, 1)[:, None] + r_sq[None, :]
+        d2 = d2 - 2 * jnp.matmul(yq, r.T, precision=HIGHEST)
+        d = jnp.sqrt(jnp.maximum(d2, 0))
+        return jnp.sum(jnp.where(valid[None, :], d, 0), axis=1)
+
+    return jax.lax.map(one, yb).reshape(-1)[:m]
+
+
+@functools.partial(jax.jit, static_argnames=("n_max", "block_size"))
+def _fps_step(d_min, chosen, new, x, x_padded, starts, sizes, frame_of_row, *, n_max, block_size):
+    rows = jax.lax.dynamic_slice_in_dim(x_padded, starts[new], n_max)
+    valid = jnp.arange(n_max) < sizes[new]
+    sums = _distance_row_sums(x, rows, valid, block_size)
+    mean = jax.ops.segment_sum(sums, frame_of_row, num_segments=sizes.shape[0])
+    mean = mean / (sizes * sizes[new]).astype(x.dtype)
+    d_min = jnp.minimum(d_min, mean)
+    chosen = chosen.at[new].set(True)
+    return d_min, chosen, jnp.argmax(jnp.where(chosen, -jnp.inf, d_min))
+
+
+def fps(
+    data: FrameSet,
+    size: int,
+    h: Bandwidths = DEFAULT_BANDWIDTH,
+    batch_size: int | None = None,
+    *,
+    entropies: Float[AnyArray, " frames"] | None = None,
+    progress: bool | None = None,
+):
+    """Farthest point sampling of frames (the reference's ``fps``): (size,) indices.
+
+    Distance between frames = mean Euclidean distance between their environments;
+    the first frame is the one of highest entropy (bandwidth ``h``).
+    """
+    size = _check_size(size, data.n_frames)
+    ent = _frame_entropies(data, _check_h(h), batch_size) if entropies is None else entropies
+    lay = _Layout(data, default_dtype())
+    block_size = min(batch_size or 1024, max(data.n_envs, 1))
+    d_min = jnp.full(data.n_frames, jnp.inf, lay.x.dtype)
+    chosen = jnp.zeros(data.n_frames, bool)
+    order = [int(np.argmax(ent))]
+    with Progress(size, "fps", enabled=progress) as bar:
+        bar.update(1)
+        while len(order) < size:
+            d_min, chosen, nxt = _fps_step(
+                d_min,
+                chosen,
+                order[-1],
+                lay.x,
+                lay.x_padded,
+                lay.starts,
+                lay.sizes,
+                lay.frame_of_row,
+                n_max=lay.n_max,
+                block_size=block_size,
+            )
+            order.append(nxt)
+            bar.update(1)
+    return np.asarray(jnp.stack(order)).astype(np.int64)
+
+
+# --------------------------------------------------------------------------------------
+# baselines on mean descriptors
+
+
+@functools.partial(jax.jit, static_argnames=("size",))
+def _mean_fps(means, start, *, size):
+    def step(carry, _):
+        d_min, last = carry
+        d = jnp.sqrt(jnp.sum((means - means[last]) ** 2, axis=1))
+        d_min = jnp.minimum(d_min, d).at[last].set(-jnp.inf)
+        nxt = jnp.argmax(d_min)
+        return (d_min, nxt), nxt
+
+    init = (jnp.full(means.shape[0], jnp.inf, means.dtype).at[start].set(-jnp.inf), start)
+    _, rest = jax.lax.scan(step, init, None, length=size - 1)
+    return jnp.concatenate([jnp.atleast_1d(start), rest])
+
+
+def mean_fps(data: FrameSet, size: int, *, start: int | None = None, seed: int = 0):
+    """Farthest point sampling of the frames' mean descriptors (the reference's
+    ``mean_fps``), from frame ``start`` (random with ``seed`` when None)."""
+    size = _check_size(size, data.n_frames)
+    if start is None:
+        start = int(np.random.default_rng(seed).integers(data.n_frames))
+    if not 0 <= start < data.n_frames:
+        raise ValueError(f"start must be a frame index in 0 .. {data.n_frames - 1}, got {start}")
+    means = jnp.asarray(data.frame_means().astype(default_dtype()))
+    return np.asarray(_mean_fps(means, jnp.asarray(start), size=size)).astype(np.int64)
+
+
+@functools.partial(jax.jit, static_argnames=("iterations",))
+def _lloyd(points, centres, *, iterations):
+    """Lloyd iterations of k-means until the assignment is stable: (centres, labels)."""
+
+    centre = jnp.mean(points, axis=0)
+    p = points - centre  # centred: less cancellation in |p|^2 + |c|^2 - 2 p.c
+    p_sq = jnp.sum(p * p, axis=1)
+
+    def assign(c):  # (F, k) distances by one matmul, never an (F, k, d) array
+        c = c - centre
+        d2 = p_sq[:, None] + jnp.sum(c * c, axis=1)[None, :]
+        d2 = d2 - 2 * jnp.matmul(p, c.T, precision=HIGHEST)
+        return jnp.argmin(d2, axis=1)
+
+    def update(labels, c):
+        k = c.shape[0]
+        sums = jax.ops.segment_sum(points, labels, num_segments=k)
+        counts = jax.ops.segment_sum(jnp.ones(points.shape[0]), labels, num_segments=k)
+        return jnp.where(counts[:, None] > 0, sums / jnp.maximum(counts, 1)[:, None], c)
+
+    def cond(state):
+        i, _, labels, old = state
+        return (i < iterations) & jnp.any(labels != old)
+
+    def body(state):
+        i, c, labels, _ = state
+        c = update(labels, c)
+        return i + 1, c, assign(c), labels
+
+    labels = assign(centres)
+    _, centres, labels, _ = jax.lax.while_loop(cond, body, (0, centres, labels, labels - 1))
+    return centres, labels
+
+
+def _kmeans_pp(points: np.ndarray, k: int, rng) -> np.ndarray:
+    """k-means++ seeding: (k,) indices of initial centres."""
+    chosen = [int(rng.integers(len(points)))]
+    d2 = np.sum((points - points[chosen[0]]) ** 2, axis=1)
+    for _ in range(k - 1):
+        total = d2.sum()
+        nxt = int(rng.choice(len(points), p=d2 / total)) if total > 0 else int(np.argmax(d2))
+        chosen.append(nxt)
+        d2 = np.minimum(d2, np.sum((points - points[nxt]) ** 2, axis=1))
+    return np.array(chosen)
+
+
+def k_means(
+    data: FrameSet,
+    size: int,
+    *,
+    seed: int = 0,
+    iterations: int = 300,
+    pick: Literal["centre", "entropy"] = "centre",
+    entropies: Float[AnyArray, " frames"] | None = None,
+    h: Bandwidths = DEFAULT_BANDWIDTH,
+):
+    """k-means (k = size) of the frames' mean descriptors, then one frame per cluster:
+    the one nearest its centre (``pick="centre"``) or the one of highest entropy
+    (``pick="entropy"``, the reference's ``k_means_entropy``; ``entropies`` per frame,
+    computed at bandwidth ``h`` when not given). Returns (size,) distinct indices."""
+    if pick not in ("centre", "entropy"):
+        raise ValueError(f"pick must be 'centre' or 'entropy', got {pick!r}")
+    size = _check_size(size, data.n_frames)
+    rng = np.random.default_rng(seed)
+    means = data.frame_means()
+    centres, labels = _lloyd(
+        jnp.asarray(means), jnp.asarray(means[_kmeans_pp(means, size, rng)]), iterations=iterations
+    )
+    centres, labels = np.asarray(centres), np.asarray(labels)
+    if pick == "centre":
+        score = -np.sum((means - centres[labels]) ** 2, axis=1)
+    elif entropies is None:
+        score = _frame_entropies(data, _check_h(h), None)
+    else:
+        score = np.asarray(entropies, dtype=float).reshape(-1)
+    picked = []
+    for c in range(size):
+        members = np.flatnonzero(labels == c)
+        if members.size:
+            picked.append(int(members[np.argmax(score[members])]))
+    # clusters emptied by Lloyd's steps (rare): fill with the farthest remaining frames
+    while len(picked) < size:
+        rest = np.setdiff1d(np.arange(data.n_frames), picked)
+        gap = np.min(np.sum((means[rest, None] - means[None, picked]) ** 2, -1), axis=1)
+        picked.append(int(rest[np.argmax(gap)]))
+    return np.array(picked, dtype=np.int64)
+
+
+def random_sample(data: FrameSet, size: int, *, seed: int = 0):
+    """Uniform sample of frames without replacement: (size,) indices."""
+    size = _check_size(size, data.n_frames)
+    return np.random.default_rng(seed).choice(data.n_frames, size, replace=False).astype(np.int64)
+
+
+# --------------------------------------------------------------------------------------
+# one entry point and the summary
+
+
+def compress(
+    data: FrameSet,
+    size: float,
+    method: str = "msc",
+    h: Bandwidths = DEFAULT_BANDWIDTH,
+    batch_size: int | None = None,
+    *,
+    reference: Rows | None = None,
+    seed: int = 0,
+    progress: bool | None = None,
+):
+    """Indices of the frames to keep.
+
+    Args:
+        data: the dataset's descriptors, frame by frame.
+        size: frames to keep, a count >= 1 or a fraction in (0, 1).
+        method: one of :data:`METHODS`.
+        h: bandwidth (1/A) of the entropy-based methods.
+        reference: (n_ref, d) descriptors already in the training set (msc_conditional).
+        seed: for ``random``, ``mean_fps`` (start) and ``k_means`` (seeding).
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown compression method {method!r}; choose one of {METHODS}")
+    size = size_from(size, data.n_frames) if isinstance(size, float) else size
+    if method == "msc":
+        return msc(data, size, h, batch_size, progress=progress)
+    if method == "msc_conditional":
+        return msc_conditional(data, size, reference, h, batch_size, progress=progress)
+    if method == "fps":
+        return fps(data, size, h, batch_size, progress=progress)
+    if method == "mean_fps":
+        return mean_fps(data, size, seed=seed)
+    if method == "k_means":
+        return k_means(data, size, seed=seed)
+    return random_sample(data, size, seed=seed)
+
+
+def summary(
+    data: FrameSet,
+    selected: Int[AnyArray, " chosen"],
+    h: Bandwidths = DEFAULT_BANDWIDTH,
+    batch_size: int | None = None,
+    eps: float = DEFAULT_EPS,
+):
+    """What a compression keeps (the reference's ``DatasetCompressor.get_summary``):
+    entropy and diversity of the chosen frames, the overlap of the full dataset on them
+    (fraction of all environments with dH < eps), frame and environment counts."""
+    selected = np.asarray(selected, dtype=np.int64).reshape(-1)
+    if selected.size == 0:
+        raise ValueError("selected is empty")
+    if selected.min() < 0 or selected.max() >= data.n_frames:
+        raise ValueError(f"selected holds indices outside 0 .. {data.n_frames - 1}")
+    dtype = default_dtype()
+    kept = data.rows(selected).astype(dtype)
+    ent, div = entropy_and_diversity(kept, h, batch_size)
+    dh = delta_entropy(data.x.astype(dtype), kept, h, batch_size)
+    return {
+        "entropy": float(ent),
+        "diversity": float(div),
+        "overlap": float(np.mean(np.asarray(dh) < eps)),
+        "original_size": data.n_frames,
+        "compressed_size": int(selected.size),
+        "original_envs": data.n_envs,
+        "compressed_envs": int(data.sizes[selected].sum()),
+    }

@@ -1,0 +1,181 @@
+"""The package's layout (docs/architecture.md): four rooms behind public faces, a
+shared core, old import paths that keep working, and shapes in the signatures."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+import pathlib
+import re
+
+import pytest
+
+import quests_jax
+from quests_jax import _legacy
+
+PACKAGE = pathlib.Path(quests_jax.__file__).parent
+ROOMS = ("describe", "information", "tools", "forces")
+FACES = (
+    "quests_jax",
+    "quests_jax.describe",
+    "quests_jax.information",
+    "quests_jax.information.execution",
+    "quests_jax.information.streaming",
+    "quests_jax.information.sharded",
+    "quests_jax.tools",
+    "quests_jax.tools.plots",
+    "quests_jax.forces",
+    "quests_jax.forces.jaxmd",
+    "quests_jax.forces.metadynamics",
+    "quests_jax.compilation",
+)
+
+
+def _room(module: str) -> str:
+    """The room (or 'cli', 'compat', 'core', 'top') a dotted module name lives in."""
+    parts = module.split(".")
+    if len(parts) < 2:
+        return "top"
+    if parts[1] == "_core":
+        return "core"
+    return parts[1] if parts[1] in (*ROOMS, "cli", "compat") else "top"
+
+
+def _imports(path: pathlib.Path):
+    """(importing module, imported module, names) of every import in a source file."""
+    rel = path.relative_to(PACKAGE.parent).with_suffix("")
+    module = ".".join(rel.parts[:-1] if rel.name == "__init__" else rel.parts)
+    package = module if rel.name == "__init__" else module.rsplit(".", 1)[0]
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            names = [a.name for a in node.names]
+            if target.startswith("quests_jax"):
+                yield module, target, names
+                for name in names:  # `from . import _engine` imports a module
+                    yield module, f"{target}.{name}", []
+
+
+def test_no_module_imports_another_rooms_private_names():
+    crossings = []
+    for path in PACKAGE.rglob("*.py"):
+        for module, target, names in _imports(path):
+            if _room(module) == _room(target) or _room(target) == "core":
+                continue
+            private_module = any(p.startswith("_") for p in target.split(".")[2:])
+            private_names = [n for n in names if n.startswith("_") and n != "__version__"]
+            if private_module or private_names:
+                crossings.append(f"{module} -> {target} {private_names or ''}")
+    assert not crossings, "\n".join(crossings)
+
+
+def test_the_shared_core_imports_no_room():
+    for path in (PACKAGE / "_core").glob("*.py"):
+        for module, target, _ in _imports(path):
+            assert _room(target) == "core", f"{module} imports {target}"
+
+
+def test_the_rooms_are_layered():
+    """describe needs only the core; information needs describe (not tools, forces);
+    tools and forces build on both, never on the command line or compat."""
+    allowed = {
+        "describe": {"core", "describe"},
+        "information": {"core", "describe", "information"},
+        "tools": {"core", "describe", "information", "tools"},
+        "forces": {"core", "describe", "information", "forces"},
+    }
+    for room, ok in allowed.items():
+        for path in (PACKAGE / room).glob("*.py"):
+            for module, target, _ in _imports(path):
+                assert _room(target) in ok, f"{module} imports {target}"
+
+
+@pytest.mark.parametrize("old", sorted(_legacy.MOVED))
+def test_old_flat_module_paths_keep_working(old):
+    module = importlib.import_module(f"quests_jax.{old}")
+    target = _legacy.MOVED[old]
+    homes = [target] if isinstance(target, str) else list(target)
+    for home in homes:
+        new = importlib.import_module(f"quests_jax.{home}")
+        public = [n for n in vars(new) if not n.startswith("_") and callable(getattr(new, n))]
+        assert public, home
+        for name in public:
+            assert getattr(module, name) is getattr(new, name), (old, name)
+    if isinstance(target, str):  # the module itself, with its own name and spec intact
+        assert module is importlib.import_module(f"quests_jax.{target}")
+        assert module.__spec__.name == f"quests_jax.{target}"
+    assert getattr(quests_jax, old) is not None
+
+
+def test_old_paths_of_the_readme_of_0_1():
+    from quests_jax.compression import msc
+    from quests_jax.generation import monte_carlo, optimize_structure
+    from quests_jax.jaxmd import bias_energy_fn
+    from quests_jax.kernels import log_kernel_sums
+
+    assert msc is quests_jax.tools.msc and monte_carlo is quests_jax.tools.monte_carlo
+    assert optimize_structure is quests_jax.forces.optimize_structure
+    assert bias_energy_fn is quests_jax.forces.jaxmd.bias_energy_fn
+    assert log_kernel_sums is quests_jax.information.log_kernel_sums
+
+
+@pytest.mark.parametrize("face", FACES)
+def test_every_name_a_face_exports_resolves(face):
+    module = importlib.import_module(face)
+    assert hasattr(module, "__all__"), face
+    for name in module.__all__:
+        assert getattr(module, name) is not None, (face, name)
+
+
+def _exported_callables():
+    seen = {}
+    for face in FACES:
+        module = importlib.import_module(face)
+        for name in module.__all__:
+            obj = getattr(module, name)
+            if inspect.ismodule(obj) or not callable(obj):
+                continue
+            key = (getattr(obj, "__module__", face), getattr(obj, "__qualname__", name))
+            seen.setdefault(key, obj)
+    return seen
+
+
+def _parameters(obj):
+    """(name, annotation or None) of the parameters a user passes."""
+    fields = getattr(obj, "__dataclass_fields__", None)
+    if inspect.isclass(obj) and fields:  # dataclasses and equinox modules: their fields
+        return [(n, f.type) for n, f in fields.items() if f.init]
+    function = obj.__init__ if inspect.isclass(obj) else obj
+    out = []
+    for p in inspect.signature(function).parameters.values():
+        if p.name in ("self", "cls") or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        out.append((p.name, None if p.annotation is inspect.Parameter.empty else p.annotation))
+    return out
+
+
+def test_exported_functions_are_annotated_with_shapes():
+    """>= 90% of the exported functions' parameters carry a type; an array parameter
+    carries its shape (a jaxtyping type or an alias of quests_jax._core.array_types)."""
+    total = annotated = 0
+    shapeless = []
+    for (module, qualname), obj in _exported_callables().items():
+        for name, annotation in _parameters(obj):
+            total += 1
+            if annotation is None:
+                continue
+            annotated += 1
+            text = annotation if isinstance(annotation, str) else repr(annotation)
+            bare = text  # without brackets: Float[Array, "n d"], Callable[[Array], Array]
+            while re.search(r"\[[^\[\]]*\]", bare):
+                bare = re.sub(r"\[[^\[\]]*\]", "", bare)
+            if re.search(r"\b(ndarray|Array|ArrayLike|AnyArray)\b", bare):
+                shapeless.append(f"{module}.{qualname}({name}: {text})")
+    assert total > 400
+    assert annotated / total >= 0.9, f"{annotated} of {total} parameters annotated"
+    assert not shapeless, "array parameters without shapes:\n" + "\n".join(shapeless)
