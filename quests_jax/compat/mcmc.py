@@ -1,5 +1,5 @@
 """``quests.mcmc`` on quests_jax: the reference's annealed random-translation Monte
-Carlo, run as one jitted loop (:func:`quests_jax.generation.monte_carlo`).
+Carlo, run as one jitted loop (:func:`quests_jax.tools.monte_carlo`).
 
 Differences: ``augment_pbc`` honours ``target_dH`` (the reference scores against its
 default target whatever is passed) and draws from JAX's seeded generator (``seed``

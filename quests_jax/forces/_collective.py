@@ -4,7 +4,7 @@ Because the descriptor and the kernel sums are JAX, the entropy of a frame and t
 of its environments against a dataset have exact gradients with respect to atomic
 positions and the cell: forces, stresses, biases for molecular dynamics, and targets
 for structure generation (:mod:`quests_jax.forces._mechanics`, :mod:`quests_jax.forces.jaxmd`,
-:mod:`quests_jax.forces.metadynamics`, :mod:`quests_jax.generation`).
+:mod:`quests_jax.forces.metadynamics`, :func:`quests_jax.forces.optimize_structure`).
 
 A :class:`CollectiveVariable` is an equinox module (a pytree): its configuration is
 static, its reference descriptors are data. Calling it on (positions, cell) returns

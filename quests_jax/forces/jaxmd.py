@@ -36,7 +36,7 @@ steps and rebuild with :meth:`EntropyBias.replanned`. Alternatively pass a JAX-M
 ``did_buffer_overflow`` handles overflow; its lists use the minimum-image convention,
 so the box must be wider than twice the cutoff (the CV's own search has no such limit).
 
-Importing this module (or :mod:`quests_jax.generation`) hides one warning of JAX's
+Importing this module (or :mod:`quests_jax.forces`) hides one warning of JAX's
 that jax-md causes: its pair energies sum with ``dtype=float64``
 (``jax_md.util.high_precision_sum``) whether or not ``jax_enable_x64`` is on, and with
 it off JAX sums in float32 and warns "Explicitly requested dtype float64 requested in

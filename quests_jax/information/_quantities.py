@@ -56,7 +56,7 @@ if TYPE_CHECKING:
 DEFAULT_BANDWIDTH = 0.015
 DEFAULT_EPS = 1e-5
 DEFAULT_APPROX_NEIGHBORS = 3
-# target dH of the Monte Carlo generation (quests_jax.generation), nats: the reference's
+# target dH of the Monte Carlo generation (quests_jax.tools.monte_carlo), nats: the reference's
 # default; here so that the CLI's options need not import the generation code
 DEFAULT_TARGET = 30.0
 
