@@ -78,7 +78,8 @@ if TYPE_CHECKING:
 # path (describing, entropy, dH, the command line) does not need. The old flat module
 # paths (quests_jax.kernels, ...) resolve through quests_jax._legacy.
 _LAZY = {
-    **dict.fromkeys(["describe", "forces", "information", "tools"], ""),
+    "forces": ".forces",  # (describe and information are loaded above)
+    "tools": ".tools",
     **dict.fromkeys(
         [
             "NeighborSpec",
@@ -99,7 +100,7 @@ _LAZY = {
     ),
     "sharded": ".information.sharded",
 }
-_getattr, _dir = lazy_members(__name__, {k: v or f".{k}" for k, v in _LAZY.items()}, globals())
+_getattr, _dir = lazy_members(__name__, _LAZY, globals())
 
 
 def __getattr__(name: str) -> object:

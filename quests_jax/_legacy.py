@@ -54,12 +54,15 @@ def load(name: str) -> types.ModuleType:
     target = MOVED[name]
     if isinstance(target, str):
         return importlib.import_module(f"{PACKAGE}.{target}")
+    if f"{PACKAGE}.{name}" in sys.modules:  # one merged module, however it was reached
+        return sys.modules[f"{PACKAGE}.{name}"]
     merged = types.ModuleType(f"{PACKAGE}.{name}", f"quests_jax {name} (moved: {target})")
     for part in target:
         module = importlib.import_module(f"{PACKAGE}.{part}")
         for key, value in vars(module).items():
             if not key.startswith("__"):
                 setattr(merged, key, value)
+    sys.modules[merged.__name__] = merged
     return merged
 
 

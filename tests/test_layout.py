@@ -179,3 +179,14 @@ def test_exported_functions_are_annotated_with_shapes():
     assert total > 400
     assert annotated / total >= 0.9, f"{annotated} of {total} parameters annotated"
     assert not shapeless, "array parameters without shapes:\n" + "\n".join(shapeless)
+
+
+def test_a_merged_old_path_is_one_module(monkeypatch):
+    """quests_jax.generation (Monte Carlo + optimiser) is one module whether reached
+    as an attribute first or imported first."""
+    import sys
+
+    monkeypatch.delitem(sys.modules, "quests_jax.generation", raising=False)
+    monkeypatch.delitem(vars(quests_jax), "generation", raising=False)
+    first = quests_jax.generation
+    assert importlib.import_module("quests_jax.generation") is first

@@ -41,6 +41,7 @@ vs 1.05 s on 2 cores), the price of never compiling for a new size.
 from __future__ import annotations
 
 import functools
+from typing import Literal
 
 import jax
 import jax.numpy as jnp
@@ -244,10 +245,11 @@ def compact_order(rows, block_size: int) -> np.ndarray:
     return order
 
 
-def _query_order(y, by: int, limit) -> np.ndarray | None:
-    """Compact order of query rows whose blocks are wider than the exact limit."""
-    if y.shape[0] > by and widest_radius(y, by) ** 2 > limit:
-        return compact_order(y, by)
+def _order_if_wide(rows, block_size: int, limit) -> np.ndarray | None:
+    """:func:`compact_order` of rows whose blocks, in the rows' own order, hold rows
+    beyond the exact limit from their centre; None for compact rows or one block."""
+    if rows.shape[0] > block_size and widest_radius(rows, block_size) ** 2 > limit:
+        return compact_order(rows, block_size)
     return None
 
 
@@ -258,13 +260,9 @@ def _orders(y, x, by: int, bx: int, limit) -> tuple[np.ndarray | None, np.ndarra
     so the references are then left alone (ordering 50,000 rows of 63 takes ~40 ms).
     For a compact query block ordering them pays even at 64 queries (50,000
     heterogeneous references: 0.103 s vs 0.110 s; 512 queries: 0.166 vs 0.276 s)."""
-    y_wide = widest_radius(y, by) ** 2 > limit
-    y_order = compact_order(y, by) if y_wide and y.shape[0] > by else None
-    x_order = None
-    if (y_order is not None or not y_wide) and x.shape[0] > bx:
-        if widest_radius(x, bx) ** 2 > limit:
-            x_order = compact_order(x, bx)
-    return y_order, x_order
+    if y.shape[0] <= by and widest_radius(y, by) ** 2 > limit:
+        return None, None  # a single wide query block
+    return _order_if_wide(y, by, limit), _order_if_wide(x, bx, limit)
 
 
 def self_sums(x, h, *, block_size=None, wide=False, resident=True, label="entropy", reach=None):
@@ -317,8 +315,9 @@ def self_sums(x, h, *, block_size=None, wide=False, resident=True, label="entrop
 class References:
     """Reference rows (N, d) prepared for kernel sums with many query sets (dH of a
     trajectory's frames against a training set): their extent measured, their rows in
-    compact order (``ordered``, in memory only) and their blocks kept on the device
-    (``resident``) once, not at every call of :func:`log_sums`.
+    compact order (``order``: by default that of :func:`compact_order` when their
+    blocks are wide and the set is ``resident``, in memory) and their blocks kept on
+    the device (``resident``) once, not at every call of :func:`log_sums`.
 
     The fill of padding rows must lie beyond the queries too: the blocks are prepared
     again only when a query set reaches farther than any before (rare: descriptors
@@ -333,7 +332,7 @@ class References:
         *,
         wide: bool = True,
         resident: bool = True,
-        ordered: bool | None = None,
+        order: np.ndarray | None | Literal["auto"] = "auto",
         reach: float | None = None,
     ):
         self.dtype = np.dtype(x.dtype)
@@ -342,28 +341,21 @@ class References:
         self.limit = exact_limit(self.h, self.dtype, wide, np)
         self.wide, self.resident = wide, resident
         self.reach = host_max_abs(x) if reach is None else reach
-        if ordered is None:  # compact blocks (in memory only: a memory map is read in order)
-            ordered = resident and self.is_wide(x)
-        self.order = compact_order(x, self.block_size) if ordered else None
-        self.rows = x if self.order is None else np.asarray(x)[self.order]
+        if isinstance(order, str):  # (a memory map is read in its own order)
+            order = _order_if_wide(x, self.block_size, self.limit) if resident else None
+        self.order = order
+        self.rows = x if order is None else np.asarray(x)[order]
         self.shape = x.shape
         self._blocks: Blocks | None = None
         self._covers = -1.0  # the reach the blocks' padding lies beyond
 
-    def is_wide(self, x) -> bool:
-        """Whether blocks of ``x`` in its own order hold rows beyond the exact limit."""
-        return x.shape[0] > self.block_size and (
-            widest_radius(x, self.block_size) ** 2 > self.limit
-        )
-
-    def blocks(self, reach: float) -> tuple[Blocks, float]:
-        """(the prepared blocks, their padding's coordinate) for queries reaching
-        ``reach``."""
+    def blocks(self, reach: float) -> Blocks:
+        """The prepared blocks, their padding (``.far``) beyond rows reaching ``reach``."""
         if self._blocks is None or reach > self._covers:
             self._covers = max(reach, self.reach)
             far = far_value([], self.h, self._covers)
             self._blocks = Blocks(self.rows, self.block_size, self.dtype, far, self.resident)
-        return self._blocks, far_value([], self.h, self._covers)
+        return self._blocks
 
 
 def log_sums(
@@ -383,16 +375,14 @@ def log_sums(
         if weights is not None:
             raise ValueError("weighted sums take the reference rows themselves")
         refs, limit = x, x.limit
-        y_order = _query_order(y, by, limit) if refs.resident else None
+        y_order = _order_if_wide(y, by, limit) if refs.resident else None
     else:
         h = np.asarray(h, dtype).reshape(-1)
         bx = block_for(x.shape[0], block_size)
         limit = exact_limit(h, dtype, wide, np)
         # compact blocks (in memory only: a memory map is read in its own order)
         y_order, x_order = _orders(y, x, by, bx, limit) if resident else (None, None)
-        refs = References(
-            x, h, bx, wide=wide, resident=resident, ordered=x_order is not None, reach=reach
-        )
+        refs = References(x, h, bx, wide=wide, resident=resident, order=x_order, reach=reach)
         if refs.order is not None and weights is not None:
             weights = np.asarray(weights)[refs.order]
     h, wide = refs.h, refs.wide
@@ -400,8 +390,8 @@ def log_sums(
     if y_order is not None:
         y = np.asarray(y)[y_order]
     with x64_scope(dtype):
-        blocks, far = refs.blocks(max(refs.reach, host_max_abs(y)) if reach is None else reach)
-        queries = Blocks(y, by, dtype, far, resident=False)
+        blocks = refs.blocks(max(refs.reach, host_max_abs(y)) if reach is None else reach)
+        queries = Blocks(y, by, dtype, blocks.far, resident=False)
         w = None
         if weights is not None:
             w = Blocks(np.asarray(weights, dtype)[:, None], bx, dtype, 0.0, resident=False)

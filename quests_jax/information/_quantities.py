@@ -127,17 +127,32 @@ def _as_bandwidths(h, dtype):
     return arr.reshape(-1), arr.ndim == 1
 
 
+def _check_widths(queries, width: int, names=("y", "x")) -> None:
+    """Queries of the references' width (``names``: the user's names of both)."""
+    if queries.shape[1] != width:
+        raise ValueError(
+            f"mismatched descriptor widths: {names[0]} has {queries.shape[1]} columns, "
+            f"{names[1]} has {width} (were they made with the same k, or one "
+            "multicomponent?)"
+        )
+
+
+def _with_masked_rows(log_p, y_mask, n: int):
+    """log sums (m, H) of the valid queries placed among all n rows, -inf (an empty
+    sum) on masked ones."""
+    if y_mask is None:
+        return log_p
+    full = np.full((n, log_p.shape[1]), -np.inf)
+    full[y_mask] = log_p
+    return full
+
+
 def _descriptor_pair(queries, refs, names=("y", "x")):
     """(queries, refs) checked as descriptors of one width; ``names`` are the user's
     argument names (``y, x`` for dH, ``x, y`` for the kernel sums, as the reference)."""
     queries = _as_descriptors(queries, names[0])
     refs = _as_descriptors(refs, names[1])
-    if queries.shape[1] != refs.shape[1]:
-        raise ValueError(
-            f"mismatched descriptor widths: {names[0]} has {queries.shape[1]} columns, "
-            f"{names[1]} has {refs.shape[1]} (were they made with the same k, or one "
-            "multicomponent?)"
-        )
+    _check_widths(queries, refs.shape[1], names)
     return queries, refs
 
 
@@ -193,9 +208,7 @@ def _self_quantities(x, h, mask, block_size, execution, per_row=False):
     div = top + np.log(np.exp(-log_p - top).sum(axis=0))
     dh = None
     if per_row:
-        dh = np.full((x.shape[0], log_p.shape[1]), np.inf)  # masked: an empty sum
-        dh[slice(None) if mask is None else mask] = -log_p
-        dh = _host_result(dh, x.dtype)
+        dh = _host_result(-_with_masked_rows(log_p, mask, x.shape[0]), x.dtype)
     return _host_result(ent, x.dtype), _host_result(div, x.dtype), dh
 
 
@@ -236,11 +249,7 @@ def _cross_log_sums(y, x, h, y_mask, x_mask, block_size, execution, weights=None
         )
         log_p, means = out if weights is not None else (out, None)
     check_finite_dh(log_p, "dH of y against x", x.dtype)
-    if y_mask is not None:
-        full = np.full((y.shape[0], log_p.shape[1]), -np.inf)
-        full[y_mask] = log_p
-        log_p = full
-    log_p = _host_result(log_p, x.dtype)
+    log_p = _host_result(_with_masked_rows(log_p, y_mask, y.shape[0]), x.dtype)
     return log_p if weights is None else (log_p, _host_result(means, x.dtype))
 
 
@@ -470,21 +479,14 @@ class ReferenceRows:
     def delta_entropy(self, y: QueryRows, *, y_mask: QueryMask = None):
         """dH(y_i | X) (M,) or (M, H): as :func:`delta_entropy` (y, x, h, batch_size)."""
         y = _as_descriptors(y, "y")
-        if y.shape[1] != self.shape[1]:
-            raise ValueError(
-                f"mismatched descriptor widths: y has {y.shape[1]} columns, the reference "
-                f"rows {self.shape[1]} (were they made with the same k?)"
-            )
+        _check_widths(y, self.shape[1])
         y_mask = _as_mask(y_mask, y.shape[0], "y_mask")
         ys = np.asarray(y, self.dtype) if y_mask is None else np.asarray(y, self.dtype)[y_mask]
         reach = max(engine.host_max_abs(ys), self._reach)
         check_scale(reach, self._h, self.shape[1], self.dtype, "y")
         log_p = engine.log_sums(ys, self._refs, self._h, block_size=self._block_size, reach=reach)
         check_finite_dh(log_p, "dH of y against x", self.dtype)
-        if y_mask is not None:
-            full = np.full((y.shape[0], log_p.shape[1]), -np.inf)
-            full[y_mask] = log_p
-            log_p = full
+        log_p = _with_masked_rows(log_p, y_mask, y.shape[0])
         return _shape_out(-_host_result(log_p, self.dtype), self._vector)
 
 
