@@ -190,7 +190,7 @@ def test_no_float64_in_any_float32_program(tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     programs = {p.name: p.read_text() for p in tmp_path.glob("*.mlir")}
     names = " ".join(programs)
-    expected = "_log_step _self_diagonal _prepare _features _descriptor_jit _sharded_delta"
+    expected = "_log_step _self_diagonal _features _descriptor_jit _sharded_delta"
     for name in expected.split() + ["_sharded_self_metrics", "_approx", "_batched_entropy"]:
         assert name in names, name
     assert len(programs) > 30

@@ -5,8 +5,9 @@ to sums of Gaussian kernels over pairs of row blocks. Here the rows stay on the 
 (NumPy arrays or memory maps) and Python drives a few small compiled programs over
 the blocks:
 
-* ``prepare``: one block of B rows -> its rows (padding moved far away), robust
-  centre and squared norms (:func:`quests_jax.information._kernels.prepare_block`);
+* (on the host, no program) one block of B rows -> its rows (padding moved far
+  away), robust centre and squared norms
+  (:func:`quests_jax.information._kernels.prepare_block`);
 * ``self_pair`` / ``self_diagonal``: row and column sums of one block pair of a set
   against itself (each pair of blocks visited once);
 * ``log_step``: one query block against one reference block, folded into a streamed
@@ -77,11 +78,6 @@ SHOW_PROGRESS: bool | None = None
 # compiled block programs
 
 
-@jax.jit
-def _prepare(rows, valid, far):
-    return prepare_block(rows, valid, far)
-
-
 def _distances(y, y_valid, block, wide, limit, exact):
     """d2 of query rows against a prepared block: the matmul (``exact`` False: the
     host found no row beyond ``limit`` from the block's centre), or exact for rows far
@@ -141,7 +137,8 @@ def host_max_abs(a) -> float:
 
 class Blocks:
     """A host set of rows (N, d) cut into blocks of ``block`` rows, each prepared on
-    the device (:func:`quests_jax.information._kernels.prepare_block`) when first needed.
+    the host (:func:`quests_jax.information._kernels.prepare_block`) and sent to the
+    device when first needed.
 
     ``resident``: keep the prepared blocks on the device (otherwise each use reads the
     rows from the host again: for memory maps larger than the device's memory).
@@ -170,12 +167,13 @@ class Blocks:
         """(rows (B, d), centre (d,), sq (B,), valid (B,)) of block j on the device."""
         if j in self._cache:
             return self._cache[j]
-        prepared = _prepare(*self.host_block(j), self.far)
+        host_rows, host_valid = self.host_block(j)
+        rows, centre, sq, valid = prepare_block(host_rows, host_valid, self.far)
+        if j not in self._extent:
+            self._extent[j] = (centre, float(np.sqrt(sq[valid].max())))
+        prepared = jax.device_put((rows, centre, sq, valid))
         if self.resident:
             self._cache[j] = prepared
-        if j not in self._extent:
-            sq, valid = np.asarray(prepared[2]), np.asarray(prepared[3])
-            self._extent[j] = (np.asarray(prepared[1]), float(np.sqrt(sq[valid].max())))
         return prepared
 
     def extent(self, j: int):

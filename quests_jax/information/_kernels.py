@@ -197,9 +197,10 @@ def _compensated_sq_distances_jvp(primals, tangents):
     return _compensated_sq_distances(y, x, centre, x_sq, limit), tangent
 
 
-def robust_centres(rows, valid, passes: int = 6):
-    """(n_blocks, d) centre of the valid rows of each block: a mean that outlying rows
-    (the 1e16 entries of coincident atoms) do not drag away from the others.
+def robust_centres(rows, valid, passes: int = 6, xp=jnp):
+    """(n_blocks, d) centre of the valid rows of each block (rows (n_blocks, B, d),
+    valid (n_blocks, B)): a mean that outlying rows (the 1e16 entries of coincident
+    atoms) do not drag away from the others. ``xp=np``: on the host.
 
     Each pass keeps the rows no farther from the current centre than the root mean
     square (an outlier dominates that mean and is dropped; without outliers about
@@ -209,20 +210,23 @@ def robust_centres(rows, valid, passes: int = 6):
     from it get exact distances anyway (:func:`block_sq_distances`): the centre only
     decides how many. No gradient flows through it (it cancels out of distances).
     """
-    rows = jax.lax.stop_gradient(rows)
+    if xp is jnp:
+        rows = jax.lax.stop_gradient(rows)
     keep = valid
 
     def mean_of(keep):
         w = keep.astype(rows.dtype)[..., None]
-        return (rows * w).sum(axis=1) / jnp.maximum(w.sum(axis=1), 1.0)
+        return (rows * w).sum(axis=1) / xp.maximum(w.sum(axis=1), 1.0)
 
     centres = mean_of(keep)
     for _ in range(passes):
-        r2 = jnp.sum((rows - centres[:, None, :]) ** 2, axis=2)
-        count = jnp.maximum(keep.sum(axis=1, keepdims=True), 1)
-        mean_r2 = jnp.sum(jnp.where(keep, r2, 0.0), axis=1, keepdims=True) / count
+        r2 = xp.sum((rows - centres[:, None, :]) ** 2, axis=2)
+        count = xp.maximum(keep.sum(axis=1, keepdims=True), 1)
+        mean_r2 = xp.sum(xp.where(keep, r2, 0.0), axis=1, keepdims=True) / count
         keep = keep & (r2 <= mean_r2)
         centres = mean_of(keep)
+    if xp is not jnp:
+        return centres
     # materialised once: XLA may otherwise recompute the mean inside a consumer's
     # fusion with another rounding (x * (1/n) for x / n), which at 1e16 entries puts
     # |row - centre|^2 off by O(1) against the centre used elsewhere
@@ -289,13 +293,19 @@ class _ReferenceBlocks(NamedTuple):
 
 
 def prepare_block(rows, valid, far):
-    """One reference block for :func:`block_sq_distances`: (rows with invalid rows
-    moved to ``far`` (B, d), robust centre (d,), |rows - centre|^2 (B,), validity
-    (B,))."""
-    rows = jnp.where(valid[:, None], rows, far)
-    centre = robust_centres(rows[None], valid[None])[0]
+    """One reference block for :func:`block_sq_distances`, prepared on the host (NumPy
+    rows (B, d) and validity (B,)): (rows with invalid rows moved to ``far`` (B, d),
+    robust centre (d,), |rows - centre|^2 (B,), validity (B,)).
+
+    On the host rather than in a compiled program: it is cheaper there than a call
+    (0.4 vs 0.6 ms per 1,280 x 63 block on a CPU), compiles nothing (a program per
+    block size cost ~0.16 s of every cold run) and leaves the block's extent on the
+    host, where the engine needs it, without a round trip from the device.
+    """
+    rows = np.where(valid[:, None], rows, np.asarray(far, rows.dtype))
+    centre = robust_centres(rows[None], valid[None], xp=np)[0]
     centred = rows - centre
-    return rows, centre, jnp.sum(centred * centred, axis=1), valid
+    return rows, centre, np.einsum("ij,ij->i", centred, centred), valid
 
 
 def block_sq_distances(
