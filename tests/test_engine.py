@@ -264,24 +264,3 @@ def test_reference_rows_prepared_once_equal_delta_entropy(monkeypatch):
     assert made == [1, 0, 1]
     with pytest.raises(ValueError, match="mismatched descriptor widths"):
         train.delta_entropy(np.zeros((3, 5), np.float32))
-
-
-def test_small_sets_share_the_programs_of_large_ones():
-    """Sets smaller than a block are padded to a whole block when that adds little work
-    (a first run on a new small dataset compiles nothing: before, every power of two
-    below the block was a program of its own); a small set against a large one keeps
-    a smaller block from the menu (a trajectory's frames against a training set)."""
-    assert engine.block_for(378, 1280, partners=1725) == 1280
-    assert engine.block_for(300, 1280) == 1280
-    assert engine.block_for(100, 1280, partners=50_000) == 128
-    assert engine.block_for(5000, 1280, partners=10) == 1280
-    rng = np.random.default_rng(5)
-    x = (rng.normal(size=(1400, 12)) * 0.05).astype(np.float32)
-    h = 0.04
-    qj.entropy_and_diversity(x, h)
-    qj.delta_entropy(x[:1300], x, h)
-    with track() as stats:
-        for n_x, n_y in ((700, 300), (333, 97), (65, 129)):
-            qj.entropy_and_diversity(x[:n_x], h)
-            qj.delta_entropy(x[1400 - n_y :], x[:n_x], h)
-    assert stats.programs == 0, stats

@@ -23,13 +23,13 @@ k-d tree's order (:func:`compact_order`) so that nearby rows share blocks and mo
 pairs stay on the plain variant; results come back in the caller's order.
 
 Each is keyed by (block size, width, dtype, number of bandwidths, ``wide``), never by
-the number of rows (small sets are padded to a whole block; only a small set against a
-large one uses a smaller block, from a menu of a few sizes: :func:`block_for`), so a
-machine compiles them once and a new dataset compiles nothing
-(:mod:`quests_jax.compilation` keeps them across processes). The arithmetic is the
-one of the pure, traceable functions of :mod:`._kernels` (same block functions),
-which remain for use under ``jit``, ``vmap`` and ``grad``; results agree to
-rounding.
+the number of rows (sets smaller than one block use the next power of two, a menu of
+a few small sizes: :func:`block_for`), so a machine compiles them once and a new
+dataset compiles nothing (:mod:`quests_jax.compilation` keeps them across
+processes). The arithmetic is the one of the pure, traceable functions of
+:mod:`._kernels` (same block
+functions), which remain for use under ``jit``, ``vmap`` and ``grad``; results agree
+to rounding.
 
 Blocks are sent to the device when first needed and, for ``resident`` sets, kept
 there; otherwise (sets larger than device memory: memory maps) they are read from the
@@ -194,33 +194,15 @@ def mean_extent(rows) -> tuple[np.ndarray, float]:
     return centre, float(np.sqrt(((rows - centre) ** 2).sum(axis=1).max()))
 
 
-# A set smaller than a block is padded to a whole block (the program every dataset
-# shares) when that adds at most this many kernel pairs: ~8 ms of split arithmetic on 2
-# CPU cores, far less on an accelerator; a program of a new size costs 0.05 - 0.2 s to
-# compile. Beyond it (a frame of a trajectory against a large training set) it uses a
-# smaller block from a short menu instead.
-SMALL_WORK_PAIRS = 1 << 22
-
-
-def block_for(n: int, block_size: int | None, partners: int | None = None) -> int:
-    """Rows per block for a set of n rows that meets ``partners`` rows (the other set
-    of a sum; None: the set meets itself).
-
-    ``block`` (default per backend, rounded up to a multiple of 8) for sets of a block
-    or more, and for smaller ones whose padding to a whole block adds at most
-    SMALL_WORK_PAIRS kernel pairs, so that small datasets share the programs of large
-    ones (a first run on a new small dataset compiles nothing). Otherwise the smallest
-    power of two >= 8 that holds it (at most ~8 small sizes): many small calls against
-    a large set neither pay for a full block nor compile a program per size.
-    """
+def block_for(n: int, block_size: int | None) -> int:
+    """Rows per block for a set of n rows: ``block`` (default per backend, rounded up
+    to a multiple of 8), or for a smaller set the smallest power of two >= 8 that holds
+    it, so that many small calls neither pay for a full block nor compile a program
+    per size (at most ~8 small sizes)."""
     block_size = max(8, -(-int(block_size or default_block_size()) // 8) * 8)
     if n >= block_size:
         return block_size
-    small = min(block_size, max(8, 1 << (int(n) - 1).bit_length()))
-    met = -(-(n if partners is None else int(partners)) // block_size) * block_size
-    if (block_size - small) * max(met, block_size) <= SMALL_WORK_PAIRS:
-        return block_size
-    return small
+    return min(block_size, max(8, 1 << (int(n) - 1).bit_length()))
 
 
 # --------------------------------------------------------------------------------------
@@ -386,7 +368,7 @@ def log_sums(
     query blocks pass once. ``reach``: the largest |entry| of both sets, if known.
     """
     dtype = np.dtype(x.dtype)
-    by = block_for(y.shape[0], block_size, partners=x.shape[0])
+    by = block_for(y.shape[0], block_size)
     if isinstance(x, References):
         if weights is not None:
             raise ValueError("weighted sums take the reference rows themselves")
@@ -394,7 +376,7 @@ def log_sums(
         y_order = _order_if_wide(y, by, limit) if refs.resident else None
     else:
         h = np.asarray(h, dtype).reshape(-1)
-        bx = block_for(x.shape[0], block_size, partners=y.shape[0])
+        bx = block_for(x.shape[0], block_size)
         limit = exact_limit(h, dtype, wide, np)
         # compact blocks (in memory only: a memory map is read in its own order)
         y_order, x_order = _orders(y, x, by, bx, limit) if resident else (None, None)
