@@ -312,7 +312,7 @@ def prepare_block(rows, valid, far):
     robust centre (d,), |rows - centre|^2 (B,), validity (B,)).
 
     On the host rather than in a compiled program: it is cheaper there than a call
-    (0.4 vs 0.6 ms per 1,280 x 63 block on a CPU), compiles nothing (a program per
+    (0.49 vs 0.63 ms per 1,280 x 63 block on a CPU), compiles nothing (a program per
     block size cost ~0.16 s of every cold run) and leaves the block's extent on the
     host, where the engine needs it, without a round trip from the device.
     """
