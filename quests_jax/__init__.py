@@ -20,22 +20,37 @@ quests_jax.tools        dataset tools: compression, learning curves, trajectorie
 quests_jax.forces       entropy forces: collective_variable, CollectiveVariable,
     energy_forces, energy_forces_stress; submodules jaxmd, metadynamics; an ASE
     calculator; gradient-based structure generation
-quests_jax.compilation  the persistent compilation cache (on at import) and counting
-    compiled programs
+quests_jax.compilation  the persistent compilation cache (enable_compilation_cache,
+    opt-in) and counting compiled programs
+
+Importing the package defines names and nothing else: no JAX option, warning filter,
+import hook or NumPy random state is changed (tests/test_citizen.py).
 """
 
 from typing import TYPE_CHECKING
 
-from . import _legacy
-from ._core import compilation
-from ._core.lazy import lazy_members
-from .describe import (
+import numpy as _np
+
+# JAX's import draws from NumPy's global generator (jax/_src/clusters/k8s_cluster.py:
+# np.random.rand for a retry schedule), which would change what a user's seeded script
+# draws next: its state is put back as it was.
+_numpy_random_state = _np.random.get_state()
+try:
+    import jax as _jax  # noqa: F401
+finally:
+    _np.random.set_state(_numpy_random_state)
+    del _numpy_random_state
+
+from . import compilation  # noqa: E402
+from ._core.lazy import lazy_members  # noqa: E402
+from .compilation import enable_compilation_cache  # noqa: E402
+from .describe import (  # noqa: E402
     DescriptorSettings,
     features_from_vectors,
     get_descriptors,
     get_descriptors_multicomponent,
 )
-from .information import (
+from .information import (  # noqa: E402
     DEFAULT_BANDWIDTH,
     approx_delta_entropy,
     delta_entropy,
@@ -75,8 +90,7 @@ if TYPE_CHECKING:
 
 # Loaded on first use (PEP 562): the traced neighbour search, the entropy forces and
 # sharding bring equinox and more (~0.1 s at every start), which the dataset-level
-# path (describing, entropy, dH, the command line) does not need. The old flat module
-# paths (quests_jax.kernels, ...) resolve through quests_jax._legacy.
+# path (describing, entropy, dH, the command line) does not need.
 _LAZY = {
     "forces": ".forces",  # (describe and information are loaded above)
     "tools": ".tools",
@@ -100,25 +114,9 @@ _LAZY = {
     ),
     "sharded": ".information.sharded",
 }
-_getattr, _dir = lazy_members(__name__, _LAZY, globals())
-
-
-def __getattr__(name: str) -> object:
-    if name in _LAZY or name not in _legacy.MOVED:
-        return _getattr(name)
-    value = _legacy.load(name)  # an old flat module path, e.g. quests_jax.kernels
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return _dir()
-
+__getattr__, __dir__ = lazy_members(__name__, _LAZY, globals())
 
 __version__ = "0.1.0"
-
-_legacy.install()
-compilation.enable_compilation_cache()
 
 __all__ = [
     "DescriptorSettings",
@@ -156,6 +154,7 @@ __all__ = [
     "open_descriptors",
     "write_descriptors",
     "compilation",
+    "enable_compilation_cache",
     "describe",
     "execution",
     "forces",

@@ -358,7 +358,10 @@ MORSE = dict(sigma=2.866, epsilon=0.3429, alpha=1.3588, r_onset=4.5, r_cutoff=5.
 
 
 def bench_md_step(n_atoms: int, ref: np.ndarray) -> Result:
-    with warnings.catch_warnings():  # jax-md 0.2's neighbour-list scatter (int64 -> int32)
+    from .forces.jaxmd import jax_md_float64_warnings_ignored
+
+    with warnings.catch_warnings(), jax_md_float64_warnings_ignored():
+        # jax-md 0.2's neighbour-list scatter (int64 -> int32)
         warnings.filterwarnings("ignore", "scatter inputs have incompatible types", FutureWarning)
         return _md_step(n_atoms, ref)
 
@@ -368,9 +371,8 @@ def _md_step(n_atoms: int, ref: np.ndarray) -> Result:
     from jax_md import energy, simulate, space
 
     from .forces import collective_variable
-    from .forces.jaxmd import bias_energy_fn, ignore_jax_md_float64_warnings
+    from .forces.jaxmd import bias_energy_fn
 
-    ignore_jax_md_float64_warnings()
     atoms = copper(n_atoms, seed=9)
     name = f"md_step_{len(atoms)}"
 

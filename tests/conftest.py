@@ -13,9 +13,12 @@ from ase import Atoms
 from ase.build import bulk, fcc111, molecule
 from ase.cluster import Icosahedron
 
+import quests_jax
+
 # Compiled programs go to a cache of this test session (shared by the command-line
-# tests' processes), not to the user's ~/.cache; set before quests_jax is imported.
+# tests' processes, which read the variable), not to the user's ~/.cache.
 os.environ.setdefault("QUESTS_JAX_CACHE_DIR", tempfile.mkdtemp(prefix="quests-jax-test-xla-"))
+quests_jax.enable_compilation_cache()
 
 
 def rattle(atoms: Atoms, scale: float, seed: int) -> Atoms:

@@ -1,5 +1,6 @@
-"""The persistent compilation cache (on for library users, one variable to move or
-disable it, shared safely by processes) and the --debug report."""
+"""The persistent compilation cache (one call for library users, on for the command
+line, one variable to move or disable it, shared safely by processes) and the --debug
+report."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ import sys
 
 import numpy as np
 
-PROBE = "import jax, quests_jax; print(jax.config.jax_compilation_cache_dir)"
+PROBE = (
+    "import jax, quests_jax; quests_jax.enable_compilation_cache(); "
+    "print(jax.config.jax_compilation_cache_dir)"
+)
 
 
 def python(code, env, **kw):
@@ -24,7 +28,7 @@ def clean_env(**extra):
     return env
 
 
-def test_cache_on_by_default_movable_and_off(tmp_path):
+def test_cache_default_folder_movable_and_off(tmp_path):
     out = python(PROBE, clean_env(XDG_CACHE_HOME=str(tmp_path / "xdg")))
     assert out.stdout.strip() == str(tmp_path / "xdg" / "quests_jax" / "xla")
     out = python(PROBE, clean_env(QUESTS_JAX_CACHE_DIR=str(tmp_path / "mine")))
@@ -38,11 +42,26 @@ def test_users_own_cache_is_left_alone(tmp_path):
     out = python(code, clean_env(QUESTS_JAX_CACHE_DIR=str(tmp_path / "ours")))
     assert out.stdout.strip() == "/tmp/users-own"
     assert not (tmp_path / "ours").exists()
+    env = clean_env(QUESTS_JAX_CACHE_DIR=str(tmp_path / "ours"), JAX_COMPILATION_CACHE_DIR="/tmp/x")
+    assert python(PROBE, env).stdout.strip() == "/tmp/x"
+
+
+def test_the_command_line_enables_the_cache(tmp_path):
+    from ase.build import bulk
+    from ase.io import write
+
+    write(tmp_path / "cu.xyz", bulk("Cu", "fcc", 3.61, cubic=True).repeat(2))
+    env = clean_env(QUESTS_JAX_CACHE_DIR=str(tmp_path / "xla"))
+    cli = [sys.executable, "-m", "quests_jax.cli", "entropy", str(tmp_path / "cu.xyz")]
+    out = subprocess.run(cli, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert any((tmp_path / "xla").iterdir())
 
 
 WORK = """
 import numpy as np, quests_jax as qj
 from quests_jax.compilation import track
+qj.enable_compilation_cache()
 x = np.random.default_rng(0).normal(size=(500, 8)).astype(np.float32) * 0.05
 with track() as stats:
     qj.entropy(x, 0.03); qj.delta_entropy(x[:10], x, 0.03)

@@ -1,5 +1,5 @@
 """The package's layout (docs/architecture.md): four rooms behind public faces, a
-shared core, old import paths that keep working, and shapes in the signatures."""
+shared core, and shapes in the signatures."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import re
 import pytest
 
 import quests_jax
-from quests_jax import _legacy
 
 PACKAGE = pathlib.Path(quests_jax.__file__).parent
 ROOMS = ("describe", "information", "tools", "forces")
@@ -95,33 +94,12 @@ def test_the_rooms_are_layered():
                 assert _room(target) in ok, f"{module} imports {target}"
 
 
-@pytest.mark.parametrize("old", sorted(_legacy.MOVED))
-def test_old_flat_module_paths_keep_working(old):
-    module = importlib.import_module(f"quests_jax.{old}")
-    target = _legacy.MOVED[old]
-    homes = [target] if isinstance(target, str) else list(target)
-    for home in homes:
-        new = importlib.import_module(f"quests_jax.{home}")
-        public = [n for n in vars(new) if not n.startswith("_") and callable(getattr(new, n))]
-        assert public, home
-        for name in public:
-            assert getattr(module, name) is getattr(new, name), (old, name)
-    if isinstance(target, str):  # the module itself, with its own name and spec intact
-        assert module is importlib.import_module(f"quests_jax.{target}")
-        assert module.__spec__.name == f"quests_jax.{target}"
-    assert getattr(quests_jax, old) is not None
-
-
-def test_old_paths_of_the_readme_of_0_1():
-    from quests_jax.compression import msc
-    from quests_jax.generation import monte_carlo, optimize_structure
-    from quests_jax.jaxmd import bias_energy_fn
-    from quests_jax.kernels import log_kernel_sums
-
-    assert msc is quests_jax.tools.msc and monte_carlo is quests_jax.tools.monte_carlo
-    assert optimize_structure is quests_jax.forces.optimize_structure
-    assert bias_energy_fn is quests_jax.forces.jaxmd.bias_energy_fn
-    assert log_kernel_sums is quests_jax.information.log_kernel_sums
+def test_no_flat_module_paths_of_the_unreleased_0_1():
+    """The flat paths of the unreleased 0.1 (quests_jax.kernels, ...) are gone with
+    their import hook (CHANGELOG.md): one path per module."""
+    for old in ("kernels", "jaxmd", "generation", "compression", "engine"):
+        with pytest.raises(ImportError):
+            importlib.import_module(f"quests_jax.{old}")
 
 
 @pytest.mark.parametrize("face", FACES)
@@ -179,14 +157,3 @@ def test_exported_functions_are_annotated_with_shapes():
     assert total > 400
     assert annotated / total >= 0.9, f"{annotated} of {total} parameters annotated"
     assert not shapeless, "array parameters without shapes:\n" + "\n".join(shapeless)
-
-
-def test_a_merged_old_path_is_one_module(monkeypatch):
-    """quests_jax.generation (Monte Carlo + optimiser) is one module whether reached
-    as an attribute first or imported first."""
-    import sys
-
-    monkeypatch.delitem(sys.modules, "quests_jax.generation", raising=False)
-    monkeypatch.delitem(vars(quests_jax), "generation", raising=False)
-    first = quests_jax.generation
-    assert importlib.import_module("quests_jax.generation") is first

@@ -2,17 +2,21 @@
 
 The library's programs are keyed by settings (chunk and block sizes, k, cutoff, dtype,
 number of bandwidths), not by the size of a dataset (see :mod:`quests_jax.describe._dataset`
-and :mod:`quests_jax.information._engine`), so a machine compiles each of them once. Importing
-quests_jax turns on JAX's persistent compilation cache, so that "once" holds across
-processes too:
+and :mod:`quests_jax.information._engine`), so a machine compiles each of them once.
+:func:`enable_compilation_cache` turns on JAX's persistent compilation cache, so that
+"once" holds across processes too. Importing quests_jax does not call it (importing a
+library changes no JAX option); the ``quests-jax`` command does, and a script or a
+notebook opts in with one call:
 
-* in ``$XDG_CACHE_HOME/quests_jax/xla`` (``~/.cache/quests_jax/xla``), or in
-  ``QUESTS_JAX_CACHE_DIR``; ``QUESTS_JAX_CACHE_DIR=""`` turns it off;
+* in the folder given, else ``QUESTS_JAX_CACHE_DIR``, else
+  ``$XDG_CACHE_HOME/quests_jax/xla`` (``~/.cache/quests_jax/xla``);
+  ``QUESTS_JAX_CACHE_DIR=""`` turns it off;
 * only when the user has not configured a cache of their own
-  (``jax_compilation_cache_dir``), which is then left alone;
+  (``jax_compilation_cache_dir``, or ``JAX_COMPILATION_CACHE_DIR``), which is then
+  left alone, with JAX's own settings;
 * every program is cached, however fast it compiled (JAX's default keeps only
   programs that took over a second), and the cache is capped at 1 GiB (least
-  recently used entries go first);
+  recently used entries go first) unless a cap was set;
 * safe for processes sharing it: with a size cap JAX takes a file lock (the
   ``filelock`` package) around every read and write, so no process reads an entry
   another is still writing.
@@ -44,7 +48,7 @@ _CACHE_READ_EVENT = "/jax/compilation_cache/cache_retrieval_time_sec"
 
 
 def cache_dir() -> str | None:
-    """The persistent cache's folder, or None when ``QUESTS_JAX_CACHE_DIR`` is empty."""
+    """The default cache folder, or None when ``QUESTS_JAX_CACHE_DIR`` is empty."""
     default = os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "quests_jax", "xla"
     )
@@ -52,38 +56,42 @@ def cache_dir() -> str | None:
     return path or None
 
 
-def enable_compilation_cache() -> str | None:
-    """Turn on the persistent cache (module docstring); returns its folder, or None
-    when it is off, unwritable or the user's own cache is configured."""
-    if jax.config.jax_compilation_cache_dir:
-        return None  # the user's choice stands
-    path = cache_dir()
-    if path is None:
+def enable_compilation_cache(path: str | os.PathLike[str] | None = None) -> str | None:
+    """Turn on JAX's persistent compilation cache for this process (module docstring).
+
+    Args:
+        path: the cache folder; None: ``QUESTS_JAX_CACHE_DIR`` or
+            ``~/.cache/quests_jax/xla``.
+
+    Returns:
+        The folder JAX now caches programs in: the user's own if one was configured
+        (left as it was), else ours; None when the cache stays off (an empty
+        ``QUESTS_JAX_CACHE_DIR``, or a folder that cannot be written: an unwritable
+        cache only costs compile time).
+    """
+    own = jax.config.jax_compilation_cache_dir
+    if own:
+        return own  # the user's choice stands, with JAX's own settings
+    folder = cache_dir() if path is None else os.fspath(path)
+    if not folder:
         return None
     try:
-        os.makedirs(path, exist_ok=True)
+        os.makedirs(folder, exist_ok=True)
     except OSError:
-        return None  # an unwritable cache only costs compile time
-    if not os.access(path, os.W_OK):
         return None
-    jax.config.update("jax_compilation_cache_dir", path)
+    if not os.access(folder, os.W_OK):
+        return None
+    jax.config.update("jax_compilation_cache_dir", folder)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     if jax.config.jax_compilation_cache_max_size == -1:
         jax.config.update("jax_compilation_cache_max_size", CACHE_MAX_BYTES)
-    _reset_if_initialised()
-    return path
+    # JAX sets its cache up at the first compile; if that happened already, the
+    # folder takes effect only after a reset (public API, a no-op otherwise)
+    from jax.experimental.compilation_cache import compilation_cache
 
-
-def _reset_if_initialised() -> None:
-    """JAX sets its cache up at the first compile; if that happened before quests_jax
-    was imported, set it up again so that the folder takes effect."""
-    try:
-        from jax._src import compilation_cache
-    except ImportError:  # pragma: no cover - a JAX without that module
-        return
-    if getattr(compilation_cache, "_cache_initialized", False):
-        compilation_cache.reset_cache()
+    compilation_cache.reset_cache()
+    return folder
 
 
 @dataclasses.dataclass

@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .._core.compilation import logger, track
+from .._core.compilation import enable_compilation_cache, logger, track
 from .._core.output_files import Terminated, exit_on_signals
 from . import supervisor
 from .analysis import (
@@ -435,6 +435,7 @@ def main(argv=None) -> int:
         jax.config.update("jax_enable_x64", True)
     if args.debug:
         _debug_logging()
+    enable_compilation_cache()  # a command opts in for its process (a library import does not)
     with exit_on_signals():  # SIGTERM / SIGHUP clean up like Ctrl-C
         return _run(args, argv)
 

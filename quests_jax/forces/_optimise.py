@@ -22,7 +22,7 @@ from ..describe import (
     map_neighbor_chunks,
     safe_norm,
 )
-from .jaxmd import ignore_jax_md_float64_warnings
+from .jaxmd import jax_md_float64_warnings_ignored
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -33,9 +33,6 @@ if TYPE_CHECKING:
     from .._core.array_types import Array, Cell, Positions
     from ._collective import CollectiveVariable
     from ._core.array_types import Float
-
-
-ignore_jax_md_float64_warnings()  # guards are often jax-md energies (quests_jax.forces.jaxmd)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,6 +78,7 @@ def repulsion(
     return 0.5 * strength * jnp.sum(per_atom)
 
 
+@jax_md_float64_warnings_ignored()  # guards are often jax-md energies (forces.jaxmd)
 def optimize_structure(
     atoms: Atoms,
     cv: CollectiveVariable,

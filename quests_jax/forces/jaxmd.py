@@ -36,20 +36,21 @@ steps and rebuild with :meth:`EntropyBias.replanned`. Alternatively pass a JAX-M
 ``did_buffer_overflow`` handles overflow; its lists use the minimum-image convention,
 so the box must be wider than twice the cutoff (the CV's own search has no such limit).
 
-Importing this module (or :mod:`quests_jax.forces`) hides one warning of JAX's
-that jax-md causes: its pair energies sum with ``dtype=float64``
-(``jax_md.util.high_precision_sum``) whether or not ``jax_enable_x64`` is on, and with
-it off JAX sums in float32 and warns "Explicitly requested dtype float64 requested in
-sum is not available" at every trace. That is jax-md's ordinary float32 behaviour, so
-exactly that message (for ``sum`` and ``convert_element_type``) is ignored.
+jax-md's pair energies sum with ``dtype=float64`` (``jax_md.util.high_precision_sum``)
+whether or not ``jax_enable_x64`` is on; with it off JAX sums in float32 and warns
+"Explicitly requested dtype float64 requested in sum is not available" at every trace.
+That is jax-md's ordinary float32 behaviour; importing this module changes no warning
+filter, and ``with jax_md_float64_warnings_ignored():`` around a simulation's first
+steps hides exactly that message (for ``sum`` and ``convert_element_type``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 import equinox as eqx
@@ -70,18 +71,19 @@ if TYPE_CHECKING:
     from ._core.array_types import Array
 
 
-def ignore_jax_md_float64_warnings() -> None:
-    """Ignore JAX's "float64 requested ... truncated" warning for the two operations of
-    ``jax_md.util.high_precision_sum`` (``sum``, ``convert_element_type``)."""
-    for op in ("sum", "convert_element_type"):
-        warnings.filterwarnings(
-            "ignore",
-            message=f"Explicitly requested dtype float64 requested in {op} is not available",
-            category=UserWarning,
-        )
-
-
-ignore_jax_md_float64_warnings()
+@contextlib.contextmanager
+def jax_md_float64_warnings_ignored() -> Iterator[None]:
+    """Within the block, ignore JAX's "float64 requested ... not available" warning for
+    the two operations of ``jax_md.util.high_precision_sum`` (``sum``,
+    ``convert_element_type``); the filters are restored on leaving it."""
+    with warnings.catch_warnings():
+        for op in ("sum", "convert_element_type"):
+            warnings.filterwarnings(
+                "ignore",
+                message=f"Explicitly requested dtype float64 requested in {op} is not available",
+                category=UserWarning,
+            )
+        yield
 
 
 def box_to_cell(box: Float[AnyArray, ...], dtype: DType = None):
@@ -235,5 +237,5 @@ __all__ = [
     "EntropyBias",
     "bias_energy_fn",
     "box_to_cell",
-    "ignore_jax_md_float64_warnings",
+    "jax_md_float64_warnings_ignored",
 ]

@@ -1,0 +1,111 @@
+"""A good citizen: importing quests_jax, or any of its public modules, into someone
+else's program changes nothing global (JAX options, warning filters, import hooks,
+logging, NumPy's random state); what a user opts into is explicit."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+# Runs in a fresh interpreter. The user's program imports JAX and SciPy first (JAX's
+# import draws from NumPy's generator, SciPy's special and sparse add warning filters: theirs,
+# not ours), then every public module of quests_jax one by one; after each, everything
+# global is compared with before.
+IMPORT_EVERYTHING = r"""
+import json, logging, pkgutil, sys, warnings, importlib
+import numpy as np
+import jax, scipy.special, scipy.spatial
+np.random.seed(1234)
+
+def state():
+    rs = np.random.get_state()
+    return {
+        "jax config": {k: repr(v) for k, v in jax.config.values.items()},
+        "warning filters": [repr(f) for f in warnings.filters],
+        "sys.meta_path": [type(f).__name__ for f in sys.meta_path],
+        "sys.path_hooks": [repr(h) for h in sys.path_hooks],
+        "numpy random state": [rs[0], rs[1].tolist(), rs[2], rs[3], rs[4]],
+        "logging": [repr(h) for h in logging.getLogger().handlers]
+        + [repr(h) for h in logging.getLogger("quests_jax").handlers]
+        + [logging.getLogger().level, logging.getLogger("quests_jax").level],
+        "excepthook": repr(sys.excepthook),
+    }
+
+before = state()
+import quests_jax
+names = ["quests_jax"] + sorted(
+    m.name for m in pkgutil.walk_packages(quests_jax.__path__, "quests_jax.")
+    if not any(p.startswith("_") for p in m.name.split("."))
+)
+changed = {}
+for name in names:
+    importlib.import_module(name)
+    after = state()
+    diff = [k for k in before if before[k] != after[k]]
+    if diff:
+        changed[name] = diff
+        before = after
+print(json.dumps({"modules": names, "changed": changed}))
+"""
+
+
+def _fresh(code: str, **env) -> str:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_COMP", "QUESTS"))}
+    environ.update(env)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=environ, capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip().splitlines()[-1]
+
+
+def test_importing_any_public_module_changes_nothing_global(tmp_path):
+    result = json.loads(_fresh(IMPORT_EVERYTHING, XDG_CACHE_HOME=str(tmp_path)))
+    modules = result["modules"]
+    assert len(modules) > 30 and "quests_jax.compat.entropy" in modules, modules
+    assert {"quests_jax.forces.jaxmd", "quests_jax.cli", "quests_jax.tools.plots"} <= set(modules)
+    assert result["changed"] == {}
+    assert not (tmp_path / "quests_jax").exists()  # no cache folder made either
+
+
+def test_importing_quests_jax_first_keeps_numpys_random_state():
+    """A script that seeds before its imports draws what it drew with the reference
+    (JAX's import advances NumPy's global generator: 0.6459 instead of 0.5488)."""
+    code = (
+        "import numpy as np; np.random.seed(0)\n"
+        "import quests_jax.compat\n"
+        "print(repr(np.random.rand()))"
+    )
+    assert float(_fresh(code)) == np.random.RandomState(0).rand()
+
+
+def test_the_compilation_cache_is_opt_in(tmp_path):
+    code = (
+        "import jax, quests_jax as qj\n"
+        "before = jax.config.jax_compilation_cache_dir\n"
+        "print(before, qj.enable_compilation_cache(), jax.config.jax_compilation_cache_dir,\n"
+        "      jax.config.jax_persistent_cache_min_compile_time_secs)"
+    )
+    before, returned, after, min_time = _fresh(code, XDG_CACHE_HOME=str(tmp_path)).split()
+    ours = str(tmp_path / "quests_jax" / "xla")
+    assert (before, returned, after, float(min_time)) == ("None", ours, ours, 0.0)
+    path = str(tmp_path / "mine")
+    code = f"import quests_jax as qj; print(qj.enable_compilation_cache({path!r}))"
+    assert _fresh(code) == path
+
+
+def test_jax_md_warning_filter_is_scoped():
+    import warnings
+
+    from quests_jax.forces.jaxmd import jax_md_float64_warnings_ignored
+
+    before = list(warnings.filters)
+    message = "Explicitly requested dtype float64 requested in sum is not available"
+    with jax_md_float64_warnings_ignored(), warnings.catch_warnings(record=True) as seen:
+        warnings.warn(message, UserWarning, stacklevel=1)
+    assert not seen
+    assert warnings.filters == before
