@@ -43,6 +43,7 @@ finally:
 
 from . import compilation  # noqa: E402
 from ._core.lazy import lazy_members  # noqa: E402
+from ._version import __version__ as __version__  # noqa: E402
 from .compilation import enable_compilation_cache  # noqa: E402
 from .describe import (  # noqa: E402
     DescriptorSettings,
@@ -115,8 +116,6 @@ _LAZY = {
     "sharded": ".information.sharded",
 }
 __getattr__, __dir__ = lazy_members(__name__, _LAZY, globals())
-
-__version__ = "0.1.0"
 
 __all__ = [
     "DescriptorSettings",
