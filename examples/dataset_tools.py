@@ -11,10 +11,11 @@ Runs EMT Langevin MD of 108 Cu atoms (ASE, no downloads) at 300, 600 and 900 K a
   the frames in order of temperature, streamed frame by frame;
 * a UQ report of the test frames against the training set.
 
-Figures go to ``--out`` (default ``docs/``): ``learning_curve.png``,
-``trajectory.png``, ``dh_histogram.png``.
+Figures go to ``--out`` (default ``quests_jax_figures/`` in the current folder, which
+git ignores here; the documentation's copies are made with ``--out docs/images``):
+``learning_curve.png``, ``trajectory.png``, ``dh_histogram.png``.
 
-    python examples/dataset_tools.py [--steps 200] [--samples 10] [--out docs]
+    python examples/dataset_tools.py [--steps 200] [--samples 10] [--out FOLDER]
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=200, help="MD steps of 5 fs per run")
     parser.add_argument("--samples", type=int, default=10, help="frames kept per run")
-    parser.add_argument("--out", default="docs", help="directory for the figures")
+    parser.add_argument("--out", default="quests_jax_figures", help="directory for the figures")
     args = parser.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
 

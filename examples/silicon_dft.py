@@ -23,7 +23,9 @@ analyses datasets:
    the way the model's error does? (Spearman rank correlation; positive or not.)
 
 Prints a table per part and draws ``silicon_dft.png`` (in ``--out``, default
-``docs/``). The last line is the headline in numbers.
+``quests_jax_figures/`` in the current folder, which git ignores here; the
+documentation's copy is made with ``--out docs/images``). The last line is the headline
+in numbers.
 
     python examples/silicon_dft.py          # about 40 s on 2 CPU cores
     python examples/silicon_dft.py --fast   # fewer fractions (the test's mode)
@@ -309,7 +311,7 @@ def figure(path, temps: dict, novel: dict, comp: dict, uq: dict, test) -> None:
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(DATA), help="folder with train.xyz, test.xyz")
-    parser.add_argument("--out", default="docs", help="folder for silicon_dft.png")
+    parser.add_argument("--out", default="quests_jax_figures", help="folder for silicon_dft.png")
     parser.add_argument("--fast", action="store_true", help="fewer fractions, shorter curve")
     args = parser.parse_args(argv)
     start = time.perf_counter()

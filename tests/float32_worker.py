@@ -19,7 +19,8 @@ import jax.numpy as jnp  # noqa: E402
 
 import quests_jax as qj  # noqa: E402
 from conftest import cu_cluster, cubic_cu, molecules, triclinic_cu  # noqa: E402
-from quests_jax import sharded, storage  # noqa: E402
+from quests_jax import information as storage  # noqa: E402
+from quests_jax import sharded  # noqa: E402
 from quests_jax.forces._collective import KINDS, collective_variable  # noqa: E402
 
 assert not jax.config.jax_enable_x64

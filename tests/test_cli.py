@@ -203,10 +203,13 @@ def test_user_errors_are_one_line(files, capsys, argv, message):
     ],
 )
 def test_bad_option_values_exit_2(capsys, argv):
+    """One line, like every other error (argparse printed its usage block before)."""
     with pytest.raises(SystemExit) as exit_info:
         main(argv)
     assert exit_info.value.code == 2
-    assert "error:" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith("quests-jax: error: ") and err.count("\n") == 1, err
+    assert "usage:" not in err and "--help)" in err
 
 
 def test_refuses_to_overwrite(files, capsys, tmp_path):

@@ -13,7 +13,7 @@ from ase.io import read, write
 
 import quests_jax as qj
 from conftest import md_frames, write_lammps_dump
-from quests_jax import compression
+from quests_jax import tools as compression
 from quests_jax.cli import build_parser, main
 from quests_jax.tools._frame_sets import FrameSet
 
@@ -387,6 +387,30 @@ def test_dh_plot(files, capsys, tmp_path):
     code, _, err = run(capsys, "dH", files / "hot.xyz", files / "cold.xyz", "--plot", png)
     assert code == 0, err
     assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_plot_titles_fit(files, capsys, tmp_path, monkeypatch):
+    """Titles name files, not their folders, and wrap within the figure (a whole path
+    ran past its edge); no title gives no "None" line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from quests_jax.tools import plots
+
+    titles = []
+    monkeypatch.setattr(plt.Axes, "set_title", lambda ax, text, **kw: titles.append(text))
+    deep = tmp_path / ("a-very-long-folder-name-" * 4) / "hot.xyz"
+    deep.parent.mkdir()
+    deep.write_bytes((files / "hot.xyz").read_bytes())
+    code, _, err = run(capsys, "dH", deep, files / "cold.xyz", "--plot", tmp_path / "p.png")
+    assert code == 0, err
+    assert titles[-1].splitlines()[0] == "dH of hot.xyz against cold.xyz"
+    plots.dh_histogram(np.linspace(-1, 1, 5), tmp_path / "q.png", title=str(deep))
+    plots.dh_histogram(np.linspace(-1, 1, 5), tmp_path / "r.png", title=None)
+    assert all(len(line) <= 52 for line in titles[-2].splitlines()) and str(deep) not in titles[-2]
+    assert titles[-1].startswith("40.0% of 5 environments") and "None" not in titles[-1]
 
 
 def test_parser_lists_every_command():

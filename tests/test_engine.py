@@ -9,8 +9,9 @@ import pytest
 
 import quests_jax as qj
 from hostile_data import brute_dh, brute_entropy_diversity, sq_distances
-from quests_jax import engine, execution
+from quests_jax import execution
 from quests_jax.compilation import track
+from quests_jax.information import _engine as engine
 
 
 def sets(seed=0, n=(300, 120), d=12):

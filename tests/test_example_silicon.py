@@ -13,7 +13,7 @@ import pytest
 from scipy.stats import spearmanr
 
 import quests_jax as qj
-from quests_jax import compression
+from quests_jax import tools as compression
 from quests_jax.tools._frame_sets import FrameSet
 
 EXAMPLES = os.path.join(os.path.dirname(__file__), "..", "examples")

@@ -1,5 +1,5 @@
 """The entropy-forces examples run end to end (tiny settings) and their seed
-statistics are what they say; the headline figures themselves are in the README."""
+statistics are what they say; the headline figures themselves are in docs/guide/forces.md."""
 
 from __future__ import annotations
 

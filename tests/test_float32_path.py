@@ -18,8 +18,8 @@ import pytest
 import quests_jax as qj
 from conftest import cu_cluster, cu_slab, cubic_cu, molecules, nacl, triclinic_cu
 from hostile_data import sq_distances
-from quests_jax import kernels
 from quests_jax.forces._collective import collective_variable
+from quests_jax.information import _kernels as kernels
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SI = os.path.join(HERE, "..", "examples", "data", "mlearn_si")

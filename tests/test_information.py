@@ -264,3 +264,63 @@ def test_bandwidth_rule(reference):
     assert qj.volume_per_atom([atoms]) == pytest.approx(3.61**3 / 4)
     with pytest.raises(ValueError, match="not periodic"):
         qj.volume_per_atom([cu_cluster()])
+
+
+def _water_box(n_molecules: int, seed: int):
+    """Liquid-like water: randomly placed and oriented molecules at 1 g/cm^3."""
+    from ase import Atoms
+    from ase.build import molecule
+
+    rng = np.random.default_rng(seed)
+    side = (n_molecules * 18.015 / 6.022e23 * 1e24) ** (1 / 3)
+    h2o = molecule("H2O")
+    h2o.positions -= h2o.positions[0]
+    atoms, centres = Atoms(cell=[side] * 3, pbc=True), []
+    while len(centres) < n_molecules:
+        c = rng.random(3) * side
+        d = np.array(centres).reshape(-1, 3) - c
+        d -= side * np.round(d / side)
+        if centres and np.min(np.linalg.norm(d, axis=1)) < 2.6:
+            continue
+        rotation, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+        one = h2o.copy()
+        one.positions = one.positions @ rotation.T + c
+        atoms += one
+        centres.append(c)
+    atoms.wrap()
+    return atoms
+
+
+def test_saturated_entropy_warns_on_water_like_data():
+    """At the default h = 0.015 every environment of liquid water is alone within the
+    bandwidth: H sits at its ceiling log N (6.6417 of 6.6438 nats here) and says nothing
+    of the data, so the user is told, and pointed to the bandwidth rule (0.071 here),
+    at which H is well below the ceiling and nothing is said."""
+    import warnings
+
+    frames = [_water_box(64, seed) for seed in range(4)]
+    x = qj.get_descriptors(frames)
+    ceiling = np.log(len(x))
+    with pytest.warns(qj.information.BandwidthWarning, match="within 1% of its ceiling") as seen:
+        value = float(qj.entropy(x, 0.015))
+    assert value >= 0.99 * ceiling and "quests-jax bandwidth" in str(seen[0].message)
+    assert seen[0].filename == __file__  # points at the caller's line
+    h = qj.get_bandwidth(qj.volume_per_atom(frames))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", qj.information.BandwidthWarning)
+        assert float(qj.entropy(x, h)) < 0.9 * ceiling
+        qj.entropy_and_diversity(x, [h, 0.1])
+    with pytest.warns(qj.information.BandwidthWarning, match="h = 0.015"):  # one of several
+        qj.entropy_and_diversity(x, [h, 0.015])
+
+
+def test_entropy_near_zero_warns_and_traced_calls_stay_silent():
+    import warnings
+
+    x = qj.get_descriptors([bulk("Cu", "fcc", 3.61, cubic=True).repeat(3)])  # all alike
+    with pytest.warns(qj.information.BandwidthWarning, match="near 0"):
+        qj.entropy(x, 0.015)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", qj.information.BandwidthWarning)
+        jax.jit(lambda a: qj.entropy(a, 0.015))(x)  # under tracing: nothing to check
+        qj.entropy(x[:1], 0.015)  # one row: log N = 0

@@ -38,8 +38,10 @@ import os
 import jax
 
 logger = logging.getLogger("quests_jax")
+"""The library's logger: phases and their seconds at DEBUG level (``--debug``)."""
 
 CACHE_MAX_BYTES = 1 << 30
+"""The persistent cache's size cap (bytes), unless one was set."""
 
 # jax.monitoring events (jax._src.dispatch.BACKEND_COMPILE_EVENT and the cache's)
 _COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
 from .._core.compilation import enable_compilation_cache, logger, track
 from .._core.output_files import Terminated, exit_on_signals
@@ -60,10 +61,24 @@ from .tools import (
 )
 
 
+class _Parser(argparse.ArgumentParser):
+    """Option errors end with one line, as every other error (not the usage block)."""
+
+    def error(self, message: str):
+        command = self.prog.removeprefix(PROG).strip()
+        hint = f"{PROG} {command} --help" if command else f"{PROG} --help"
+        self.exit(2, f"{PROG}: error: {message} (see {hint})\n")
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings of a command as ``quests-jax: warning: ...`` lines on stderr."""
+    print(f"{PROG}: warning: {message}", file=sys.stderr if file is None else file)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG,
         description="QUESTS descriptors and information entropy of atomistic data (JAX).",
     )
@@ -436,6 +451,7 @@ def main(argv=None) -> int:
     if args.debug:
         _debug_logging()
     enable_compilation_cache()  # a command opts in for its process (a library import does not)
+    warnings.showwarning = _one_line_warning  # the command's own process: one line each
     with exit_on_signals():  # SIGTERM / SIGHUP clean up like Ctrl-C
         return _run(args, argv)
 

@@ -17,6 +17,7 @@ from .common import (
     compute_entropy_and_diversity,
     describe,
     devices_note,
+    file_name,
     iread_frames,
     jsonable,
     load,
@@ -103,7 +104,7 @@ def cmd_dh(args) -> None:
         dh_histogram(
             first,
             args.plot,
-            title=f"dH of {args.test} against {args.reference}",
+            title=f"dH of {file_name(args.test)} against {file_name(args.reference)}",
             overwrite=overwrite_allowed(),
         )
         log(f"plot written to {args.plot}")

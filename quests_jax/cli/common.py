@@ -322,6 +322,11 @@ def say(*lines: str) -> None:
             print(line)
 
 
+def file_name(path: str) -> str:
+    """A file's name without its folders, for plot titles."""
+    return os.path.basename(os.path.normpath(path)) or path
+
+
 def compute_entropy_and_diversity(x, h, batch_size):
     """(H, D, n_envs): the library picks sharded, in-memory or streamed execution."""
     from ..information import entropy_and_diversity

@@ -18,6 +18,7 @@ from .common import (
     check_plot,
     compute_dtype,
     describe,
+    file_name,
     iread_frames,
     load,
     log,
@@ -214,7 +215,7 @@ def cmd_learning_curve(args) -> None:
             curve,
             args.plot,
             fit=fit,
-            title=f"Learning curve: {args.file}",
+            title=f"Learning curve: {file_name(args.file)}",
             overwrite=overwrite_allowed(),
         )
         log(f"plot written to {args.plot}")
@@ -367,7 +368,7 @@ def cmd_dh_traj(args) -> None:
         plots.trajectory(
             records,
             args.plot,
-            title=f"Trajectory: {args.trajectory}",
+            title=f"Trajectory: {file_name(args.trajectory)}",
             overwrite=overwrite_allowed(),
         )
         log(f"plot written to {args.plot}")
@@ -449,7 +450,7 @@ def cmd_uq(args) -> None:
             dh,
             args.plot,
             threshold=args.threshold,
-            title=f"dH of {args.test}",
+            title=f"dH of {file_name(args.test)}",
             overwrite=overwrite_allowed(),
         )
         log(f"plot written to {args.plot}")

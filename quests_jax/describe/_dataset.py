@@ -235,7 +235,8 @@ def get_descriptors_multicomponent(
     Args:
         species: chemical symbols defining the species blocks (sorted); default: every
             symbol in ``dset``. Atoms of other symbols count only in the full block.
-        (others as in :func:`get_descriptors`)
+
+    The other arguments are those of :func:`get_descriptors`.
 
     Returns:
         (n_envs, (n_species + 1)(2k - 1)) array (2k - 1 columns for a single species):

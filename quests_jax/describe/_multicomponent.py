@@ -51,7 +51,8 @@ def descriptor_multicomponent_with_overflow(
         species: (N,) int species index in [0, n_species); any other value marks an
             atom that belongs to no species block (it still counts in the full block).
         n_species: number of species (static).
-        (other arguments as in :func:`quests_jax.descriptor_with_overflow`)
+
+    The other arguments are those of :func:`quests_jax.descriptor_with_overflow`.
 
     Returns:
         (descriptors (N, multicomponent_width(k, n_species)), overflow () bool)

@@ -48,11 +48,12 @@ class EntropyBiasCalculator(Calculator):
         reference: (n_ref, 2k - 1) descriptors (for ``kind="entropy"``: the dataset the
             frame joins, or None for the frame's own entropy). Make them with the same
             ``k``, ``cutoff`` and ``smooth``.
-        kind, h, k, cutoff, smooth, beta, threshold, width: of the CV
-            (:func:`quests_jax.collective_variable`); ``smooth`` defaults to 0.5 A, the
-            continuous descriptor.
         strength: eV per nat.
         dtype: "float32" (default) or "float64" (needs ``jax_enable_x64``).
+
+    ``kind``, ``h``, ``k``, ``cutoff``, ``smooth``, ``beta``, ``threshold`` and ``width``
+    are those of the CV (:func:`quests_jax.collective_variable`); ``smooth`` defaults to
+    0.5 A, the continuous descriptor.
     """
 
     implemented_properties = ["energy", "free_energy", "forces", "stress"]

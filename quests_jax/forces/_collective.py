@@ -57,6 +57,7 @@ if TYPE_CHECKING:
 
 
 KINDS = ("entropy", "dH_mean", "dH_max", "dH_sum_above", "dH_count_above")
+"""The collective variables :func:`collective_variable` builds (module docstring)."""
 
 
 def reduce_delta_entropy(
@@ -229,8 +230,10 @@ def collective_variable(
     Args:
         kind: one of ``"entropy"``, ``"dH_mean"``, ``"dH_max"``, ``"dH_sum_above"``,
             ``"dH_count_above"`` (module docstring).
-        positions, cell, pbc: a representative frame (Angstrom; cell rows are lattice
-            vectors), used to size the static neighbour search.
+        positions: (atoms, 3) positions (Angstrom) of a representative frame, used to
+            size the static neighbour search.
+        cell: (3, 3) its cell, lattice vectors as rows.
+        pbc: its periodicity, one flag or three.
         reference: (n_ref, 2k - 1) descriptors of the reference set (required for the
             dH kinds; for ``"entropy"``, the dataset the frame joins). Describe it with
             the same ``smooth`` setting, e.g. ``quests_jax.descriptor(..., smooth=...)``.
@@ -238,7 +241,8 @@ def collective_variable(
         smooth: None for the reference's descriptor, or the switch width (A) of the
             continuous variant (recommended for forces in MD).
         beta: sharpness of ``"dH_max"`` (1/nats).
-        threshold, width: t and w of ``"dH_sum_above"`` / ``"dH_count_above"`` (nats).
+        threshold: t of ``"dH_sum_above"`` / ``"dH_count_above"`` (nats).
+        width: w of ``"dH_sum_above"`` / ``"dH_count_above"`` (nats).
         capacity_multiplier: room in the neighbour search for atoms that move.
         block_size: rows per kernel block (static).
     """

@@ -120,7 +120,7 @@ def optimize_structure(
         import optax  # noqa: F401  (needed by the steps; fail here, with a hint)
     except ImportError as err:
         raise ImportError(
-            "optimize_structure uses optax: pip install 'quests_jax[md]' (or optax)"
+            "optimize_structure uses optax: pip install 'quests_jax[generate]' (or optax)"
         ) from err
     if isinstance(n_steps, bool) or int(n_steps) != n_steps or n_steps < 1:
         raise ValueError(f"n_steps must be a positive integer, got {n_steps}")

@@ -421,8 +421,9 @@ def log_kernel_sums(
         x: (N, d) reference descriptors.
         h: (H,) bandwidths.
         weights: optional (N,) values per reference row.
-        y_mask, x_mask: optional (M,), (N,) bool; False rows are ignored (a masked
-            query row gets -inf).
+        y_mask: optional (M,) bool; False rows are ignored (a masked query row gets
+            -inf).
+        x_mask: optional (N,) bool; False reference rows are ignored.
         block_size: rows per block (static); default :func:`default_block_size`.
         wide: float32 distances in split arithmetic (per-row accuracy, the
             default; module docstring); False is ~2x faster on a CPU where only

@@ -21,6 +21,7 @@ argument.
 from __future__ import annotations
 
 import functools
+import warnings
 from typing import TYPE_CHECKING
 
 import jax
@@ -54,11 +55,15 @@ if TYPE_CHECKING:
 
 
 DEFAULT_BANDWIDTH = 0.015
+"""The paper's bandwidth h (1/A), for dense solids (see the theory page for others)."""
 DEFAULT_EPS = 1e-5
+"""dH below which an environment counts as covered, in :func:`overlap` (nats)."""
 DEFAULT_APPROX_NEIGHBORS = 3
-# target dH of the Monte Carlo generation (quests_jax.tools.monte_carlo), nats: the reference's
-# default; here so that the CLI's options need not import the generation code
+"""Nearest references summed by :func:`approx_delta_entropy`."""
+# here so that the CLI's options need not import the generation code
 DEFAULT_TARGET = 30.0
+"""Target dH of the Monte Carlo generation (:func:`quests_jax.tools.monte_carlo`), nats:
+the reference's default."""
 
 
 # --------------------------------------------------------------------------------------
@@ -296,6 +301,47 @@ def _approx(y, x, h, *, n, block_size):
 # public API
 
 
+class BandwidthWarning(UserWarning):
+    """An entropy at its ceiling log N, or near 0: the bandwidth h does not fit the data."""
+
+
+SATURATION = 0.01  # within 1% of log N, or below 1% of it, an entropy says more of h
+
+
+def warn_if_bandwidth_misfits(entropies, n_rows: int, h, *, stacklevel: int = 3) -> None:
+    """Warn (:class:`BandwidthWarning`) for each entropy within 1% of its ceiling
+    log N (every environment alone within h: the bandwidth is too small for the data)
+    or below 1% of it (near 0: one environment, or h too large). Silent under
+    tracing and for arrays this process cannot read whole."""
+    if n_rows < 2 or is_traced(entropies) or jax.process_count() > 1:
+        return
+    try:
+        values = np.atleast_1d(np.asarray(entropies, dtype=float))
+    except Exception:  # noqa: BLE001 - e.g. a global array across hosts
+        return
+    ceiling = float(np.log(n_rows))
+    bandwidths = np.broadcast_to(np.atleast_1d(np.asarray(h, dtype=float)), values.shape)
+    for value, bandwidth in zip(values, bandwidths, strict=True):
+        if value >= (1 - SATURATION) * ceiling:
+            message = (
+                f"entropy {value:.4f} nats is within 1% of its ceiling log N = {ceiling:.4f} "
+                f"(N = {n_rows}) at h = {bandwidth:g}: nearly every environment is alone "
+                "within the bandwidth, so H counts environments instead of measuring their "
+                "distribution. The bandwidth is too small for these data: a larger h (see "
+                "`quests-jax bandwidth` or quests_jax.get_bandwidth) compares them"
+            )
+        elif value <= SATURATION * ceiling:
+            message = (
+                f"entropy {value:.4f} nats is near 0 (below 1% of log N = {ceiling:.4f}) at "
+                f"h = {bandwidth:g}: the environments are indistinguishable at this "
+                "bandwidth. Either the data hold one environment (a perfect crystal), or h "
+                "is too large for them (see `quests-jax bandwidth`)"
+            )
+        else:
+            continue
+        warnings.warn(message, BandwidthWarning, stacklevel=stacklevel)
+
+
 def entropy(
     x: Rows,
     h: Bandwidths = DEFAULT_BANDWIDTH,
@@ -322,7 +368,15 @@ def entropy(
     h, vector = _as_bandwidths(h, x.dtype)
     mask = _as_mask(mask, x.shape[0], "mask")
     ent, _, _ = _self_quantities(x, h, mask, batch_size, execution)
+    warn_if_bandwidth_misfits(ent, _valid_rows(x, mask), h)
     return _shape_out(ent, vector)
+
+
+def _valid_rows(x, mask) -> int:
+    """How many rows take part (0 when the mask is traced: no warning then)."""
+    if mask is None:
+        return x.shape[0]
+    return 0 if is_traced(mask) else int(np.count_nonzero(np.asarray(mask)))
 
 
 @functools.partial(jax.jit, static_argnames=("block_size",))
@@ -401,6 +455,7 @@ def entropy_and_diversity(
     h, vector = _as_bandwidths(h, x.dtype)
     mask = _as_mask(mask, x.shape[0], "mask")
     ent, div, _ = _self_quantities(x, h, mask, batch_size, execution)
+    warn_if_bandwidth_misfits(ent, _valid_rows(x, mask), h)
     return _shape_out(ent, vector), _shape_out(div, vector)
 
 

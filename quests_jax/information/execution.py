@@ -34,12 +34,14 @@ if TYPE_CHECKING:
 
 
 EXECUTIONS = ("auto", "memory", "streamed", "sharded")
+"""The values ``execution=`` takes."""
 
-# Memory-mapped descriptor sets larger than this are streamed from the host.
 STREAM_ABOVE_BYTES = 1 << 30
+"""Memory-mapped descriptor sets larger than this (bytes) are streamed from the host."""
 
 
 def is_traced(a: object) -> bool:
+    """Whether ``a`` is an abstract value (inside ``jit``, ``vmap`` or ``grad``)."""
     return isinstance(a, jax.core.Tracer)
 
 

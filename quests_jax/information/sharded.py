@@ -53,6 +53,7 @@ if TYPE_CHECKING:
 
 
 AXIS = "envs"
+"""The mesh axis the rows are sharded over."""
 
 
 def device_mesh(devices: Sequence[jax.Device] | None = None, axis: str = AXIS) -> Mesh:

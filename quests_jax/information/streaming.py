@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 
 DEFAULT_CHUNK_ROWS = 1 << 16
+"""Rows read from the host per step of a streamed sum."""
 
 
 def _check_chunk(chunk_rows) -> None:

@@ -27,6 +27,7 @@ random member of each); random choices take a ``seed``.
 from __future__ import annotations
 
 import functools
+import warnings
 from typing import TYPE_CHECKING
 
 import jax
@@ -39,6 +40,7 @@ from .._core.validation import check_rows
 from ..information import (
     DEFAULT_BANDWIDTH,
     DEFAULT_EPS,
+    BandwidthWarning,
     default_block_size,
     delta_entropy,
     entropy_and_diversity,
@@ -54,6 +56,7 @@ if TYPE_CHECKING:
 
 
 METHODS = ("msc", "msc_conditional", "fps", "mean_fps", "k_means", "random")
+"""The compression methods :func:`compress` takes (module docstring)."""
 
 
 # --------------------------------------------------------------------------------------
@@ -465,7 +468,9 @@ def summary(
         raise ValueError(f"selected holds indices outside 0 .. {data.n_frames - 1}")
     dtype = default_dtype()
     kept = data.rows(selected).astype(dtype)
-    ent, div = entropy_and_diversity(kept, h, batch_size)
+    with warnings.catch_warnings():  # the kept frames are a subset: what h fits is the set's
+        warnings.simplefilter("ignore", BandwidthWarning)
+        ent, div = entropy_and_diversity(kept, h, batch_size)
     dh = delta_entropy(data.x.astype(dtype), kept, h, batch_size)
     return {
         "entropy": float(ent),

@@ -6,6 +6,7 @@ from the suffix) and returns the path.
 
 from __future__ import annotations
 
+import textwrap
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -43,6 +44,12 @@ def _save(fig, path, overwrite: bool = True):
     return path
 
 
+def _title(*lines: str | None, width: int = 52) -> str:
+    """The lines given (None left out), each wrapped to fit the figure's width (a long
+    path breaks over lines instead of running past the edge)."""
+    return "\n".join(textwrap.fill(line, width, break_on_hyphens=False) for line in lines if line)
+
+
 def dh_histogram(
     dh: Float[AnyArray, " n"],
     path: PathLike,
@@ -67,7 +74,9 @@ def dh_histogram(
     ax.set_yscale("log")
     ax.set_xlabel("dH (nats)")
     ax.set_ylabel("environments")
-    ax.set_title(f"{title}\n{100 * frac:.1f}% of {dh.size:,} environments above {threshold:g}")
+    ax.set_title(
+        _title(title, f"{100 * frac:.1f}% of {dh.size:,} environments above {threshold:g}")
+    )
     ax.legend(frameon=False, fontsize=8)
     return _save(fig, path, overwrite)
 
@@ -91,12 +100,11 @@ def learning_curve(
         n = np.logspace(np.log10(sizes.min()), np.log10(sizes.max()) + 1, 200)
         ax.plot(n, fit(n), color="#dd8452", label="a - b exp(-c (ln n)^2)")
         ax.axhline(fit.a, color="#dd8452", ls="--", lw=1, label=f"asymptote a = {fit.a:.2f}")
-        gap = f"information gap {fit.gap:.2f} nats"
-        title = f"{title}\n{gap}" if title else gap
+        title = _title(title, f"information gap {fit.gap:.2f} nats")
     ax.set_xscale("log")
     ax.set_xlabel("environments n")
     ax.set_ylabel("entropy H (nats)")
-    ax.set_title(title)
+    ax.set_title(_title(title))
     ax.legend(frameon=False, fontsize=8)
     return _save(fig, path, overwrite)
 
@@ -111,7 +119,7 @@ def trajectory(
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(6, 5), sharex=True)
     top.plot(frames, [r["entropy"] for r in records], color="#4c72b0")
     top.set_ylabel("frame entropy (nats)")
-    top.set_title(title)
+    top.set_title(_title(title, width=58))
     for name, colour in (("reference", "#dd8452"), ("previous", "#55a868")):
         key = f"dH_{name}_mean"
         if not any(r.get(key) is not None for r in records):

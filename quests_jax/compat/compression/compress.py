@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -77,7 +78,9 @@ class DatasetCompressor:
         return [self._descriptors[i] for i in selected]
 
     def entropy(self, selected=None) -> float:
-        return float(_info.entropy(self._rows(selected), self.bandwidth))
+        with warnings.catch_warnings():  # subsets of the dataset, as in the reference
+            warnings.simplefilter("ignore", _info.BandwidthWarning)
+            return float(_info.entropy(self._rows(selected), self.bandwidth))
 
     def diversity(self, selected=None) -> float:
         return float(_info.diversity(self._rows(selected), self.bandwidth))
