@@ -39,7 +39,7 @@ from ase.build import bulk
 from jax_md import energy, simulate, space
 
 import quests_jax as qj
-from quests_jax.forces.jaxmd import bias_energy_fn
+from quests_jax.forces.jaxmd import bias_energy_fn, jax_md_float64_warnings_ignored
 
 MASS = 63.546  # amu; with eV and A, JAX-MD's time unit is 10.18 fs
 DT = 0.1  # ~1 fs
@@ -158,4 +158,7 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    # jax-md sums its pair energies with dtype=float64, which JAX truncates to float32
+    # (x64 off) with a warning at every trace: jax-md's ordinary float32 behaviour
+    with jax_md_float64_warnings_ignored():
+        main()

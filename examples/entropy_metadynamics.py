@@ -48,7 +48,7 @@ from jax_md import energy, minimize, simulate, space
 
 import quests_jax as qj
 from quests_jax.forces import metadynamics as md
-from quests_jax.forces.jaxmd import bias_energy_fn
+from quests_jax.forces.jaxmd import bias_energy_fn, jax_md_float64_warnings_ignored
 
 MASS = 63.546  # amu; with eV and A, JAX-MD's time unit is 10.18 fs
 DT = 0.1  # ~1 fs
@@ -196,4 +196,7 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    # jax-md sums its pair energies with dtype=float64, which JAX truncates to float32
+    # (x64 off) with a warning at every trace: jax-md's ordinary float32 behaviour
+    with jax_md_float64_warnings_ignored():
+        main()

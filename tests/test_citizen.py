@@ -109,3 +109,18 @@ def test_jax_md_warning_filter_is_scoped():
         warnings.warn(message, UserWarning, stacklevel=1)
     assert not seen
     assert warnings.filters == before
+
+
+def test_no_private_jax_api_but_the_key_value_store():
+    """JAX's private modules change without notice; the package uses one private name,
+    the distributed key-value store of multi-process commands (no public handle)."""
+    import pathlib
+
+    import quests_jax
+
+    users = []
+    for path in pathlib.Path(quests_jax.__file__).parent.rglob("*.py"):
+        for line in path.read_text().splitlines():
+            if "jax._src" in line.split("#", 1)[0]:
+                users.append(f"{path.name}: {line.strip()}")
+    assert users == ["supervisor.py: from jax._src import distributed"], users

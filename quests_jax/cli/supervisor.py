@@ -120,6 +120,10 @@ def supervise(argv: list[str], process_id, timeout: float, debug: bool) -> int:
 
 
 def _client():
+    # The one private JAX name the package uses, at run time of multi-process commands
+    # only: JAX's distributed key-value store (errors posted for peers without a
+    # collective, which would hang on a dead peer) has no public handle. JAX's own
+    # jax.experimental.multihost_utils reaches it the same way.
     from jax._src import distributed
 
     return distributed.global_state.client
