@@ -53,6 +53,8 @@ def test_api_reference_documents_every_exported_name(site):
                 missing.append(f"{face}.{name}")
     assert not missing, missing
     assert f"{FACES[0]}.entropy" in ids and "quests_jax.information.BandwidthWarning" in ids
+    for page in (site / "api").rglob("*.html"):  # Sphinx roles rendered as code, not raw
+        assert not re.search(r":(func|mod|class|meth):", page.read_text()), page
 
 
 def test_theory_page_has_the_definitions_and_the_figure(site):
