@@ -5,23 +5,23 @@ Four rooms, each a subpackage whose ``__init__`` is its public face (the modules
 behind it are private); the most used names are repeated here. See
 ``docs/architecture.md``.
 
-quests_jax.describe     frames -> descriptor rows
-    descriptor, descriptor_with_overflow, descriptor_multicomponent_with_overflow,
-    find_neighbors, plan_neighbors, NeighborSpec (frame level: jit, vmap, grad);
-    DescriptorSettings (k, cutoff, smooth, dtype as one static value);
-    get_descriptors, get_descriptors_multicomponent (lists of ase.Atoms, as ``quests``)
-quests_jax.information  descriptor rows -> kernel sums -> entropy, diversity, dH
-    entropy, frame_entropies, diversity, delta_entropy, overlap, get_all_metrics,
-    kernel_sum, log_kernel_sum, weighted_kernel_sum, approx_delta_entropy, get_bandwidth;
-    write_descriptors, open_descriptors; submodules execution (the one rule picking
-    traced, in-memory, streamed or sharded execution), streaming, sharded
-quests_jax.tools        dataset tools: compression, learning curves, trajectories,
-    uncertainty reports, Monte Carlo generation, plots
-quests_jax.forces       entropy forces: collective_variable, CollectiveVariable,
-    energy_forces, energy_forces_stress; submodules jaxmd, metadynamics; an ASE
-    calculator; gradient-based structure generation
-quests_jax.compilation  the persistent compilation cache (enable_compilation_cache,
-    opt-in) and counting compiled programs
+* ``quests_jax.describe``: frames -> descriptor rows. ``get_descriptors``,
+  ``get_descriptors_multicomponent`` (lists of ``ase.Atoms``, as ``quests``);
+  ``descriptor``, ``descriptor_with_overflow``, ``find_neighbors``,
+  ``plan_neighbors``, ``NeighborSpec`` (frame level: jit, vmap, grad);
+  ``DescriptorSettings``.
+* ``quests_jax.information``: descriptor rows -> kernel sums -> entropy, diversity,
+  dH. ``entropy``, ``diversity``, ``delta_entropy``, ``overlap``,
+  ``get_all_metrics``, ``frame_entropies``, the kernel sums, ``approx_delta_entropy``,
+  ``get_bandwidth``; ``write_descriptors``, ``open_descriptors``; submodules
+  ``execution``, ``streaming``, ``sharded``.
+* ``quests_jax.tools``: compression, learning curves, trajectories, uncertainty
+  reports, Monte Carlo generation, ``plots``.
+* ``quests_jax.forces``: ``collective_variable``, ``CollectiveVariable``,
+  ``energy_forces``, ``energy_forces_stress``; submodules ``jaxmd``,
+  ``metadynamics``; an ASE calculator; gradient-based structure generation.
+* ``quests_jax.compilation``: the persistent compilation cache
+  (``enable_compilation_cache``, opt-in) and counting compiled programs.
 
 Importing the package defines names and nothing else: no JAX option, warning filter,
 import hook or NumPy random state is changed (tests/test_citizen.py).

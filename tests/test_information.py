@@ -312,6 +312,8 @@ def test_saturated_entropy_warns_on_water_like_data():
         qj.entropy_and_diversity(x, [h, 0.1])
     with pytest.warns(qj.information.BandwidthWarning, match="h = 0.015"):  # one of several
         qj.entropy_and_diversity(x, [h, 0.015])
+    with pytest.warns(qj.information.BandwidthWarning, match="within 1%"):
+        qj.get_all_metrics(x, 0.015)
 
 
 def test_entropy_near_zero_warns_and_traced_calls_stay_silent():

@@ -1,17 +1,19 @@
 """Describing frames: atoms -> QUESTS descriptor rows (63 numbers per environment at
 k = 32), as pure JAX.
 
-Dataset level (lists of ``ase.Atoms``, as the reference ``quests.descriptor``): host
-neighbour lists (vesin) and one compiled program for any frames:
-    get_descriptors, get_descriptors_multicomponent
-Frame level (pure: jit, vmap, grad; a traced neighbour search with static capacities):
-    descriptor, descriptor_with_overflow, descriptor_multicomponent_with_overflow,
-    find_neighbors, plan_neighbors, NeighborSpec, Neighbors, merge_specs
-Settings: DescriptorSettings (k, cutoff, smooth, dtype: one static value)
-Building blocks for other rooms (entropy forces, MD): features_from_vectors,
-    map_neighbor_chunks, map_atom_chunks, chunk_size_for, k_smallest, safe_norm
-Descriptor files (readable by the reference too): save_descriptor_file,
-    read_descriptor_file, NoDescriptorsError
+* Dataset level (lists of ``ase.Atoms``, as the reference ``quests.descriptor``; host
+  neighbour lists with vesin and one compiled program for any frames):
+  ``get_descriptors``, ``get_descriptors_multicomponent``.
+* Frame level (pure: jit, vmap, grad; a traced neighbour search with static
+  capacities): ``descriptor``, ``descriptor_with_overflow``,
+  ``descriptor_multicomponent_with_overflow``, ``find_neighbors``, ``plan_neighbors``,
+  ``NeighborSpec``, ``Neighbors``, ``merge_specs``.
+* Settings: ``DescriptorSettings`` (k, cutoff, smooth, dtype: one static value).
+* Building blocks for other rooms (entropy forces, MD): ``features_from_vectors``,
+  ``map_neighbor_chunks``, ``map_atom_chunks``, ``chunk_size_for``, ``k_smallest``,
+  ``safe_norm``.
+* Descriptor files (readable by the reference too): ``save_descriptor_file``,
+  ``read_descriptor_file``, ``NoDescriptorsError``.
 
 Private modules: ``_geometry`` (cells, images, safe square roots), ``_neighbors``
 (traced search), ``_neighbor_lists`` (host search), ``_sorting`` (sorting networks),

@@ -1,15 +1,15 @@
 """Entropy forces: information entropy and dH as differentiable functions of atomic
 positions and the cell, for biased MD, metadynamics and structure generation.
 
-Collective variables: collective_variable, CollectiveVariable, KINDS,
-    reduce_delta_entropy
-Forces and stress of any JAX energy: energy_forces, energy_forces_stress, voigt
-Structure generation by gradient ascent: optimize_structure, OptimizationResult,
-    repulsion
-ASE: EntropyBiasCalculator, with_bias (add the bias to any ASE calculator)
-Public submodules:
-    jaxmd         bias energies in JAX-MD's conventions (extra: md)
-    metadynamics  well-tempered metadynamics in one lax.scan
+* Collective variables: ``collective_variable``, ``CollectiveVariable``, ``KINDS``,
+  ``reduce_delta_entropy``.
+* Forces and stress of any JAX energy: ``energy_forces``, ``energy_forces_stress``,
+  ``voigt``.
+* Structure generation by gradient ascent (extra: generate): ``optimize_structure``,
+  ``OptimizationResult``, ``repulsion``.
+* ASE: ``EntropyBiasCalculator``, ``with_bias`` (add the bias to any ASE calculator).
+* Public submodules: ``jaxmd`` (bias energies in JAX-MD's conventions),
+  ``metadynamics`` (well-tempered metadynamics in one ``lax.scan``).
 """
 
 from . import jaxmd, metadynamics

@@ -1,21 +1,20 @@
 """Information quantities of descriptor rows: Gaussian kernel sums and what is built
 on them (as the reference ``quests.entropy``, same names and argument order).
 
-Quantities: entropy, frame_entropies, diversity, entropy_and_diversity,
-    delta_entropy, overlap, get_all_metrics, kernel_sum, log_kernel_sum,
-    weighted_kernel_sum, approx_delta_entropy, perfect_entropy;
-    ReferenceRows (a reference set prepared once for dH of many query sets);
-    DEFAULT_BANDWIDTH, DEFAULT_EPS, DEFAULT_APPROX_NEIGHBORS, DEFAULT_TARGET;
-    get_bandwidth, volume_per_atom
-Pure kernel sums (jit, vmap, grad; the building blocks of the entropy forces):
-    log_kernel_sums, self_kernel_sums, cross_kernel_sums, nearest_sq_distances,
-    default_block_size
-Descriptors larger than memory: write_descriptors, open_descriptors
-Public submodules:
-    execution  the one rule that picks traced, in-memory, streamed or sharded
-               execution (every quantity takes ``execution=``)
-    streaming  the quantities from host arrays and memory maps, block by block
-    sharded    the quantities with rows sharded over devices and hosts
+* Quantities: ``entropy``, ``frame_entropies``, ``diversity``,
+  ``entropy_and_diversity``, ``delta_entropy``, ``overlap``, ``get_all_metrics``,
+  ``kernel_sum``, ``log_kernel_sum``, ``weighted_kernel_sum``,
+  ``approx_delta_entropy``, ``perfect_entropy``; ``ReferenceRows`` (a reference set
+  prepared once for the dH of many query sets); ``BandwidthWarning``; the defaults;
+  ``get_bandwidth``, ``volume_per_atom``.
+* Pure kernel sums (jit, vmap, grad; the building blocks of the entropy forces):
+  ``log_kernel_sums``, ``self_kernel_sums``, ``cross_kernel_sums``,
+  ``nearest_sq_distances``, ``default_block_size``.
+* Descriptors larger than memory: ``write_descriptors``, ``open_descriptors``.
+* Public submodules: ``execution`` (the one rule that picks traced, in-memory,
+  streamed or sharded execution; every quantity takes ``execution=``), ``streaming``
+  (the quantities from host arrays and memory maps, block by block), ``sharded`` (rows
+  sharded over devices and hosts).
 
 Private modules: ``_quantities`` (the functions above), ``_kernels`` (the pure block
 sums and their float32 arithmetic), ``_engine`` (kernel sums of concrete sets driven

@@ -474,6 +474,7 @@ def get_all_metrics(
     h, vector = _as_bandwidths(h, x.dtype)
     mask = _as_mask(mask, x.shape[0], "mask")
     ent, div, dh = _self_quantities(x, h, mask, batch_size, execution, per_row=True)
+    warn_if_bandwidth_misfits(ent, _valid_rows(x, mask), h)
     return _shape_out(ent, vector), _shape_out(div, vector), _shape_out(dh, vector)
 
 

@@ -1,16 +1,16 @@
 """Dataset tools: what one does with the information of a dataset (the reference's
 ``quests.compression``, ``quests.tools``, ``quests.mcmc``).
 
-Frame sets: FrameSet (descriptors kept frame by frame)
-Compression: compress, msc, msc_conditional, fps, mean_fps, k_means, random_sample,
-    size_from, summary, METHODS
-Learning curves: learning_curve, entropy_sampler, information_gap, GapFit,
-    DEFAULT_FRACTIONS
-Trajectories: analyse_trajectory (streamed, frame by frame)
-Uncertainty: uq_report (model-free: dH of a test set against the training set)
-Generation: monte_carlo, MonteCarloResult (the gradient-based route is
-    :func:`quests_jax.forces.optimize_structure`)
-Public submodule: plots (matplotlib; ``pip install "quests_jax[plot]"``)
+* Frame sets: ``FrameSet`` (descriptors kept frame by frame).
+* Compression: ``compress``, ``msc``, ``msc_conditional``, ``fps``, ``mean_fps``,
+  ``k_means``, ``random_sample``, ``size_from``, ``summary``, ``METHODS``.
+* Learning curves: ``learning_curve``, ``entropy_sampler``, ``information_gap``,
+  ``GapFit``, ``DEFAULT_FRACTIONS``.
+* Trajectories: ``analyse_trajectory`` (streamed, frame by frame).
+* Uncertainty: ``uq_report`` (model-free: dH of a test set against the training set).
+* Generation: ``monte_carlo``, ``MonteCarloResult`` (the gradient-based route is
+  :func:`quests_jax.forces.optimize_structure`).
+* Public submodule: ``plots`` (matplotlib; ``pip install "quests_jax[plot]"``).
 """
 
 from typing import TYPE_CHECKING
