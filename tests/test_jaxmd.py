@@ -214,8 +214,12 @@ def test_nvt_of_a_thousand_atoms_with_jax_md_lists_jitted_end_to_end():
 
 @pytest.mark.parametrize("smooth", [None, 0.5])
 def test_neighbour_list_forces_work_in_chunks_of_atoms(smooth):
-    """Forces through a JAX-MD list: the compiled temporaries do not grow with the
-    atoms (4,000 -> 16,384; unchunked, they grew 4x, to 1.6 GB and more)."""
+    """Forces through a JAX-MD list: the compiled temporaries grow with the atoms only
+    by per-atom arrays (positions, rows, forces: a few hundred bytes an atom), never by
+    per-atom pair matrices (k x k floats, 4 kB an atom at k = 32; unchunked, the
+    temporaries grew ~100 kB an atom, to 1.6 GB and more at 16,384 atoms). Measured
+    4,000 -> 16,384 atoms: +284 B/atom plain, +500 B/atom smooth (jax 0.12.1; a ratio
+    bound of 1.5x failed there for the smooth variant, whose fixed part is only 12 MB)."""
 
     def temp(rep):
         atoms = cubic_cu(rep, seed=5)
@@ -226,10 +230,11 @@ def test_neighbour_list_forces_work_in_chunks_of_atoms(smooth):
         bias, neighbor_fn, frac, _ = _listed_bias(atoms, cv, 5.0 + (smooth or 0.0), jnp.float32)
         forces = jax.jit(lambda b, r, n: quantity.force(b)(r, neighbor=n))
         compiled = forces.lower(bias, frac, neighbor_fn.allocate(frac)).compile()
-        return compiled.memory_analysis().temp_size_in_bytes
+        return compiled.memory_analysis().temp_size_in_bytes, len(atoms)
 
-    small, large = temp(10), temp(16)
-    assert large < 1.5 * small, (small, large)
+    (small, n_small), (large, n_large) = temp(10), temp(16)
+    per_atom = (large - small) / (n_large - n_small)
+    assert per_atom < 2048, (small, large, per_atom)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
