@@ -287,24 +287,31 @@ def test_bad_input_is_named():
 
 
 def test_jax_md_float64_sums_do_not_warn_in_float32():
-    """jax-md's pair energies request float64 sums; with x64 off JAX warned at every
-    trace (the examples printed it). Importing quests_jax.forces (which imports
-    quests_jax.forces.jaxmd) hides exactly that warning, while a user's own float64 request
-    elsewhere still warns."""
+    """jax-md's pair energies request float64 sums; with x64 off JAX warns at every
+    trace (the examples printed it). Inside jax_md_float64_warnings_ignored() exactly
+    that warning is hidden, while a user's own float64 request still warns; importing
+    quests_jax.forces installs no filter (outside the block jax-md still warns)."""
     import subprocess
     import sys
 
     code = """
 import warnings, jax, jax.numpy as jnp
 from jax_md import energy, space
-import quests_jax.forces
+from quests_jax.forces.jaxmd import jax_md_float64_warnings_ignored
 disp, _ = space.free()
 morse = energy.morse_pair(disp)
+r = jnp.ones((4, 3)) * jnp.arange(4.0)[:, None]
 with warnings.catch_warnings(record=True) as caught:
-    jax.jit(morse)(jnp.ones((4, 3)) * jnp.arange(4.0)[:, None])
-    jnp.zeros(3, dtype=jnp.float64)  # not from jax-md: still warns
+    warnings.simplefilter("always")
+    with jax_md_float64_warnings_ignored():
+        jax.jit(morse)(r)
+        jnp.zeros(3, dtype=jnp.float64)  # not from jax-md: still warns
 messages = [str(w.message)[:60] for w in caught]
 assert len(messages) == 1 and "requested in zeros" in messages[0], messages
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    jax.jit(morse)(jnp.ones((5, 3)) * jnp.arange(5.0)[:, None])  # new shape: traced again
+assert any("requested in sum" in str(w.message) for w in caught), caught
 """
     env = {k: v for k, v in os.environ.items() if k != "JAX_ENABLE_X64"}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
