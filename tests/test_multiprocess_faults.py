@@ -31,7 +31,7 @@ def files(tmp_path_factory):
     return d
 
 
-def _cli(args, port, pid, n=2):
+def _cli(args, port, pid, n=2, **env_vars):
     cmd = [
         sys.executable,
         "-m",
@@ -47,6 +47,7 @@ def _cli(args, port, pid, n=2):
         str(TIMEOUT),
     ]
     env = {k: v for k, v in os.environ.items() if k != "QUESTS_JAX_WORKER"}
+    env.update(env_vars)
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
@@ -107,6 +108,46 @@ def test_duplicated_process_id(files):
     procs = [_cli(["entropy", good], port, pid, n=3) for pid in (0, 1, 1)]
     for p in procs:
         _one_error_line(*_finish(p, started))
+
+
+@pytest.mark.slow
+def test_runs_on_warm_and_mixed_caches_never_hang(files, tmp_path):
+    """Issue 27: the second two-process run on one compilation cache hung in a
+    collective (8 of 8 warm runs; a process reading its programs from the cache while
+    its peer compiles them), beyond --timeout and SIGTERM. Multi-process runs now
+    compile in every process: three runs on one warm cache, then caches in different
+    states (one warm, one empty; a cache configured through JAX) all finish, with the
+    same entropy as a single process."""
+    good = str(files / "good.xyz")
+    warm = str(tmp_path / "warm")
+    single = subprocess.run(
+        [sys.executable, "-m", "quests_jax.cli", "entropy", good],
+        env=dict(os.environ, QUESTS_JAX_CACHE_DIR=warm),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert single.returncode == 0 and any(os.scandir(warm)), single.stderr
+    expected = [line for line in single.stdout.splitlines() if line.startswith("entropy:")]
+    states = [
+        [{"QUESTS_JAX_CACHE_DIR": warm}] * 2,
+        [{"QUESTS_JAX_CACHE_DIR": warm}] * 2,
+        [{"QUESTS_JAX_CACHE_DIR": warm}] * 2,
+        [{"QUESTS_JAX_CACHE_DIR": warm}, {"QUESTS_JAX_CACHE_DIR": str(tmp_path / "empty")}],
+        [{"JAX_COMPILATION_CACHE_DIR": warm}] * 2,
+    ]
+    for run, envs in enumerate(states):
+        port = free_port()
+        procs = [_cli(["entropy", good], port, pid, **env) for pid, env in enumerate(envs)]
+        try:
+            outs = [p.communicate(timeout=TIMEOUT * 8) for p in procs]
+        finally:
+            for p in procs:
+                p.kill()
+        for p, (_, err) in zip(procs, outs, strict=True):
+            assert p.returncode == 0, (run, err)
+        lines = [line for line in outs[0][0].splitlines() if line.startswith("entropy:")]
+        assert lines == expected, (run, outs[0][0])
 
 
 LIBRARY_RUN = """

@@ -450,20 +450,37 @@ def main(argv=None) -> int:
         jax.config.update("jax_enable_x64", True)
     if args.debug:
         _debug_logging()
-    enable_compilation_cache()  # a command opts in for its process (a library import does not)
     warnings.showwarning = _one_line_warning  # the command's own process: one line each
     with exit_on_signals():  # SIGTERM / SIGHUP clean up like Ctrl-C
         return _run(args, argv)
 
 
+def _use_compilation_cache(multi_process: bool) -> None:
+    """A command opts in to the persistent cache for its process (importing the library
+    does not). Not in multi-process runs: a process that reads a program from the cache
+    while its peer compiles it hangs the next collective (jax.distributed on CPU, every
+    warm run after the first; SIGTERM cannot end it), so every process compiles, as in
+    a cold run, and a cache configured through JAX is switched off for the run too."""
+    if not multi_process:
+        enable_compilation_cache()
+        return
+    import jax
+
+    jax.config.update("jax_enable_compilation_cache", False)
+    logger.debug("persistent compilation cache off: a multi-process run compiles")
+
+
 def _run(args, argv) -> int:
     watch = None
     try:
+        multi_process = False
         if hasattr(args, "distributed"):
             init_distributed(args)
-            if supervisor.is_worker() and jax_processes() > 1:
+            multi_process = jax_processes() > 1
+            if supervisor.is_worker() and multi_process:
                 watch = supervisor.PeerWatch(args.timeout).start()
                 supervisor.agree(argv, input_paths(args), args.timeout)
+        _use_compilation_cache(multi_process)
         check_all_outputs(args)
         with track() as compiled:
             args.run(args)
