@@ -324,3 +324,31 @@ def test_searches_beyond_memory_are_refused_before_compute(root, capsys):
         qj.get_descriptors([thin])
     with pytest.raises(ValueError, match="atom pairs"):
         qj.descriptor(thin.positions, thin.cell.array, True)
+
+
+def test_big_endian_rows_give_the_same_numbers(tmp_path, capsys):
+    """Issue 27: after one ordinary call, delta_entropy(y, x.astype(">f4")) returned
+    -4.86 for every row (true values ~3e4 here) and overlap 1.0 (true 0), library and
+    compat alike; a big-endian .npy gave an internal JAX error in the CLI. Byte order
+    is normalised at every door for rows."""
+    from quests_jax.compat import entropy as compat
+
+    rng = np.random.default_rng(0)
+    x = (rng.normal(size=(200, 63)) * 0.1).astype(np.float32)
+    y = x[:5] + 0.5
+    h = 0.1
+    expected = np.asarray(qj.delta_entropy(y, x, h))  # the ordinary call first
+    assert expected.min() > 1.0
+    for xb, yb in ((x.astype(">f4"), y), (x, y.astype(">f4")), (x.astype(">f8"), y)):
+        np.testing.assert_allclose(qj.delta_entropy(yb, xb, h), expected, rtol=1e-6)
+        assert float(qj.overlap(yb, xb, h)) == 0.0
+        np.testing.assert_allclose(compat.delta_entropy(yb, xb, h), expected, rtol=1e-6)
+    assert float(qj.entropy(x.astype(">f4"), h)) == pytest.approx(float(qj.entropy(x, h)))
+    np.save(tmp_path / "x.npy", x.astype(">f4"))
+    np.save(tmp_path / "y.npy", y.astype(">f4"))
+    out = tmp_path / "dh.json"
+    assert (
+        main(["dH", str(tmp_path / "y.npy"), str(tmp_path / "x.npy"), "-b", str(h), "-o", str(out)])
+        == 0
+    )
+    np.testing.assert_allclose(json.loads(out.read_text())["delta_entropy"], expected, rtol=1e-5)

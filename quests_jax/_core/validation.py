@@ -150,13 +150,23 @@ def check_smooth(smooth: float | None) -> float | None:
     return float(smooth)
 
 
+def native_byte_order(a: np.ndarray) -> np.ndarray:
+    """``a`` in the machine's byte order: itself when it is (a memory map stays one),
+    else a converted copy. JAX reads an array's bytes as native, so big-endian rows
+    (``x.astype(">f4")``, a ``.npy`` written on such a machine) gave silently wrong
+    sums; every door for rows passes them through here."""
+    if a.dtype.isnative:
+        return a
+    return a.astype(a.dtype.newbyteorder("="))
+
+
 def check_rows(a, name: str, *, width: int | None = None, allow_empty: bool = False):
     """Descriptor rows (n, d) given by a user, as a host array: 2-D, with rows (unless
     ``allow_empty``) and ``width`` columns when given. The one check of this kind;
     finiteness is checked where the rows are read for compute.
 
     Returns the array (NumPy; a memory map stays one)."""
-    a = a if isinstance(a, np.memmap) else np.asarray(a)
+    a = native_byte_order(a if isinstance(a, np.memmap) else np.asarray(a))
     columns = "d" if width is None else str(width)
     if a.ndim != 2 or (width is not None and a.shape[1] != width):
         raise ValueError(

@@ -28,7 +28,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._core.validation import check_block_size, check_finite_dh, check_finite_rows, check_scale
+from .._core.validation import (
+    check_block_size,
+    check_finite_dh,
+    check_finite_rows,
+    check_scale,
+    native_byte_order,
+)
 from . import _engine as engine
 from ._kernels import (
     log_kernel_from_sq_distances,
@@ -76,8 +82,8 @@ def _as_descriptors(a, name: str):
     float64 with x64 enabled), checked for NaN / inf on the host (no device program
     depends on its number of rows)."""
     traced = is_traced(a)
-    if not traced and not isinstance(a, np.memmap):
-        a = np.asarray(a)
+    if not traced:
+        a = native_byte_order(a if isinstance(a, np.memmap) else np.asarray(a))
     if getattr(a, "ndim", None) != 2:
         raise ValueError(
             f"{name} must be a 2-D (n_environments, width) array, got shape {np.shape(a)}"
