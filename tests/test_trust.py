@@ -352,3 +352,33 @@ def test_big_endian_rows_give_the_same_numbers(tmp_path, capsys):
         == 0
     )
     np.testing.assert_allclose(json.loads(out.read_text())["delta_entropy"], expected, rtol=1e-5)
+
+
+def test_outputs_get_open_modes_and_special_files_are_written_into(root, tmp_path, capsys):
+    """Issue 27: `.npy` outputs were private (0600); `-o` onto a FIFO or /dev/null with
+    --overwrite replaced it with a regular file (a FIFO's reader waited forever; as root
+    /dev/null was destroyed). Outputs get open()'s mode; FIFOs and character devices are
+    written into, as the reference does."""
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        for name in ("x.npy", "h.json"):
+            target = tmp_path / name
+            command = "descriptors" if name.endswith(".npy") else "entropy"
+            assert main([command, str(root / "a.xyz"), "-o", str(target)]) == 0
+            assert stat.S_IMODE(target.stat().st_mode) == 0o644, name
+    finally:
+        os.umask(old)
+    fifo = tmp_path / "results.fifo"
+    os.mkfifo(fifo)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()))
+    reader.start()
+    assert main(["entropy", str(root / "a.xyz"), "-o", str(fifo)]) == 0
+    reader.join(timeout=60)
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+    assert "entropy" in json.loads(received[0])
+    assert main(["entropy", str(root / "a.xyz"), "-o", "/dev/null", "--overwrite"]) == 0
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+    capsys.readouterr()

@@ -12,6 +12,10 @@
   is an atomic rename.
 * The temporary file is removed whatever happens, also on SIGTERM and SIGHUP once
   :func:`exit_on_signals` is installed (the command line does).
+* Outputs get the mode ``open()`` would give them (0666 less the umask).
+* A FIFO or a character device (``/dev/null``, ``/dev/stdout``, a terminal) is written
+  into, never replaced, as the reference does; no ``--overwrite`` is needed, since
+  nothing stored there is lost. Block devices and sockets are refused.
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import shutil
 import signal
+import stat
 import tempfile
 
 
@@ -43,6 +49,11 @@ def check_outputs(outputs: dict, inputs=(), overwrite: bool = False) -> None:
         seen[real] = f"{option} {path}"
         if os.path.isdir(path):
             raise ValueError(f"{option} {path} is a directory; give a file name")
+        kind = _kind(path)
+        if kind in ("block device", "socket"):
+            raise ValueError(f"{option} {path} is a {kind}; give a file name")
+        if kind == "stream":
+            continue  # written into (module docstring)
         if os.path.lexists(path) and not overwrite:
             raise OutputExistsError(f"output {path} exists; pass --overwrite to replace it")
         parent = os.path.dirname(os.path.abspath(path))
@@ -52,6 +63,22 @@ def check_outputs(outputs: dict, inputs=(), overwrite: bool = False) -> None:
             raise PermissionError(f"output directory {parent} is not writable")
 
 
+def _kind(path: str | os.PathLike[str]) -> str | None:
+    """ "stream" for a FIFO or a character device, "block device" or "socket", else
+    None (a regular file, a directory, or nothing yet)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    if stat.S_ISFIFO(mode) or stat.S_ISCHR(mode):
+        return "stream"
+    if stat.S_ISBLK(mode):
+        return "block device"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    return None
+
+
 def write_atomically(path: str | os.PathLike[str], write, overwrite: bool = False) -> None:
     """Call ``write(tmp)`` on a fresh temporary file beside ``path``, then publish it
     as ``path`` (module docstring). The temporary keeps ``path``'s extension, so
@@ -59,9 +86,6 @@ def write_atomically(path: str | os.PathLike[str], write, overwrite: bool = Fals
     tmp = temporary_beside(path)
     try:
         write(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; give it the usual mode
         publish(tmp, path, overwrite)
     finally:
         with contextlib.suppress(FileNotFoundError):
@@ -76,12 +100,21 @@ def temporary_beside(path: str | os.PathLike[str]) -> str:
     suffix = os.path.splitext(name)[1]
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=f".partial{suffix}")
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; give it open()'s mode
     return tmp
 
 
 def publish(tmp: str, path: str | os.PathLike[str], overwrite: bool = False) -> None:
     """Make the complete file ``tmp`` appear as ``path`` in one step; without
-    ``overwrite``, never replace a file that exists by then."""
+    ``overwrite``, never replace a file that exists by then. A FIFO or a character
+    device is written into (module docstring)."""
+    if _kind(path) == "stream":
+        with open(tmp, "rb") as source, open(path, "wb") as target:
+            shutil.copyfileobj(source, target)
+        os.remove(tmp)
+        return
     if overwrite:
         os.replace(tmp, path)
         return
