@@ -31,7 +31,7 @@ def files(tmp_path_factory):
     return d
 
 
-def _cli(args, port, pid, n=2, **env_vars):
+def _cli(args, port, pid, n=2, cwd=None, **env_vars):
     cmd = [
         sys.executable,
         "-m",
@@ -48,7 +48,9 @@ def _cli(args, port, pid, n=2, **env_vars):
     ]
     env = {k: v for k, v in os.environ.items() if k != "QUESTS_JAX_WORKER"}
     env.update(env_vars)
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    return subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd
+    )
 
 
 def _finish(proc, started):
@@ -148,6 +150,29 @@ def test_runs_on_warm_and_mixed_caches_never_hang(files, tmp_path):
             assert p.returncode == 0, (run, err)
         lines = [line for line in outs[0][0].splitlines() if line.startswith("entropy:")]
         assert lines == expected, (run, outs[0][0])
+
+
+def test_input_files_that_differ_after_their_first_mib_are_refused(tmp_path):
+    """Issue 27: processes compared their input files by size and a checksum of the
+    first MiB, so same-named files of one size that differ further on (one per node)
+    were combined into a wrong entropy. The whole content is compared now."""
+    frames = [cubic_cu(3, seed=s) for s in range(240)]  # ~1.4 MB of extxyz
+    first, second = tmp_path / "node0", tmp_path / "node1"
+    first.mkdir()
+    second.mkdir()
+    write(first / "data.xyz", frames)
+    text = (first / "data.xyz").read_text()
+    assert len(text) > 1.2 * (1 << 20)
+    cut = text.rindex("Cu ") + 5  # a digit of the last atom's x, past the first MiB
+    digit = "1" if text[cut] != "1" else "2"
+    (second / "data.xyz").write_text(text[:cut] + digit + text[cut + 1 :])
+    assert (second / "data.xyz").stat().st_size == (first / "data.xyz").stat().st_size
+    port, started = free_port(), time.monotonic()
+    procs = [
+        _cli(["entropy", "data.xyz"], port, pid, cwd=d) for pid, d in enumerate((first, second))
+    ]
+    lines = [_one_error_line(*_finish(p, started)) for p in procs]
+    assert any("differs between process 1 and process 0" in line for line in lines), lines
 
 
 LIBRARY_RUN = """

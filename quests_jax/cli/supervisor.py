@@ -22,6 +22,7 @@ Without ``--debug`` the supervisor passes on only the command's own stderr lines
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -29,7 +30,6 @@ import subprocess
 import sys
 import threading
 import time
-import zlib
 
 WORKER_ENV = "QUESTS_JAX_WORKER"
 PREFIX = "quests-jax/"  # keys in the coordination service's store
@@ -211,7 +211,7 @@ def _try_get(client, key: str):
 
 def fingerprint(argv: list[str], inputs: list[str]) -> dict:
     """What every process of one run must share: its arguments (but those that name
-    the process) and, per input file, its size and a checksum of its first MiB."""
+    the process) and, per input file, its size and a digest of its whole content."""
     args, skip = [], False
     for item in argv:
         if skip:
@@ -226,12 +226,20 @@ def fingerprint(argv: list[str], inputs: list[str]) -> dict:
     files = {}
     for path in inputs:
         try:
-            with open(path, "rb") as f:
-                head = f.read(1 << 20)
-            files[path] = [os.path.getsize(path), zlib.crc32(head)]
+            files[path] = [os.path.getsize(path), content_digest(path)]
         except OSError:
             files[path] = None  # type: ignore[assignment]  # reported by the checks
     return {"argv": args, "inputs": files}
+
+
+def content_digest(path: str, chunk: int = 1 << 22) -> str:
+    """BLAKE2b of a file's whole content, read in chunks (memory stays flat; ~1 GB/s).
+    The first MiB alone let processes combine files that differ further on."""
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def agree(argv: list[str], inputs: list[str], timeout: float) -> None:
