@@ -608,6 +608,7 @@ def check(report: dict) -> list[str]:
     """What fails the device check: a result off its float64 bound, a NaN, a missing
     float64 check where float64 exists."""
     failures = []
+    checked = 0
     for r in report["results"]:
         kind = next(
             (k for k in sorted(BOUNDS, key=len, reverse=True) if r["name"].startswith(k + "_")),
@@ -615,6 +616,7 @@ def check(report: dict) -> list[str]:
         )
         if kind is None:
             continue
+        checked += 1
         value, error = r["value"], r["error_vs_float64"]
         if value is None or not np.isfinite(value):
             failures.append(f"{r['name']}: value {value}")
@@ -626,6 +628,9 @@ def check(report: dict) -> list[str]:
         forces = r.get("details", {}).get("forces_error_vs_float64")
         if forces is not None and not forces <= BOUNDS["cv_dH forces"]:
             failures.append(f"{r['name']}: forces' float64 error {forces:.2e} > 1e-3")
+    if not checked:  # e.g. --only reference_gpu: a PASS would say nothing
+        names = ", ".join(r["name"] for r in report["results"]) or "none"
+        failures.append(f"no workload with a float64 bound ran (ran: {names})")
     return failures
 
 
@@ -652,9 +657,30 @@ def compare(a: dict, b: dict) -> str:
     return "\n".join(lines)
 
 
+REPORT_FIELDS = {
+    "": ("device", "results", "jax_version", "mode"),
+    "device": ("platform", "kind", "count"),
+    "results[]": ("name", "value", "unit"),
+}
+
+
 def load_report(path: str) -> dict:
-    with open(path) as f:
-        report = json.load(f)
-    if not isinstance(report, dict) or "results" not in report or "device" not in report:
-        raise ValueError(f"{path}: not a quests-jax bench report (no 'device' / 'results')")
+    """A report written by ``quests-jax bench -o``; ValueError naming the file and the
+    first field it lacks (a hand-edited or foreign JSON gave a KeyError traceback)."""
+    try:
+        with open(path) as f:
+            report = json.load(f)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not a quests-jax bench report (not JSON: {err})") from None
+    if not isinstance(report, dict):
+        raise ValueError(f"{path}: not a quests-jax bench report (not a JSON object)")
+    results = report.get("results")
+    parts: dict[str, list] = {"": [report], "device": [report.get("device")]}
+    parts["results[]"] = results if isinstance(results, list) else []
+    for where, fields in REPORT_FIELDS.items():
+        for part in parts[where]:
+            missing = [k for k in fields if not isinstance(part, dict) or k not in part]
+            if missing:
+                field = f"{where}.{missing[0]}" if where else missing[0]
+                raise ValueError(f"{path}: not a quests-jax bench report (no {field!r})")
     return report

@@ -108,6 +108,33 @@ def test_compare(tmp_path, capsys, tiny_report):
     assert row.split()[-1] == "0.50"
 
 
+def test_reports_without_a_field_and_checks_of_nothing_are_one_line(
+    tmp_path, capsys, monkeypatch, tiny_report
+):
+    """Issue 27: --compare of a report without device.platform gave a KeyError
+    traceback; --check --only reference_gpu printed "PASS: 0 workloads"."""
+    broken = copy.deepcopy(tiny_report)
+    del broken["device"]["platform"]
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(json.dumps(tiny_report))
+    b.write_text(json.dumps(broken))
+    code, _, err = run(capsys, "bench", "--compare", a, b)
+    assert code == 1 and err.count("\n") == 1 and "'device.platform'" in err, err
+    del broken["results"][0]["unit"]
+    b.write_text(json.dumps(broken))
+    code, _, err = run(capsys, "bench", "--compare", a, b)
+    assert code == 1 and "device.platform" in err
+    only_reference = copy.deepcopy(tiny_report)
+    only_reference["results"] = [dict(tiny_report["results"][0], name="reference_gpu_entropy")]
+    monkeypatch.setattr(benchmark, "run_suite", lambda **kw: only_reference)
+    with pytest.raises(SystemExit) as stop:
+        run(capsys, "bench", "--check", "--only", "reference_gpu")
+    assert stop.value.code == 1
+    captured = capsys.readouterr()
+    assert captured.out.strip().splitlines()[-1].startswith("FAIL")
+    assert "no workload with a float64 bound ran" in captured.err
+
+
 def test_bad_reports_and_outputs(tmp_path, capsys):
     not_report = tmp_path / "x.json"
     not_report.write_text("[1, 2]")

@@ -29,7 +29,7 @@ def cmd_bench(args) -> None:
         if failures:
             print(f"FAIL: {len(failures)} of {len(report['results'])} checks ({kind})")
             raise SystemExit(1)
-        print(f"PASS: {len(report['results'])} workloads within their float64 bounds ({kind})")
+        print(f"PASS: {len(report['results'])} workloads, within their float64 bounds ({kind})")
 
 
 def add_bench_command(sub) -> None:
