@@ -382,3 +382,40 @@ def test_outputs_get_open_modes_and_special_files_are_written_into(root, tmp_pat
     assert main(["entropy", str(root / "a.xyz"), "-o", "/dev/null", "--overwrite"]) == 0
     assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
     capsys.readouterr()
+
+
+def test_out_of_memory_is_one_line_naming_the_option(tmp_path, capsys, monkeypatch):
+    """Issue 27: `--batch-size 40000` beyond memory printed a 34-line RESOURCE_EXHAUSTED
+    traceback. A real run under a 6 GB address-space limit (XLA: "Out of memory
+    allocating 6420160000 bytes"), then the device's and the host's messages."""
+    import resource
+
+    rows = tmp_path / "rows.npy"
+    np.save(rows, (np.random.default_rng(0).normal(size=(45_000, 63)) * 0.05).astype(np.float32))
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (6 * 10**9, 6 * 10**9))
+
+    cli = [sys.executable, "-m", "quests_jax.cli", "entropy", str(rows), "--batch-size", "40000"]
+    out = subprocess.run(cli, capture_output=True, text=True, timeout=300, preexec_fn=limit)
+    assert out.returncode == 1, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("quests-jax: error: out of memory"), lines
+    assert "lower --batch-size (now 40000" in lines[0]
+
+    from quests_jax.cli import analysis
+
+    for err in (
+        jax.errors.JaxRuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying to allocate"),
+        MemoryError("Unable to allocate 12.0 GiB"),
+    ):
+
+        def fail(*args, err=err):
+            raise err
+
+        monkeypatch.setattr(analysis, "compute_entropy_and_diversity", fail)
+        small = tmp_path / "small.npy"
+        np.save(small, np.asarray(qj.get_descriptors([cubic_cu(2)])))
+        assert main(["entropy", str(small)]) == 1
+        err_text = capsys.readouterr().err
+        assert err_text.count("\n") == 1 and "out of memory: lower --batch-size" in err_text

@@ -16,6 +16,7 @@ suite).
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import warnings
 
@@ -470,6 +471,29 @@ def _use_compilation_cache(multi_process: bool) -> None:
     logger.debug("persistent compilation cache off: a multi-process run compiles")
 
 
+def _out_of_memory(err: Exception, args) -> str | None:
+    """One line for a run that ran out of memory (the host's MemoryError, or the
+    device's RESOURCE_EXHAUSTED / "Out of memory" from XLA: a 34-line traceback
+    before), naming the option to lower; None for any other error."""
+    text = first_line(err)
+    if not (
+        isinstance(err, MemoryError) or "RESOURCE_EXHAUSTED" in text or "Out of memory" in text
+    ):
+        return None
+    if getattr(args, "batch_size", None) is not None:
+        advice = (
+            f"lower --batch-size (now {args.batch_size}; memory grows with its square, "
+            "and without it a size that fits the device is chosen)"
+        )
+    elif hasattr(args, "batch_size"):
+        advice = "lower --batch-size (memory grows with its square), or use fewer rows"
+    else:
+        advice = "use smaller inputs, or a device with more memory"
+    found = re.search(r"allocating (\d+) bytes", text)
+    size = f" (allocating {int(found.group(1)) / 1e9:.1f} GB)" if found else ""
+    return f"out of memory{size}: {advice}"
+
+
 def _run(args, argv) -> int:
     watch = None
     try:
@@ -494,10 +518,15 @@ def _run(args, argv) -> int:
         print(f"{PROG}: error: {first_line(err)}", file=sys.stderr)
         return 1
     except Exception as err:  # noqa: BLE001 - a collective failed (a peer stopped)
+        message = _out_of_memory(err, args)
+        if message is not None and watch is None and not args.debug:
+            print(f"{PROG}: error: {message}", file=sys.stderr)
+            return 1
         if watch is None:
             raise
-        supervisor.report_error(first_line(err))
-        supervisor.exit_now(f"{type(err).__name__}: {first_line(err)}")
+        message = message or f"{type(err).__name__}: {first_line(err)}"
+        supervisor.report_error(message)
+        supervisor.exit_now(message)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
