@@ -9,10 +9,11 @@ import json
 import jax
 import numpy as np
 import pytest
+from ase.build import bulk
 from ase.io import read, write
 
 import quests_jax as qj
-from conftest import md_frames, write_lammps_dump
+from conftest import md_frames, rattle, write_lammps_dump
 from quests_jax import tools as compression
 from quests_jax.cli import build_parser, main
 from quests_jax.tools._frame_sets import FrameSet
@@ -648,3 +649,57 @@ def test_learning_curve_fractions_default_as_the_library_and_the_reference():
     ours = [float(f) for f in args.fractions.split(",")]
     theirs = next(p.default for p in reference_command.params if p.name == "fractions")
     assert ours == list(DEFAULT_FRACTIONS) == [float(f) for f in theirs.split(",")]
+
+
+def test_outputs_keep_what_the_user_asked_for(capsys, tmp_path):
+    """Issue 27, item 6: `dH -o out.extxyz` wrote JSON into it; `dH -b 0.01 0.1 -o
+    out.xyz` kept the first bandwidth only; `uq --structures` and `dH_traj -o .xyz`
+    dropped the DFT energies and forces; `dH_traj --index 30:` numbered file frame 30
+    as frame 0 (frames count from the start of the file)."""
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    frames = []
+    for i in range(12):
+        atoms = rattle(bulk("Cu", "fcc", a=3.61, cubic=True).repeat(2), 0.1, i)
+        forces = np.full((len(atoms), 3), float(i))
+        atoms.calc = SinglePointCalculator(atoms, energy=-float(i), forces=forces)
+        frames.append(atoms)
+    traj = tmp_path / "traj.xyz"
+    write(traj, frames)
+
+    out = tmp_path / "dh.extxyz"
+    code, _, err = run(capsys, "dH", traj, traj, "-o", out)
+    assert code == 0, err
+    written = read(out, ":")
+    assert len(written) == 12 and written[3].get_potential_energy() == -3.0
+    assert written[3].arrays["dH"].shape == (32,)
+
+    out = tmp_path / "two.xyz"
+    code, _, err = run(capsys, "dH", traj, traj, "-b", "0.01", "0.1", "-o", out)
+    assert code == 0, err
+    both = read(out, ":")[0]
+    assert both.arrays["dH"].shape == (32, 2)
+    np.testing.assert_allclose(both.info["dH_bandwidth"], [0.01, 0.1])
+    assert not np.allclose(both.arrays["dH"][:, 0], both.arrays["dH"][:, 1])
+
+    code, _, err = run(capsys, "dH", traj, traj, "-o", tmp_path / "dh.cif")
+    assert code == 1 and "extended XYZ" in err and not (tmp_path / "dh.cif").exists()
+
+    out = tmp_path / "uq.xyz"
+    code, _, err = run(capsys, "uq", traj, traj, "--structures", out)
+    assert code == 0, err
+    kept = read(out, ":")
+    assert kept[5].get_potential_energy() == -5.0
+    np.testing.assert_allclose(kept[5].get_forces(), 5.0)
+
+    for index, first in (("8:", 8), ("-3:", 9), ("2:11:4", 2)):
+        out = tmp_path / f"traj{first}.json"
+        code, _, err = run(capsys, "dH_traj", traj, f"--index={index}", "-o", out)
+        assert code == 0, err
+        numbers = [r["frame"] for r in json.loads(out.read_text())["frames"]]
+        step = 4 if index == "2:11:4" else 1
+        assert numbers == list(range(first, 12 if step == 1 else 11, step)), (index, numbers)
+    out = tmp_path / "traj.out.xyz"
+    code, _, err = run(capsys, "dH_traj", traj, "--index=8:", "-o", out)
+    assert code == 0, err
+    assert read(out, "0").get_potential_energy() == -8.0

@@ -26,8 +26,9 @@ from .common import (
     process,
     read_frames,
     say,
-    write_atomically,
+    structure_output,
     write_json,
+    write_per_atom,
 )
 
 
@@ -79,9 +80,10 @@ def two_sets(args):
 def cmd_dh(args) -> None:
     check_output(args.output, args.overwrite)
     check_plot(args)
-    if args.output and args.output.endswith(".xyz") and args.test.endswith((".npz", ".npy")):
+    structures = structure_output(args.output, "dH")
+    if structures and args.test.endswith((".npz", ".npy")):
         raise UserError("writing dH into structures (.xyz output) needs a structure file as TEST")
-    if args.output and args.output.endswith(".xyz") and process()[1] > 1:
+    if structures and process()[1] > 1:
         raise UserError("writing dH into structures (.xyz output) needs a single process")
     test, ref = two_sets(args)
     h = bandwidth_value(args)
@@ -110,14 +112,8 @@ def cmd_dh(args) -> None:
         log(f"plot written to {args.plot}")
     if not args.output:
         return
-    if args.output.endswith(".xyz"):
-        from ase.io import write
-
-        start = 0
-        for atoms in test.frames:
-            atoms.set_array("dH", first[start : start + len(atoms)])
-            start += len(atoms)
-        write_atomically(args.output, lambda tmp: write(tmp, test.frames, format="extxyz"))
+    if structures:
+        write_per_atom(args.output, test.frames, dh, "dH", h)  # every bandwidth's column
         log(f"structures with per-atom dH written to {args.output}")
         return
     write_json(

@@ -322,6 +322,50 @@ def say(*lines: str) -> None:
             print(line)
 
 
+STRUCTURE_SUFFIXES = (".xyz", ".extxyz")
+
+
+def structure_output(path: str | None, command: str) -> bool:
+    """Whether ``-o path`` asks for structures with per-atom values (extended XYZ:
+    ``.xyz`` / ``.extxyz``) rather than JSON. A name ASE would take for another
+    structure format is refused (it would hold JSON or extended XYZ, not what its name
+    says); any other name is JSON, as the reference writes."""
+    if path is None:
+        return False
+    lower = path.lower()
+    if lower.endswith(STRUCTURE_SUFFIXES):
+        return True
+    if lower.endswith(".json") or os.path.splitext(lower)[1] in ("", ".txt", ".out", ".log"):
+        return False
+    from ase.io.formats import filetype
+
+    try:
+        kind = filetype(path, read=False)
+    except Exception:  # noqa: BLE001 - not a structure format: JSON
+        return False
+    raise UserError(
+        f"-o {path}: {command} writes JSON (.json) or structures with per-atom values as "
+        f"extended XYZ (.xyz / .extxyz), not {kind}"
+    )
+
+
+def write_per_atom(path: str, frames: list, values: np.ndarray, name: str, h) -> None:
+    """The frames with per-atom ``values`` (n_atoms,) or (n_atoms, H) as the array
+    ``name`` (one column per bandwidth, listed in each frame's ``{name}_bandwidth``),
+    written atomically as extended XYZ. The frames keep every array and their
+    calculator's results (DFT energies, forces, stress), as the reference does."""
+    from ase.io import write
+
+    bandwidths = np.atleast_1d(np.asarray(h, dtype=float))
+    start = 0
+    for atoms in frames:
+        atoms.set_array(name, np.asarray(values[start : start + len(atoms)], dtype=float))
+        if bandwidths.size > 1:
+            atoms.info[f"{name}_bandwidth"] = bandwidths
+        start += len(atoms)
+    write_atomically(path, lambda tmp: write(tmp, frames, format="extxyz"))
+
+
 def file_name(path: str) -> str:
     """A file's name without its folders, for plot titles."""
     return os.path.basename(os.path.normpath(path)) or path
@@ -361,6 +405,7 @@ def iread_frames(path: str, index: str, fmt: str | None, types: dict | None = No
     from ase.io import iread
 
     require_file(path)
+    number = file_frame_numbers(path, index, fmt)
     frames = iread(path, index=index, format=fmt)
     i = 0
     while True:
@@ -370,8 +415,33 @@ def iread_frames(path: str, index: str, fmt: str | None, types: dict | None = No
             return
         except Exception as err:  # ASE raises many kinds for unreadable files
             raise unreadable(path, fmt, err) from None
-        yield apply_types(atoms, types, path, f" frame {i}")
+        yield apply_types(atoms, types, path, f" frame {number(i)}")
         i += 1
+
+
+def file_frame_numbers(path: str, index: str | None, fmt: str | None):
+    """``number(i)``: the file's number (from 0) of the i-th frame that ``--index``
+    selects, so that messages and results count frames from the start of the file.
+    The file is counted only for selections from its end (a negative start)."""
+    from ase.io import iread
+    from ase.io.formats import string2index
+
+    selection = string2index(index) if index not in (None, ":") else slice(None)
+    if isinstance(selection, int) and selection >= 0:
+        return lambda i: selection + i
+    if isinstance(selection, slice):
+        step = 1 if selection.step is None else selection.step
+        start = selection.start
+        if step > 0 and (start is None or start >= 0):
+            first = start or 0
+            return lambda i: first + i * step
+    if not isinstance(selection, int | slice):  # a format's own index: as it counts
+        return lambda i: i
+    total = sum(1 for _ in iread(path, index=":", format=fmt))
+    if isinstance(selection, int):
+        return lambda i: total + selection + i
+    chosen = range(*selection.indices(total))
+    return lambda i: chosen[i]
 
 
 # --------------------------------------------------------------------------------------

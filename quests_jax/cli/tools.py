@@ -18,6 +18,7 @@ from .common import (
     check_plot,
     compute_dtype,
     describe,
+    file_frame_numbers,
     file_name,
     iread_frames,
     load,
@@ -28,6 +29,7 @@ from .common import (
     require_file,
     write_atomically,
     write_json,
+    write_per_atom,
 )
 
 if TYPE_CHECKING:
@@ -311,8 +313,7 @@ def cmd_dh_traj(args) -> None:
             return
         from ase.io import write
 
-        atoms = atoms.copy()
-        for name, values in per_atom.items():
+        for name, values in per_atom.items():  # the frame keeps its energy and forces
             atoms.set_array(name, values)
         write(stream, atoms, format="extxyz")
 
@@ -346,6 +347,9 @@ def cmd_dh_traj(args) -> None:
         if tmp and os.path.exists(tmp):
             os.remove(tmp)
     seconds = time.perf_counter() - t0
+    number = file_frame_numbers(args.trajectory, args.index, args.format)
+    for record in records:  # frames count from the start of the file, as messages do
+        record["frame"] = number(record["frame"])
     n_atoms = sum(r["n_atoms"] for r in records)
     print(f"frames: {len(records)}, environments: {n_atoms}")
     for name in ("self", "reference", "previous"):
@@ -454,16 +458,8 @@ def cmd_uq(args) -> None:
             overwrite=overwrite_allowed(),
         )
         log(f"plot written to {args.plot}")
-    if args.structures:
-        from ase.io import write
-
-        start, frames = 0, []
-        for atoms in test.frames:
-            atoms = atoms.copy()
-            atoms.set_array("dH", dh[start : start + len(atoms)])
-            start += len(atoms)
-            frames.append(atoms)
-        write_atomically(args.structures, lambda tmp: write(tmp, frames, format="extxyz"))
+    if args.structures:  # the frames keep their energies and forces
+        write_per_atom(args.structures, test.frames, dh, "dH", h)
         log(f"structures with per-atom dH written to {args.structures}")
     if args.output:
         write_json(args.output, report, args)
