@@ -703,3 +703,29 @@ def test_outputs_keep_what_the_user_asked_for(capsys, tmp_path):
     code, _, err = run(capsys, "dH_traj", traj, "--index=8:", "-o", out)
     assert code == 0, err
     assert read(out, "0").get_potential_energy() == -8.0
+
+
+def test_descriptor_files_of_other_settings_are_not_mixed(capsys, tmp_path):
+    """Issue 27, item 3: `descriptors -c 3 -o t3.npz; descriptors -o r5.npz; dH t3.npz
+    r5.npz` gave a mean dH of 1143 instead of ~8, although both files record their
+    cutoff. Files are checked against each other and against the command's settings
+    (which describe the structure inputs), in dH, uq, overlap, compress -r, dH_traj -r."""
+    frames = [rattle(bulk("Cu", "fcc", a=3.61, cubic=True).repeat(2), 0.1, i) for i in range(4)]
+    traj = tmp_path / "cu.xyz"
+    write(traj, frames)
+    t3, r5 = tmp_path / "t3.npz", tmp_path / "r5.npz"
+    assert run(capsys, "descriptors", traj, "-c", "3", "-o", t3)[0] == 0
+    assert run(capsys, "descriptors", traj, "-o", r5)[0] == 0
+    for argv in (
+        ("dH", t3, r5),
+        ("dH", traj, t3),
+        ("uq", traj, t3),
+        ("overlap", r5, t3),
+        ("compress", traj, "-r", t3, "-s", "2"),
+        ("dH_traj", traj, "-r", t3),
+        ("dH", r5, traj, "-c", "3"),
+    ):
+        code, _, err = run(capsys, *argv)
+        assert code == 1 and "other settings" in err and "cutoff" in err, (argv, err)
+    assert run(capsys, "dH", traj, t3, "-c", "3")[0] == 0  # the same settings: fine
+    assert run(capsys, "dH", t3, t3)[0] == 0

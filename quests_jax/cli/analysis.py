@@ -12,6 +12,7 @@ from .common import (
     bandwidth_value,
     check_output,
     check_plot,
+    check_same_settings,
     compute_delta_entropy,
     compute_dtype,
     compute_entropy_and_diversity,
@@ -67,6 +68,7 @@ def cmd_entropy(args) -> None:
 
 def two_sets(args):
     test_input, ref_input = load(args.test, args), load(args.reference, args)
+    check_same_settings(args, (args.test, test_input), (args.reference, ref_input))
     test = describe(args.test, test_input, args)
     ref = describe(args.reference, ref_input, args)
     if test.x.shape[1] != ref.x.shape[1]:

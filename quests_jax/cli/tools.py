@@ -12,10 +12,12 @@ import numpy as np
 from .._core.output_files import publish, temporary_beside
 from .analysis import two_sets
 from .common import (
+    Described,
     UserError,
     bandwidth_value,
     check_output,
     check_plot,
+    check_same_settings,
     compute_dtype,
     describe,
     file_frame_numbers,
@@ -104,6 +106,8 @@ def cmd_compress(args) -> None:
     if args.output and not _is_json(args.output) and loaded.frames is None:
         raise UserError("writing the compressed structures needs a structure file as input")
     ref_loaded = load(args.reference, args) if args.reference else None
+    if ref_loaded is not None:
+        check_same_settings(args, (args.file, loaded), (args.reference, ref_loaded))
     data = describe(args.file, loaded, args).frame_set(args.file)
     size = compression.size_from(args.size, data.n_frames)
     reference = None
@@ -290,7 +294,10 @@ def cmd_dh_traj(args) -> None:
     h = _single_bandwidth(args)
     reference = None
     if args.reference:
-        reference = describe(args.reference, load(args.reference, args), args).x
+        ref_loaded = load(args.reference, args)
+        trajectory = Described(None, [])  # structures, described here with -k / -c
+        check_same_settings(args, (args.trajectory, trajectory), (args.reference, ref_loaded))
+        reference = describe(args.reference, ref_loaded, args).x
     xyz = args.output and not _is_json(args.output)
     tmp = None
     if xyz:
