@@ -123,6 +123,9 @@ layer over the JAX library. What differs:
   (`jax.config.update("jax_enable_x64", True)`): results agree with the reference to
   about 1e-5 relative (1e-10 with x64). Descriptors are float64 by default, as in the
   reference.
+* Result types are the reference's: float32 inputs give float32 arrays and
+  `np.float32` scalars, float64 inputs float64. Integer and float16 descriptors, which
+  the reference refuses, give float64 and float32 results (never integers).
 * `approx_delta_entropy` finds the n nearest references exactly (the reference's
   pynndescent search is approximate, and its keywords are accepted and ignored), so
   its dH is never above the reference's and equal where pynndescent found the true

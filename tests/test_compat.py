@@ -376,3 +376,41 @@ def qj_descriptors(frames):
     from quests_jax import get_descriptors
 
     return get_descriptors(frames)
+
+
+def test_results_take_the_references_dtypes_whatever_the_input():
+    """Issue 27, item 7: compat cast results to the input's dtype (integer descriptors
+    gave dH [0 0 0] and kernel sums 0; float16 kernel sums 0), and
+    msc_conditional(size=0) selected one frame where the reference selects none.
+    float32 inputs give float32 results, scalars included, as the reference's; ints
+    (which the reference refuses) float64; float16 float32."""
+    from quests.compression.fps import msc_conditional as ref_msc_conditional
+    from quests.entropy import delta_entropy as ref_delta_entropy
+    from quests.entropy import entropy as ref_entropy
+
+    from quests_jax.compat.compression.fps import msc_conditional
+    from quests_jax.compat.entropy import delta_entropy, entropy, get_all_metrics, kernel_sum
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(50, 63)) * 5
+    y = x[:3] + 0.1
+    h = 0.5
+    exact = ref_delta_entropy(y, x, h)
+    for dtype, result in ((np.int64, np.float64), (np.int32, np.float64), (np.float16, np.float32)):
+        xi, yi = x.astype(dtype), y.astype(dtype)
+        expected = ref_delta_entropy(yi.astype(result), xi.astype(result), h)
+        dh = delta_entropy(yi, xi, h)
+        assert dh.dtype == result and np.abs(dh - expected).max() < 1e-3 * np.abs(expected).max()
+        sums = kernel_sum(yi, xi, h)
+        assert sums.dtype == result and (sums > 0).all()
+    for dtype in (np.float32, np.float64):
+        xd = x.astype(dtype)
+        value, reference = entropy(xd, h), ref_entropy(xd, h)
+        assert type(value) is type(reference)  # the value: float32 cancellation there
+        assert value == pytest.approx(ref_entropy(x, h), rel=1e-5)
+        assert all(np.asarray(v).dtype == dtype for v in get_all_metrics(xd, h))
+    assert np.abs(delta_entropy(y, x, h) - exact).max() < 1e-4 * np.abs(exact).max()
+    frames = [x[:10], x[10:20], x[20:30]]
+    entropies = [1.0, 2.0, 3.0]
+    assert msc_conditional(frames, entropies, 0, [x[30:]]) == []
+    assert ref_msc_conditional(frames, entropies, 0, [x[30:]]) == []

@@ -32,13 +32,15 @@ def perfect_entropy(x, h=DEFAULT_BANDWIDTH, batch_size: int = DEFAULT_BATCH):
 def entropy(x, h=DEFAULT_BANDWIDTH, batch_size: int = DEFAULT_BATCH):
     """Information entropy H of the rows of x (nats): a float, or (H,) for an array h."""
     del batch_size
-    return as_reference(_info.entropy(_rows(x), bandwidths(h)))
+    x = _rows(x)
+    return as_reference(_info.entropy(x, bandwidths(h)), x.dtype)
 
 
 def diversity(x, h=DEFAULT_BANDWIDTH, batch_size: int = DEFAULT_BATCH):
     """Diversity D = log sum_i 1 / p(x_i): a float, or (H,) for an array h."""
     del batch_size
-    return as_reference(_info.diversity(_rows(x), bandwidths(h)))
+    x = _rows(x)
+    return as_reference(_info.diversity(x, bandwidths(h)), x.dtype)
 
 
 def delta_entropy(y, x, h=DEFAULT_BANDWIDTH, batch_size: int = DEFAULT_BATCH):
@@ -53,7 +55,7 @@ def get_all_metrics(x, h=DEFAULT_BANDWIDTH, batch_size: int = DEFAULT_BATCH):
     del batch_size
     x = _rows(x)
     ent, div, dh = _info.get_all_metrics(x, bandwidths(h))
-    return as_reference(ent), as_reference(div), as_reference(dh, x.dtype)
+    return as_reference(ent, x.dtype), as_reference(div, x.dtype), as_reference(dh, x.dtype)
 
 
 def kernel_sum(x, y, h=DEFAULT_BANDWIDTH, batch_size: int = DEFAULT_BATCH):

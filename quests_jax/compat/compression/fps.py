@@ -51,6 +51,8 @@ def msc_conditional(
 ):
     """:func:`msc` given the ``reference`` frames' descriptors (a list) already chosen."""
     del batch_size
+    if len(descriptors) == 0 or size <= 0:
+        return []  # as the reference (msc itself always keeps its first frame)
     data = _frames(descriptors)
     ref = np.concatenate([np.asarray(r) for r in reference]) if len(reference) else None
     chosen = _tools.msc_conditional(
