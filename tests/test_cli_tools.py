@@ -729,3 +729,35 @@ def test_descriptor_files_of_other_settings_are_not_mixed(capsys, tmp_path):
         assert code == 1 and "other settings" in err and "cutoff" in err, (argv, err)
     assert run(capsys, "dH", traj, t3, "-c", "3")[0] == 0  # the same settings: fine
     assert run(capsys, "dH", t3, t3)[0] == 0
+
+
+def test_input_options_describe_the_first_input_only(capsys, tmp_path):
+    """Issue 27, item 2: --index, --format and --types applied to the reference file
+    too: `dH test train --index -1` used one training frame; `dH_traj md.lammpstrj
+    --format lammps-dump-text -r train.xyz` (the docs' own example) failed. They
+    describe the first input; --reference-index / -format / -types the reference."""
+    frames = [rattle(bulk("Cu", "fcc", a=3.61, cubic=True).repeat(2), 0.1, i) for i in range(6)]
+    train = tmp_path / "train.xyz"
+    write(train, frames)
+    test = tmp_path / "test.xyz"
+    write(test, frames[:3])
+    out = tmp_path / "dh.json"
+    code, _, err = run(capsys, "dH", test, train, "--index", "-1", "-o", out)
+    assert code == 0, err
+    result = json.loads(out.read_text())
+    assert result["ref_envs"] == 6 * 32 and result["test_envs"] == 32
+    out = tmp_path / "dh2.json"
+    code, _, err = run(capsys, "dH", test, train, "--reference-index", "0:2", "-o", out)
+    assert code == 0, err
+    assert json.loads(out.read_text())["ref_envs"] == 2 * 32
+    dump = tmp_path / "md.lammpstrj"
+    write_lammps_dump(dump, frames[:2])
+    code, _, err = run(
+        capsys, "dH_traj", dump, "--format", "lammps-dump-text", "--types", "1:Cu", "-r", train
+    )
+    assert code == 0, err
+    code, _, err = run(capsys, "compress", train, "-r", test, "--index", "0:4", "-s", "2")
+    assert code == 0, err
+    code, out_text, err = run(capsys, "uq", test, train, "--index", "0:1")
+    assert code == 0, err
+    assert "against 192 training environments" in out_text

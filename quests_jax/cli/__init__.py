@@ -107,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=about)
         p.add_argument("test", help="test structures or descriptors")
         p.add_argument("reference", help="reference structures or descriptors")
-        add_descriptor_options(p)
+        add_descriptor_options(p, first="TEST")
         add_kernel_options(p)
         if name == "overlap":
             p.add_argument(
@@ -171,10 +171,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _single_input(sub, name, about, run):
+def _single_input(sub, name, about, run, first: str | None = None):
     p = sub.add_parser(name, help=about, description=about)
     p.add_argument("file", help="structures (any ASE format) or descriptors (.npz/.npy)")
-    add_descriptor_options(p)
+    add_descriptor_options(p, first=first)
     add_kernel_options(p)
     p.set_defaults(run=run)
     return p
@@ -191,7 +191,7 @@ def _add_analysis_commands(sub) -> None:
     )
     p.add_argument("test", help="test structures or descriptors")
     p.add_argument("reference", help="reference structures or descriptors")
-    add_descriptor_options(p)
+    add_descriptor_options(p, first="TEST")
     add_kernel_options(p)
     p.add_argument(
         "-n",
@@ -256,6 +256,7 @@ def _add_dataset_commands(sub) -> None:
         "compress",
         "keep the frames that carry most of a dataset's information",
         cmd_compress,
+        first="FILE",
     )
     p.add_argument(
         "-s",
@@ -314,7 +315,7 @@ def _add_dataset_commands(sub) -> None:
     about = "per-frame entropy and dH of a trajectory, streamed frame by frame"
     p = sub.add_parser("dH_traj", help=about, description=about)
     p.add_argument("trajectory", help="trajectory (extxyz, LAMMPS dump, ... any ASE format)")
-    add_descriptor_options(p)
+    add_descriptor_options(p, first="TRAJECTORY")
     add_kernel_options(p)
     p.add_argument("-r", "--reference", default=None, help="reference structures or descriptors")
     p.add_argument(
@@ -348,7 +349,7 @@ def _add_dataset_commands(sub) -> None:
     p = sub.add_parser("uq", help=about, description=about)
     p.add_argument("test", help="test structures (or .npz descriptors with frame sizes)")
     p.add_argument("reference", help="training structures or descriptors")
-    add_descriptor_options(p)
+    add_descriptor_options(p, first="TEST")
     add_kernel_options(p)
     p.add_argument(
         "-t",

@@ -67,7 +67,7 @@ def cmd_entropy(args) -> None:
 
 
 def two_sets(args):
-    test_input, ref_input = load(args.test, args), load(args.reference, args)
+    test_input, ref_input = load(args.test, args), load(args.reference, args, reference=True)
     check_same_settings(args, (args.test, test_input), (args.reference, ref_input))
     test = describe(args.test, test_input, args)
     ref = describe(args.reference, ref_input, args)

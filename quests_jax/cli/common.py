@@ -194,10 +194,16 @@ class Described:
         return FrameSet(self.x, self.sizes)
 
 
-def load(path: str, args) -> Described:
+def load(path: str, args, reference: bool = False) -> Described:
     """Read an input: structures (not yet described) or saved descriptors. Every
-    input is loaded before any is described, so that a bad second file fails fast."""
+    input is loaded before any is described, so that a bad second file fails fast.
+    ``reference``: the command's second input, read with --reference-index,
+    --reference-format and --reference-types (--index and the others describe the
+    first input only)."""
     if not path.endswith((".npz", ".npy")):
+        if reference:
+            index, fmt = getattr(args, "reference_index", ":"), args.reference_format
+            return Described(None, read_frames(path, index, fmt, args.reference_types))
         return Described(None, read_frames(path, args.index, args.format, args.types))
     require_file(path)
     t0 = time.perf_counter()
@@ -471,17 +477,42 @@ def file_frame_numbers(path: str, index: str | None, fmt: str | None):
 # parser
 
 
-def add_input_options(p, index: bool = True) -> None:
+def add_input_options(p, index: bool = True, first: str | None = None) -> None:
+    """--index, --format, --types; with ``first`` (a command of two inputs, e.g.
+    "TEST"), they describe that input only, and --reference-index, --reference-format,
+    --reference-types describe the reference (an --index of a trajectory applied to
+    the training file too, which was silently cut to one frame)."""
+    of = f" of {first} only" if first else ""
     if index:
-        p.add_argument("--index", default=":", help="frames to read, ASE syntax (default: ':')")
-    p.add_argument("--format", default=None, help="ASE file format (default: from the name)")
+        p.add_argument(
+            "--index", default=":", help=f"frames to read{of}, ASE syntax (default: ':')"
+        )
+    p.add_argument("--format", default=None, help=f"ASE file format{of} (default: from the name)")
     p.add_argument(
         "--types",
         type=element_types,
         default=None,
         metavar="1:C,2:H",
-        help="elements of numbered atom types (LAMMPS dumps, which ASE reads as H, He, ...)",
+        help=f"elements of numbered atom types{of} (LAMMPS dumps, which ASE reads as H, He, ...)",
     )
+    if first:
+        p.add_argument(
+            "--reference-index",
+            default=":",
+            help="frames to read of the reference, ASE syntax (default: ':')",
+        )
+        p.add_argument(
+            "--reference-format",
+            default=None,
+            help="ASE file format of the reference (default: from the name)",
+        )
+        p.add_argument(
+            "--reference-types",
+            type=element_types,
+            default=None,
+            metavar="1:C,2:H",
+            help="elements of the reference's numbered atom types",
+        )
 
 
 def element_types(text: str) -> dict:
@@ -513,8 +544,8 @@ def apply_types(atoms, types: dict | None, path: str, where: str = ""):
     return atoms
 
 
-def add_descriptor_options(p, index: bool = True) -> None:
-    add_input_options(p, index)
+def add_descriptor_options(p, index: bool = True, first: str | None = None) -> None:
+    add_input_options(p, index, first)
     p.add_argument(
         "-c",
         "--cutoff",

@@ -105,7 +105,7 @@ def cmd_compress(args) -> None:
     loaded = load(args.file, args)
     if args.output and not _is_json(args.output) and loaded.frames is None:
         raise UserError("writing the compressed structures needs a structure file as input")
-    ref_loaded = load(args.reference, args) if args.reference else None
+    ref_loaded = load(args.reference, args, reference=True) if args.reference else None
     if ref_loaded is not None:
         check_same_settings(args, (args.file, loaded), (args.reference, ref_loaded))
     data = describe(args.file, loaded, args).frame_set(args.file)
@@ -294,7 +294,7 @@ def cmd_dh_traj(args) -> None:
     h = _single_bandwidth(args)
     reference = None
     if args.reference:
-        ref_loaded = load(args.reference, args)
+        ref_loaded = load(args.reference, args, reference=True)
         trajectory = Described(None, [])  # structures, described here with -k / -c
         check_same_settings(args, (args.trajectory, trajectory), (args.reference, ref_loaded))
         reference = describe(args.reference, ref_loaded, args).x
