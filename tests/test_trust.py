@@ -388,16 +388,17 @@ def test_out_of_memory_is_one_line_naming_the_option(tmp_path, capsys, monkeypat
     """Issue 27: `--batch-size 40000` beyond memory printed a 34-line RESOURCE_EXHAUSTED
     traceback. A real run under a 6 GB address-space limit (XLA: "Out of memory
     allocating 6420160000 bytes"), then the device's and the host's messages."""
-    import resource
-
     rows = tmp_path / "rows.npy"
     np.save(rows, (np.random.default_rng(0).normal(size=(45_000, 63)) * 0.05).astype(np.float32))
-
-    def limit():
-        resource.setrlimit(resource.RLIMIT_AS, (6 * 10**9, 6 * 10**9))
-
-    cli = [sys.executable, "-m", "quests_jax.cli", "entropy", str(rows), "--batch-size", "40000"]
-    out = subprocess.run(cli, capture_output=True, text=True, timeout=300, preexec_fn=limit)
+    # the limit is set by the child itself (a preexec_fn would fork this threaded process)
+    limited = (
+        "import resource, runpy, sys; "
+        "resource.setrlimit(resource.RLIMIT_AS, (6 * 10**9, 6 * 10**9)); "
+        "sys.argv = ['quests-jax'] + sys.argv[1:]; "
+        "runpy.run_module('quests_jax.cli', run_name='__main__')"
+    )
+    cli = [sys.executable, "-c", limited, "entropy", str(rows), "--batch-size", "40000"]
+    out = subprocess.run(cli, capture_output=True, text=True, timeout=300)
     assert out.returncode == 1, out.stderr
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("quests-jax: error: out of memory"), lines
