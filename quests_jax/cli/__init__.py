@@ -452,9 +452,13 @@ def main(argv=None) -> int:
         jax.config.update("jax_enable_x64", True)
     if args.debug:
         _debug_logging()
-    warnings.showwarning = _one_line_warning  # the command's own process: one line each
-    with exit_on_signals():  # SIGTERM / SIGHUP clean up like Ctrl-C
-        return _run(args, argv)
+    shown = warnings.showwarning
+    warnings.showwarning = _one_line_warning  # one line each, while the command runs
+    try:
+        with exit_on_signals():  # SIGTERM / SIGHUP clean up like Ctrl-C
+            return _run(args, argv)
+    finally:
+        warnings.showwarning = shown
 
 
 def _use_compilation_cache(multi_process: bool) -> None:
