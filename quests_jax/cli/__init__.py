@@ -504,8 +504,8 @@ def _run(args, argv) -> int:
     try:
         multi_process = False
         if hasattr(args, "distributed"):
-            init_distributed(args)
-            multi_process = jax_processes() > 1
+            # a single-process run does not start the backend here to ask
+            multi_process = init_distributed(args) and jax_processes() > 1
             if supervisor.is_worker() and multi_process:
                 watch = supervisor.PeerWatch(args.timeout).start()
                 supervisor.agree(argv, input_paths(args), args.timeout)

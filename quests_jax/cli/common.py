@@ -202,8 +202,8 @@ def load(path: str, args, reference: bool = False) -> Described:
     first input only)."""
     if not path.endswith((".npz", ".npy")):
         if reference:
-            index, fmt = getattr(args, "reference_index", ":"), args.reference_format
-            return Described(None, read_frames(path, index, fmt, args.reference_types))
+            index, fmt, types = args.reference_index, args.reference_format, args.reference_types
+            return Described(None, read_frames(path, index, fmt, types))
         return Described(None, read_frames(path, args.index, args.format, args.types))
     require_file(path)
     t0 = time.perf_counter()
@@ -429,12 +429,14 @@ def devices_note() -> str:
     return f" on {n_dev} devices in {n_proc} processes" if n_dev > 1 else ""
 
 
-def iread_frames(path: str, index: str, fmt: str | None, types: dict | None = None):
-    """Frames one at a time (ase.io.iread): a trajectory never sits in memory."""
+def iread_frames(path: str, index: str, fmt: str | None, types: dict | None = None, number=None):
+    """Frames one at a time (ase.io.iread): a trajectory never sits in memory.
+    ``number``: the :func:`file_frame_numbers` of this selection, when the caller has
+    it already (it may read the whole file once)."""
     from ase.io import iread
 
     require_file(path)
-    number = file_frame_numbers(path, index, fmt)
+    number = number or file_frame_numbers(path, index, fmt)
     frames = iread(path, index=index, format=fmt)
     i = 0
     while True:
@@ -623,11 +625,12 @@ def add_parallel_options(p) -> None:
     )
 
 
-def init_distributed(args) -> None:
-    """Start jax.distributed when asked, before anything touches a device."""
+def init_distributed(args) -> bool:
+    """Start jax.distributed when asked, before anything touches a device; whether it
+    was started."""
     explicit = [args.coordinator, args.num_processes, args.process_id]
     if not args.distributed and all(v is None for v in explicit):
-        return
+        return False
     if not args.distributed and any(v is None for v in explicit):
         raise UserError("--coordinator, --num-processes and --process-id go together")
     if args.process_id is not None and not 0 <= args.process_id < args.num_processes:
@@ -653,6 +656,7 @@ def init_distributed(args) -> None:
         f"process {jax.process_index()} of {jax.process_count()}, "
         f"{jax.local_device_count()} local of {jax.device_count()} devices"
     )
+    return True
 
 
 def check_plot(args) -> None:

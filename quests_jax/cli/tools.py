@@ -12,6 +12,7 @@ import numpy as np
 from .._core.output_files import publish, temporary_beside
 from .analysis import two_sets
 from .common import (
+    STRUCTURE_SUFFIXES,
     Described,
     UserError,
     bandwidth_value,
@@ -301,7 +302,7 @@ def cmd_dh_traj(args) -> None:
     xyz = args.output and not _is_json(args.output)
     tmp = None
     if xyz:
-        if not args.output.lower().endswith((".xyz", ".extxyz")):
+        if not args.output.lower().endswith(STRUCTURE_SUFFIXES):
             raise UserError("structures with per-atom dH are written as extended XYZ (.xyz)")
         tmp = temporary_beside(args.output)
     stream = open(tmp, "w") if tmp else None  # noqa: SIM115 - closed below
@@ -325,10 +326,11 @@ def cmd_dh_traj(args) -> None:
         write(stream, atoms, format="extxyz")
 
     total = _count_frames(args.trajectory, args.index, args.format) if args.progress else None
+    number = file_frame_numbers(args.trajectory, args.index, args.format)
     t0 = time.perf_counter()
     try:
         records = analyse_trajectory(
-            iread_frames(args.trajectory, args.index, args.format, args.types),
+            iread_frames(args.trajectory, args.index, args.format, args.types, number),
             reference=reference,
             window=args.window,
             k=args.nbrs,
@@ -354,7 +356,6 @@ def cmd_dh_traj(args) -> None:
         if tmp and os.path.exists(tmp):
             os.remove(tmp)
     seconds = time.perf_counter() - t0
-    number = file_frame_numbers(args.trajectory, args.index, args.format)
     for record in records:  # frames count from the start of the file, as messages do
         record["frame"] = number(record["frame"])
     n_atoms = sum(r["n_atoms"] for r in records)
@@ -426,7 +427,7 @@ def cmd_uq(args) -> None:
     _single_process("uq")
     if args.top < 0:
         raise UserError(f"--top must be >= 0, got {args.top}")
-    if args.structures and not args.structures.lower().endswith((".xyz", ".extxyz")):
+    if args.structures and not args.structures.lower().endswith(STRUCTURE_SUFFIXES):
         raise UserError("--structures are written as extended XYZ (.xyz)")
     h = _single_bandwidth(args)
     test, train = two_sets(args)
