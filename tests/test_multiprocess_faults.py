@@ -6,6 +6,7 @@ with a non-zero exit and exactly one error line (no stack dump, no hang)."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -31,11 +32,13 @@ def files(tmp_path_factory):
     return d
 
 
-def _cli(args, port, pid, n=2, cwd=None, **env_vars):
+def _cli(args, port, pid, n=2, cwd=None, peer=None, **env_vars):
+    """``quests-jax ARGS`` as process ``pid`` of ``n``; with ``peer`` (a mode of
+    fault_peer.py) a worker that stalls instead."""
+    start = [str(PEER), peer] if peer else ["-m", "quests_jax.cli"]
     cmd = [
         sys.executable,
-        "-m",
-        "quests_jax.cli",
+        *start,
         *args,
         "--coordinator",
         f"127.0.0.1:{port}",
@@ -110,6 +113,60 @@ def test_duplicated_process_id(files):
     procs = [_cli(["entropy", good], port, pid, n=3) for pid in (0, 1, 1)]
     for p in procs:
         _one_error_line(*_finish(p, started))
+
+
+def test_peer_that_never_reaches_a_collective(files):
+    """Issue 27: a live peer that never reaches a collective (stuck in its own work)
+    left the other process waiting inside the all-gather for ever: heartbeats went on,
+    so nothing ended it. Every collective step is announced now, and waited for at
+    most --timeout seconds."""
+    port, started = free_port(), time.monotonic()
+    good = str(files / "good.xyz")
+    main = _cli(["entropy", good], port, 0)
+    peer = _cli(["entropy", good], port, 1, peer="late")
+    try:
+        line = _one_error_line(*_finish(main, started))
+        assert f"process 1 did not reach step 1 (gather row counts) within {TIMEOUT} s" in line
+        assert peer.wait(timeout=TIMEOUT * 3) != 0  # told by process 0: ends at once
+    finally:
+        peer.kill()
+        peer.communicate()
+
+
+def test_sigterm_ends_a_process_stuck_in_a_collective(files, tmp_path):
+    """Issue 27: a process waiting inside a collective (native code: its Python
+    SIGTERM handler never runs) could not be ended by SIGTERM; the supervisor passed
+    the signal on and waited for ever. It now kills a child that has not stopped
+    within STOP_GRACE seconds, with one line."""
+    from quests_jax.cli.supervisor import STOP_GRACE
+
+    port = free_port()
+    good = str(files / "good.xyz")
+    mark = tmp_path / "stuck"
+    main = _cli(["entropy", good], port, 0)
+    peer = _cli(["entropy", good], port, 1, peer="stuck", FAULT_PEER_MARK=str(mark))
+    try:
+        deadline = time.monotonic() + 120
+        while not mark.exists():  # the peer stalls once both announced the all-gather
+            assert time.monotonic() < deadline and main.poll() is None
+            time.sleep(0.2)
+        time.sleep(1.0)  # process 0 is inside it
+        assert main.poll() is None
+        started = time.monotonic()
+        main.send_signal(signal.SIGTERM)
+        out, err = main.communicate(timeout=STOP_GRACE * 4)
+        assert time.monotonic() - started < STOP_GRACE * 3
+        assert main.returncode == 128 + signal.SIGTERM
+        lines = [line for line in err.splitlines() if line.strip()]
+        assert all(line.startswith(("quests-jax", "[quests-jax]")) for line in lines), err
+        assert [line for line in lines if line.startswith("quests-jax:")] == [
+            f"quests-jax: terminated (SIGTERM): process 0 did not stop within {STOP_GRACE:g} s "
+            "and was killed"
+        ], err
+    finally:
+        for p in (main, peer):
+            p.kill()
+            p.communicate()
 
 
 @pytest.mark.slow

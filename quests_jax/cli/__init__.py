@@ -16,10 +16,12 @@ suite).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
 import sys
 import warnings
 
+from .._core.collectives import guarded
 from .._core.compilation import enable_compilation_cache, logger, track
 from .._core.output_files import Terminated, exit_on_signals
 from . import supervisor
@@ -511,10 +513,13 @@ def _run(args, argv) -> int:
                 supervisor.agree(argv, input_paths(args), args.timeout)
         _use_compilation_cache(multi_process)
         check_all_outputs(args)
-        with track() as compiled:
+        guard: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+        if watch is not None:
+            guard = guarded(supervisor.guard_collectives(args.timeout, watch.me, watch.n))
+        with track() as compiled, guard:
             args.run(args)
         logger.debug("XLA: %s", compiled.describe())
-    except (UserError, ValueError, TypeError, OSError) as err:
+    except (UserError, ValueError, TypeError, OSError, supervisor.PeerError) as err:
         if watch is not None:  # tell the peers, and leave without waiting for them
             supervisor.report_error(first_line(err))
             supervisor.exit_now(first_line(err))

@@ -341,7 +341,10 @@ def global_rows(n_local: int) -> int:
         return n_local
     from jax.experimental import multihost_utils
 
-    return int(np.sum(multihost_utils.process_allgather(np.array([n_local]))))
+    from .._core.collectives import collective
+
+    with collective("count rows"):
+        return int(np.sum(multihost_utils.process_allgather(np.array([n_local]))))
 
 
 def say(*lines: str) -> None:
@@ -620,8 +623,8 @@ def add_parallel_options(p) -> None:
         "--timeout",
         type=positive(float),
         default=120.0,
-        help="seconds to wait for every process to join, and for a silent peer, before "
-        "giving up with an error (default: 120)",
+        help="seconds to wait for every process to join, for a silent peer, and for every "
+        "peer to reach each collective step, before giving up with an error (default: 120)",
     )
 
 

@@ -15,6 +15,15 @@ layers:
   (posted there by :func:`report_error`) or a peer silent for ``--timeout`` seconds
   ends this process at once with one line. Before any compute the processes compare
   their arguments and input files (:func:`agree`): a mismatch is a user error.
+  Before every collective step (:mod:`quests_jax._core.collectives`) each process
+  announces it and waits, at most ``--timeout`` seconds, for every peer to announce
+  the same (:func:`guard_collectives`): a peer that never gets there, or gets to
+  another step, ends the run with one line instead of a wait in native code that
+  nothing interrupts.
+
+SIGTERM or SIGHUP to the supervisor is passed to the child, which cleans up (its
+temporary outputs) and says so; a child that has not stopped :data:`STOP_GRACE`
+seconds later (stuck in native code) is killed, with one line.
 
 Without ``--debug`` the supervisor passes on only the command's own stderr lines;
 ``--debug`` passes everything.
@@ -35,6 +44,7 @@ WORKER_ENV = "QUESTS_JAX_WORKER"
 PREFIX = "quests-jax/"  # keys in the coordination service's store
 ERROR_KEY = PREFIX + "error"
 HEARTBEAT = 1.0  # seconds between heartbeats / checks
+STOP_GRACE = 5.0  # seconds a signalled child has to clean up before it is killed
 
 # options that legitimately differ between the processes of one run
 _PER_PROCESS = ("--process-id",)
@@ -72,6 +82,11 @@ def _reason(log: list[str], timeout: float) -> str:
     return ""
 
 
+def _kill(child: subprocess.Popen) -> None:
+    if child.poll() is None:
+        child.kill()
+
+
 def supervise(argv: list[str], process_id, timeout: float, debug: bool) -> int:
     """Run ``quests-jax argv`` as a worker child; its exit status, with one error line
     where the child ended without one (module docstring)."""
@@ -83,6 +98,10 @@ def supervise(argv: list[str], process_id, timeout: float, debug: bool) -> int:
     def forward(signum, frame):  # SIGTERM / SIGHUP: the child cleans up and reports
         forwarded["sig"] = signum
         child.send_signal(signum)
+        # a child stuck in native code (a collective) never runs its handler: kill it
+        killer = threading.Timer(STOP_GRACE, _kill, (child,))
+        killer.daemon = True
+        killer.start()
 
     previous = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGHUP)}
     previous[signal.SIGINT] = signal.signal(signal.SIGINT, signal.SIG_IGN)  # the child gets it
@@ -106,6 +125,14 @@ def supervise(argv: list[str], process_id, timeout: float, debug: bool) -> int:
     if rc == 0 or said_error:
         return rc if rc >= 0 else 128 - rc
     who = f"process {process_id}" if process_id is not None else "this process"
+    if forwarded["sig"] is not None:
+        name = signal.Signals(forwarded["sig"]).name
+        print(
+            f"quests-jax: terminated ({name}): {who} did not stop within {STOP_GRACE:g} s "
+            "and was killed",
+            file=sys.stderr,
+        )
+        return 128 + forwarded["sig"]
     if rc < 0:
         how = f"was stopped by {signal.Signals(-rc).name}"
     else:
@@ -198,6 +225,50 @@ class PeerWatch:
                     seen[p] = (value, now)
                 elif now - last[1] > self.timeout:
                     exit_now(f"process {p} has been silent for {self.timeout:g} s (stopped?)")
+
+
+class PeerError(Exception):
+    """The processes of a run cannot go on together (one line, for every process)."""
+
+
+def guard_collectives(timeout: float, me: int, n: int):
+    """A :data:`quests_jax._core.collectives.Guard`: this process announces each
+    collective step in the key-value store and waits, at most ``timeout`` seconds, until
+    every peer has announced the same step; :class:`PeerError` when one announced
+    another (the processes took different paths: it would hang in the collective) or
+    none in time. The wait is a loop of short blocking reads, so SIGTERM and Ctrl-C
+    still end it."""
+
+    def arrive(step: int, name: str) -> None:
+        client = _client()
+        client.key_value_set(f"{PREFIX}step/{step}/{me}", name)
+        deadline = time.monotonic() + timeout
+        for p in range(n):
+            if p == me:
+                continue
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise PeerError(
+                        f"process {p} did not reach step {step} ({name}) within {timeout:g} s "
+                        "(stuck, or slower than that: raise --timeout)"
+                    )
+                try:
+                    theirs = client.blocking_key_value_get(
+                        f"{PREFIX}step/{step}/{p}", max(1, int(min(left, HEARTBEAT) * 1e3))
+                    )
+                except Exception as err:  # noqa: BLE001 - DEADLINE_EXCEEDED: not yet
+                    if "DEADLINE_EXCEEDED" not in str(err):
+                        raise
+                    continue
+                if theirs != name:
+                    raise PeerError(
+                        f"process {p} is at step {step} {theirs!r} where process {me} is at "
+                        f"{name!r}: the processes took different paths"
+                    )
+                break
+
+    return arrive
 
 
 def _try_get(client, key: str):

@@ -33,6 +33,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from .._core.collectives import collective
 from .._core.validation import check_block_size, check_finite_rows, check_rows, check_scale
 from ._kernels import cross_kernel_sums, log_kernel_sums, self_kernel_sums
 from ._quantities import (
@@ -107,7 +108,8 @@ def _gather_counts(n_local: int, width: int, reach: float = 0.0) -> np.ndarray:
         return mine[None, :]
     from jax.experimental import multihost_utils
 
-    return np.asarray(multihost_utils.process_allgather(mine)).reshape(-1, 3)
+    with collective("gather row counts"):
+        return np.asarray(multihost_utils.process_allgather(mine)).reshape(-1, 3)
 
 
 def _same_in_every_process(**values) -> None:
@@ -120,7 +122,8 @@ def _same_in_every_process(**values) -> None:
 
     items = sorted((k, np.asarray(v).tolist()) for k, v in values.items())
     mine = np.array([zlib.crc32(repr(items).encode())], np.int64)
-    every = np.asarray(multihost_utils.process_allgather(mine)).reshape(-1)
+    with collective("compare settings"):
+        every = np.asarray(multihost_utils.process_allgather(mine)).reshape(-1)
     if (every != every[0]).any():
         names = ", ".join(sorted(values))
         raise ValueError(f"{names} differ between processes: every process must pass the same")
@@ -192,7 +195,8 @@ def all_values(values: Shaped[Array, "n ..."], sharded: ShardedRows) -> np.ndarr
         return local_values(values, sharded)
     from jax.experimental import multihost_utils
 
-    full = np.asarray(multihost_utils.process_allgather(values, tiled=True))
+    with collective("gather results"):
+        full = np.asarray(multihost_utils.process_allgather(values, tiled=True))
     cap = sharded.capacity
     return np.concatenate([full[p * cap : p * cap + c] for p, c in enumerate(sharded.counts)])
 
@@ -310,7 +314,8 @@ def entropy_and_diversity(
     check_scale(xs.reach, hs, xs.rows.shape[1], xs.rows.dtype)
     batch_size = check_block_size(batch_size)
     _same_in_every_process(h=hs, batch_size=-1 if batch_size is None else batch_size)
-    ent, div = _sharded_self_metrics(xs.rows, xs.mask, hs, mesh=xs.mesh, block_size=batch_size)
+    with collective("sharded entropy"):
+        ent, div = _sharded_self_metrics(xs.rows, xs.mask, hs, mesh=xs.mesh, block_size=batch_size)
     return _shape_out(ent, vector), _shape_out(div, vector)
 
 
@@ -363,15 +368,16 @@ def delta_entropy(
     check_scale(max(ys.reach, xs.reach), hs, xs.rows.shape[1], xs.rows.dtype, name)
     batch_size = check_block_size(batch_size)
     _same_in_every_process(h=hs, batch_size=-1 if batch_size is None else batch_size)
-    dh = _sharded_delta(
-        ys.rows.astype(xs.rows.dtype),
-        ys.mask,
-        xs.rows,
-        xs.mask,
-        hs,
-        mesh=ys.mesh,
-        block_size=batch_size,
-    )
+    with collective("sharded dH"):
+        dh = _sharded_delta(
+            ys.rows.astype(xs.rows.dtype),
+            ys.mask,
+            xs.rows,
+            xs.mask,
+            hs,
+            mesh=ys.mesh,
+            block_size=batch_size,
+        )
     return _shape_out(dh, vector)
 
 
@@ -396,7 +402,8 @@ def overlap(
     ys = shard_rows(y, mesh, name="y")
     _same_in_every_process(eps=eps)
     dh = delta_entropy(ys, x, h, batch_size, mesh=ys.mesh)  # NaN (never < eps) on padding
-    return jnp.sum(dh < eps, axis=0) / ys.n_rows
+    with collective("count overlap"):
+        return jnp.sum(dh < eps, axis=0) / ys.n_rows
 
 
 __all__ = [
