@@ -9,12 +9,17 @@ sharing a home folder, compile each program once with::
     qj.enable_compilation_cache()  # ~/.cache/quests_jax/xla, or a folder of your own
 
 Importing quests_jax does not do this by itself; the ``quests-jax`` command does. A
-cache configured through JAX (``jax_compilation_cache_dir``) is left as it is.
+cache configured through JAX (``jax_compilation_cache_dir``) is left as it is. The
+cache repairs itself: damaged entries are removed and written again, with one
+:class:`CompilationCacheWarning`, and a cache locked by a stuck process is skipped.
 :func:`track` counts the programs a block of code obtained from XLA.
 """
 
 from ._core.compilation import (
     CACHE_MAX_BYTES,
+    ENTRY_RECORD,
+    LOCK_WAIT,
+    CompilationCacheWarning,
     CompileStats,
     cache_dir,
     enable_compilation_cache,
@@ -25,6 +30,9 @@ from ._core.compilation import (
 
 __all__ = [
     "CACHE_MAX_BYTES",
+    "ENTRY_RECORD",
+    "LOCK_WAIT",
+    "CompilationCacheWarning",
     "CompileStats",
     "cache_dir",
     "enable_compilation_cache",

@@ -91,6 +91,82 @@ def test_processes_share_the_cache(tmp_path):
     assert programs > 0 and compiled == 0 and hits == programs
 
 
+def _work(env):
+    """(programs, compiled, cache hits) of WORK, and its cache warnings."""
+    out = python(WORK, env)
+    assert out.returncode == 0, out.stderr
+    warned = [line for line in out.stderr.splitlines() if "Warning: " in line]
+    return tuple(map(int, out.stdout.split())), warned
+
+
+def _entries(folder):
+    return sorted(folder.glob("*-cache"))
+
+
+def test_a_damaged_cache_entry_is_removed_and_written_again_once(tmp_path):
+    """Issue 27: an entry cut short (a full disk, a kill mid-write) was never rewritten:
+    JAX warned on every later run and compiled again. Now one warning, one compile,
+    and the next run reads everything from the cache."""
+    env = clean_env(QUESTS_JAX_CACHE_DIR=str(tmp_path / "xla"))
+    (programs, _, _), warned = _work(env)
+    assert not warned
+    entry = _entries(tmp_path / "xla")[0]
+    data = entry.read_bytes()
+    entry.write_bytes(data[: len(data) // 2])
+    (_, compiled, hits), warned = _work(env)
+    assert len(warned) == 1 and "CompilationCacheWarning: removed 1 damaged entry" in warned[0]
+    assert (compiled, hits) == (1, programs - 1)
+    assert entry.stat().st_size > len(data) // 2  # written again, whole (bytes may differ)
+    assert _work(env) == ((programs, 0, programs), [])
+
+
+def test_cache_entries_swapped_between_programs_are_removed(tmp_path):
+    """Issue 27: the entries of two programs swapped (each key holding the other's
+    program) made every run fail (JAX ran the wrong program). Entries are recorded
+    by size, time and digest, so the swap is seen and both are compiled again."""
+    env = clean_env(QUESTS_JAX_CACHE_DIR=str(tmp_path / "xla"))
+    (programs, _, _), _ = _work(env)
+    assert _work(env) == ((programs, 0, programs), [])  # this run records the entries
+    first, second = _entries(tmp_path / "xla")[:2]
+    a, b = first.read_bytes(), second.read_bytes()
+    first.write_bytes(b)
+    second.write_bytes(a)
+    (_, compiled, _), warned = _work(env)
+    assert len(warned) == 1 and "removed 2 damaged entries" in warned[0]
+    assert compiled == 2
+    assert _work(env) == ((programs, 0, programs), [])
+
+
+HOLD_LOCK = """
+import sys, time, filelock
+lock = filelock.FileLock(sys.argv[1]); lock.acquire(); print("held", flush=True)
+time.sleep(300)
+"""
+
+
+def test_a_held_cache_lock_costs_a_moment(tmp_path):
+    """Issue 27: a process holding the cache's lock (stopped, stuck) cost every other
+    run 10 s per program read and again per program written, with JAX's warnings.
+    Now the run waits LOCK_WAIT seconds once and compiles without the cache, with one
+    warning."""
+    env = clean_env(QUESTS_JAX_CACHE_DIR=str(tmp_path / "xla"))
+    (programs, _, _), _ = _work(env)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(tmp_path / "xla" / ".lockfile")],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        (_, compiled, hits), warned = _work(env)
+        assert (compiled, hits) == (programs, 0)
+        assert len(warned) == 1 and "is locked by another process" in warned[0], warned
+    finally:
+        holder.kill()
+        holder.communicate()
+    assert _work(env) == ((programs, 0, programs), [])
+
+
 def test_debug_reports_phases_and_programs(tmp_path):
     from ase.build import bulk
     from ase.io import write

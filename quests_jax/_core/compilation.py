@@ -19,7 +19,19 @@ notebook opts in with one call:
   recently used entries go first) unless a cap was set;
 * safe for processes sharing it: with a size cap JAX takes a file lock (the
   ``filelock`` package) around every read and write, so no process reads an entry
-  another is still writing.
+  another is still writing;
+* repaired before use, under that lock: an entry cut short (a full disk, a process
+  killed while writing) or stored under another program's key (the entry of key A
+  holding the program recorded under key B: JAX would run the wrong program) is removed, with one
+  :class:`CompilationCacheWarning`, and compiled and written again once. JAX itself
+  never rewrites an entry it cannot read (it warns twice per program and compiles,
+  on every run). Entries are recognised by the record ``quests_jax-entries.json``
+  keeps of each one's size, time and digest (an entry is hashed once, when first
+  seen; after that a ``stat`` suffices); a new entry must decompress;
+* never waited for: when another process has held the cache's lock for over
+  :data:`LOCK_WAIT` seconds (stopped, or stuck on a network file system), the run
+  compiles without the cache, with one warning, instead of waiting 10 s for every
+  program.
 
 :func:`track` counts the programs a block of code obtained from XLA (compiled, or
 read from the persistent cache) and the seconds spent on them, from ``jax.monitoring``
@@ -32,8 +44,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
+import importlib
+import json
 import logging
 import os
+import warnings
+import zlib
 
 import jax
 
@@ -42,6 +59,19 @@ logger = logging.getLogger("quests_jax")
 
 CACHE_MAX_BYTES = 1 << 30
 """The persistent cache's size cap (bytes), unless one was set."""
+
+LOCK_WAIT = 1.0
+"""Seconds to wait for the cache's lock before a run goes on without the cache."""
+
+ENTRY_RECORD = "quests_jax-entries.json"
+"""The file, in the cache folder, that records each entry's size, time and digest."""
+
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
+class CompilationCacheWarning(UserWarning):
+    """The persistent cache was repaired, or is locked and goes unused for this run."""
+
 
 # jax.monitoring events (jax._src.dispatch.BACKEND_COMPILE_EVENT and the cache's)
 _COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
@@ -83,6 +113,8 @@ def enable_compilation_cache(path: str | os.PathLike[str] | None = None) -> str 
         return None
     if not os.access(folder, os.W_OK):
         return None
+    if not _checked(folder):
+        return None
     jax.config.update("jax_compilation_cache_dir", folder)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
@@ -94,6 +126,105 @@ def enable_compilation_cache(path: str | os.PathLike[str] | None = None) -> str 
 
     compilation_cache.reset_cache()
     return folder
+
+
+def _checked(folder: str) -> bool:
+    """Repair ``folder`` under the cache's lock (module docstring); False, with a
+    warning, when another process holds the lock."""
+    import filelock
+
+    lock = filelock.FileLock(os.path.join(folder, ".lockfile"))  # the lock JAX takes
+    try:
+        lock.acquire(timeout=LOCK_WAIT)
+    except filelock.Timeout:
+        warnings.warn(
+            f"the compilation cache {folder} is locked by another process (its .lockfile "
+            f"held over {LOCK_WAIT:g} s): this run compiles without the cache",
+            CompilationCacheWarning,
+            stacklevel=3,
+        )
+        return False
+    try:
+        removed = _repair(folder)
+    finally:
+        lock.release()
+    if removed:
+        warnings.warn(
+            f"removed {len(removed)} damaged entr{'y' if len(removed) == 1 else 'ies'} from "
+            f"the compilation cache {folder} (cut short, or holding another program): "
+            "compiled and written again",
+            CompilationCacheWarning,
+            stacklevel=3,
+        )
+    return True
+
+
+def _repair(folder: str) -> list[str]:
+    """Remove the entries of ``folder`` that are cut short or hold what was recorded
+    under another name; record the others. Returns the names removed."""
+    record_path = os.path.join(folder, ENTRY_RECORD)
+    try:
+        with open(record_path) as f:
+            known = json.load(f)
+        if not isinstance(known, dict):
+            known = {}
+    except (OSError, ValueError):
+        known = {}
+    # an entry whose content was recorded under another name holds that program (a
+    # rewrite of one program, e.g. after eviction, may differ in its bytes: accepted)
+    owners = {r[2]: name for name, r in known.items() if isinstance(r, list) and len(r) == 3}
+    entries: dict[str, list] = {}
+    removed = []
+    for entry in os.scandir(folder):
+        if not entry.name.endswith("-cache") or not entry.is_file():
+            continue
+        stat = entry.stat()
+        record = known.get(entry.name)
+        if isinstance(record, list) and record[:2] == [stat.st_size, stat.st_mtime_ns]:
+            entries[entry.name] = record
+            continue
+        try:
+            with open(entry.path, "rb") as f:
+                data = f.read()
+        except OSError:
+            continue
+        digest = hashlib.blake2b(data, digest_size=16).hexdigest()
+        if _intact(data) and owners.get(digest, entry.name) == entry.name:
+            entries[entry.name] = [stat.st_size, stat.st_mtime_ns, digest]
+            continue
+        for path in (entry.path, entry.path[: -len("-cache")] + "-atime"):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(path)
+        removed.append(entry.name)
+    if entries != known:
+        temporary = f"{record_path}.{os.getpid()}"
+        try:
+            with open(temporary, "w") as f:
+                json.dump(entries, f)
+            os.replace(temporary, record_path)
+        except OSError:
+            pass  # an unwritable record only costs hashing again next time
+    return removed
+
+
+def _intact(data: bytes) -> bool:
+    """Whether an entry decompresses (JAX writes zstd frames when a zstd module is
+    installed, zlib streams otherwise): an entry cut short does not."""
+    try:
+        if data[:4] == _ZSTD_MAGIC:
+            try:  # Python 3.14's module, else the zstandard package (JAX's order)
+                importlib.import_module("compression.zstd").decompress(data)
+            except ImportError:
+                try:
+                    zstandard = importlib.import_module("zstandard")
+                except ImportError:
+                    return True  # JAX cannot read it either: it will warn
+                zstandard.ZstdDecompressor().decompress(data)
+        else:
+            zlib.decompress(data)
+    except Exception:  # noqa: BLE001 - any decompression error: damaged
+        return False
+    return True
 
 
 @dataclasses.dataclass
@@ -170,6 +301,9 @@ def track():
 
 __all__ = [
     "CACHE_MAX_BYTES",
+    "ENTRY_RECORD",
+    "LOCK_WAIT",
+    "CompilationCacheWarning",
     "CompileStats",
     "cache_dir",
     "enable_compilation_cache",
