@@ -18,15 +18,22 @@ def _frames(n=5):
     return frames
 
 
-def test_chunks_equal_in_memory(tmp_path):
+def test_chunks_equal_in_memory(tmp_path, monkeypatch):
+    from quests_jax._core import npy_files
+
     frames = _frames()
     path = tmp_path / "d.npy"
     sizes = qj.write_descriptors(iter(frames), str(path), chunk_atoms=50)  # several chunks
     assert sizes.tolist() == [len(a) for a in frames]
-    x = qj.open_descriptors(str(path))
-    assert isinstance(x, np.memmap) and x.shape == (sum(sizes), 63) and x.dtype == np.float32
+    x = qj.open_descriptors(str(path))  # read: under 1 GiB
+    assert not isinstance(x, np.memmap)
+    assert x.shape == (sum(sizes), 63) and x.dtype == np.float32
     np.testing.assert_allclose(x, qj.get_descriptors(frames), atol=1e-6)
     assert np.load(path).shape == x.shape  # a plain .npy too
+    monkeypatch.setattr(npy_files, "MAP_ABOVE_BYTES", 0)  # as over 1 GiB: mapped
+    mapped = qj.open_descriptors(str(path))
+    assert isinstance(mapped, np.memmap)
+    np.testing.assert_array_equal(mapped, x)
 
 
 def test_float64_and_refusals(tmp_path):

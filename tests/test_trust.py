@@ -420,3 +420,62 @@ def test_out_of_memory_is_one_line_naming_the_option(tmp_path, capsys, monkeypat
         assert main(["entropy", str(small)]) == 1
         err_text = capsys.readouterr().err
         assert err_text.count("\n") == 1 and "out of memory: lower --batch-size" in err_text
+
+
+SHRINK_ON_OPEN = """
+import os, sys, runpy, numpy as np
+load = np.load
+def load_then_shrink(path, *args, **kwargs):  # another process truncates the file
+    out = load(path, *args, **kwargs)
+    if str(path).endswith(".npy"):
+        os.truncate(path, os.path.getsize(path) // 2)
+    return out
+np.load = load_then_shrink
+if sys.argv[1] == "--map-all":  # every .npy mapped, as files over 1 GiB are
+    import quests_jax._core.npy_files as npy_files
+    npy_files.MAP_ABOVE_BYTES = 0
+    del sys.argv[1]
+sys.argv = ["quests-jax"] + sys.argv[1:]
+runpy.run_module("quests_jax.cli", run_name="__main__")
+"""
+
+
+@pytest.mark.parametrize("how", ["read", "--map-all"])
+def test_a_npy_input_that_shrinks_while_read_is_one_line(tmp_path, how):
+    """Issue 27: every .npy input was memory-mapped, and a file truncated while it was
+    read killed the run with SIGBUS (exit 135, no message). Files up to 1 GiB are read
+    now, larger ones mapped but read in chunks with preadv: one error line either way.
+    (The first case fails on the code before; the second needs the new module.)"""
+    rows = tmp_path / "rows.npy"
+    np.save(rows, (np.random.default_rng(0).normal(size=(3000, 63)) * 0.05).astype(np.float32))
+    extra = [how] if how != "read" else []
+    cli = [sys.executable, "-c", SHRINK_ON_OPEN, *extra, "entropy", str(rows)]
+    out = subprocess.run(cli, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 1, (out.returncode, out.stderr)
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "the file shrank while it was read" in lines[0], lines
+    assert lines[0].startswith(f"quests-jax: error: {rows}")
+
+
+LIBRARY_SHRINK = """
+import os, sys, numpy as np, quests_jax as qj
+x = np.load(sys.argv[1], mmap_mode="r")
+os.truncate(sys.argv[1], os.path.getsize(sys.argv[1]) // 2)
+try:
+    qj.entropy(x, execution="streamed")
+except OSError as err:
+    print(type(err).__name__, err)
+"""
+
+
+def test_a_mapped_descriptor_file_that_shrinks_raises_in_the_library(tmp_path):
+    """The library's streamed path reads memory maps with preadv: an OSError naming
+    the file, where reading through the map died of SIGBUS (in a child process: a
+    regression must not take the test run with it)."""
+    rows = tmp_path / "rows.npy"
+    np.save(rows, (np.random.default_rng(0).normal(size=(3000, 63)) * 0.05).astype(np.float32))
+    out = subprocess.run(
+        [sys.executable, "-c", LIBRARY_SHRINK, str(rows)], capture_output=True, text=True
+    )
+    assert out.returncode == 0, (out.returncode, out.stderr)
+    assert out.stdout.startswith(f"FileChangedError {rows}: the file shrank"), out.stdout

@@ -14,6 +14,7 @@ import time
 import numpy as np
 
 from .._core.compilation import logger
+from .._core.npy_files import FileChangedError, load_npy, read_rows
 
 DEFAULT_CUTOFF = 5.0
 DEFAULT_K = 32
@@ -209,7 +210,7 @@ def load(path: str, args, reference: bool = False) -> Described:
     t0 = time.perf_counter()
     try:
         x, k, cutoff, sizes = _read_numpy(path)
-    except UserError:
+    except (UserError, FileChangedError):
         raise
     except Exception as err:  # a corrupt or truncated file: zip, pickle, header errors
         raise UserError(f"{path}: not a readable NumPy file: {first_line(err)}") from None
@@ -221,7 +222,7 @@ def load(path: str, args, reference: bool = False) -> Described:
         raise UserError(f"{path}: descriptors must be float32 or float64, got {x.dtype}")
     _check_width(path, x.shape[1], k if k is not None else getattr(args, "nbrs", DEFAULT_K))
     for start in range(0, x.shape[0], 1 << 16):
-        bad = ~np.isfinite(np.asarray(x[start : start + (1 << 16)])).all(axis=1)
+        bad = ~np.isfinite(read_rows(x, start, start + (1 << 16))).all(axis=1)
         if bad.any():
             row = start + int(np.argmax(bad))
             raise UserError(f"{path}: descriptors hold NaN or infinite entries (row {row})")
@@ -231,12 +232,12 @@ def load(path: str, args, reference: bool = False) -> Described:
 
 
 def _read_numpy(path: str):
-    """(descriptors, k, cutoff, frame sizes) of a .npy (memory-mapped) or .npz file
+    """(descriptors, k, cutoff, frame sizes) of a .npy (memory-mapped over 1 GiB) or .npz file
     (:mod:`quests_jax.describe._files`: ours, the reference's, or the older format)."""
     from ..describe import NoDescriptorsError, read_descriptor_file
 
-    if path.endswith(".npy"):
-        return np.load(path, mmap_mode="r"), None, None, None
+    if path.endswith(".npy"):  # read, or memory-mapped when over 1 GiB
+        return load_npy(path), None, None, None
     try:
         found = read_descriptor_file(path)
     except NoDescriptorsError as err:

@@ -7,7 +7,8 @@ A descriptor file written here holds both, one after the other:
 
 1. the descriptors as a ``.npy`` array: (n_envs, width), or (frames, atoms, width)
    when reshaped like the reference's ``--reshape``. ``np.load`` (and so the
-   reference) reads this and stops there; ``np.load(..., mmap_mode="r")`` maps it;
+   reference) reads this and stops there; ``np.load(..., mmap_mode="r")`` maps it
+   (here: read, or mapped when over 1 GiB, :mod:`quests_jax._core.npy_files`);
 2. a small zip archive (``np.savez``) with ``frame_sizes``, ``k`` and ``cutoff``.
    Zip readers find an archive from its end, so :func:`read_descriptor_file` finds it
    after the array.
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .._core.npy_files import load_npy
 from .._core.output_files import write_atomically
 from .._core.validation import check_rows
 
@@ -112,7 +114,7 @@ def read_descriptor_file(path: PathLike) -> DescriptorFile:
             x = data["descriptors"]
             meta = {name: data[name] for name in ("k", "cutoff", "frame_sizes") if name in data}
     else:
-        x, meta = loaded, _metadata(path)
+        x, meta = load_npy(path), _metadata(path)  # read, or mapped when over 1 GiB
     sizes = np.asarray(meta["frame_sizes"]) if "frame_sizes" in meta else None
     if x.ndim == 3:  # (frames, atoms, width), as the reference's --reshape writes
         sizes = np.full(x.shape[0], x.shape[1], np.int64) if sizes is None else sizes

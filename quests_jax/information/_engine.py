@@ -48,6 +48,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._core.npy_files import read_rows
 from .._core.precision import x64_scope
 from .._core.progress import Progress
 from ._kernels import (
@@ -130,7 +131,7 @@ def far_value(arrays, h, reach: float | None = None) -> float:
 def host_max_abs(a) -> float:
     """Largest |entry| of a host set (N, d), read in chunks (memory maps)."""
     return max(
-        float(np.abs(np.asarray(a[s : s + HOST_CHUNK_ROWS])).max())
+        float(np.abs(read_rows(a, s, s + HOST_CHUNK_ROWS)).max())
         for s in range(0, a.shape[0], HOST_CHUNK_ROWS)
     )
 
@@ -157,9 +158,8 @@ class Blocks:
 
     def host_block(self, j: int):
         """Rows (B, d) and validity (B,) of block j, padded with zero rows."""
-        part = np.asarray(
-            self.rows[j * self.block_size : (j + 1) * self.block_size], dtype=self.dtype
-        )
+        part = read_rows(self.rows, j * self.block_size, (j + 1) * self.block_size)
+        part = np.asarray(part, dtype=self.dtype)
         valid = np.arange(self.block_size) < part.shape[0]
         return pad_rows(part, self.block_size, np), valid
 

@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._core.npy_files import read_rows
 from .._core.validation import (
     check_block_size,
     check_finite_dh,
@@ -106,7 +107,7 @@ def _as_descriptors(a, name: str):
     if a.dtype != work:
         a = np.asarray(a, work)
     for start in range(0, a.shape[0], engine.HOST_CHUNK_ROWS):
-        check_finite_rows(np.asarray(a[start : start + engine.HOST_CHUNK_ROWS]), name, start)
+        check_finite_rows(read_rows(a, start, start + engine.HOST_CHUNK_ROWS), name, start)
     return a
 
 

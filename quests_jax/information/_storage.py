@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sized
 
 import numpy as np
 
+from .._core.npy_files import load_npy
 from .._core.output_files import OutputExistsError, publish, temporary_beside
 from .._core.progress import Progress
 from .._core.validation import check_rows
@@ -108,5 +109,7 @@ def write_descriptors(
 
 
 def open_descriptors(path: str) -> np.ndarray:
-    """Memory-map a ``.npy`` descriptor file (read-only)."""
-    return check_rows(np.load(path, mmap_mode="r"), str(path), allow_empty=True)
+    """Open a ``.npy`` descriptor file: read into memory up to 1 GiB, memory-mapped
+    (read-only, streamed by the information functions) above; a file that shrinks
+    while it is read raises an OSError naming it (a map would die of SIGBUS)."""
+    return check_rows(load_npy(path), str(path), allow_empty=True)

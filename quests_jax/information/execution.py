@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING
 import jax
 import numpy as np
 
+from .._core.npy_files import MAP_ABOVE_BYTES
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
@@ -36,8 +38,9 @@ if TYPE_CHECKING:
 EXECUTIONS = ("auto", "memory", "streamed", "sharded")
 """The values ``execution=`` takes."""
 
-STREAM_ABOVE_BYTES = 1 << 30
-"""Memory-mapped descriptor sets larger than this (bytes) are streamed from the host."""
+STREAM_ABOVE_BYTES = MAP_ABOVE_BYTES
+"""Memory-mapped descriptor sets larger than this (bytes) are streamed from the host
+(the size above which ``.npy`` files are mapped rather than read)."""
 
 
 def is_traced(a: object) -> bool:
