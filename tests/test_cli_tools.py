@@ -731,6 +731,23 @@ def test_descriptor_files_of_other_settings_are_not_mixed(capsys, tmp_path):
     assert run(capsys, "dH", t3, t3)[0] == 0
 
 
+def test_multicomponent_files_of_other_species_are_not_mixed(capsys, tmp_path):
+    """Issue 27: multicomponent descriptors of other species (Cu O vs Cu Zr) have the
+    same width and were compared block by block as if alike. Files record their
+    species now (save_descriptor_file(species=...)) and are checked."""
+    from quests_jax.describe import read_descriptor_file, save_descriptor_file
+
+    x = np.random.default_rng(0).normal(scale=0.05, size=(40, 3 * 63)).astype(np.float32) + 0.3
+    files = {}
+    for species in (("Cu", "O"), ("Cu", "Zr")):
+        files[species] = tmp_path / f"{'-'.join(species)}.npz"
+        save_descriptor_file(files[species], x, [40], k=32, cutoff=5.0, species=species)
+        assert read_descriptor_file(files[species]).species == species
+    code, _, err = run(capsys, "dH", files["Cu", "O"], files["Cu", "Zr"])
+    assert code == 1 and "other settings" in err and "species Cu O" in err, err
+    assert run(capsys, "dH", files["Cu", "O"], files["Cu", "O"])[0] == 0
+
+
 def test_input_options_describe_the_first_input_only(capsys, tmp_path):
     """Issue 27, item 2: --index, --format and --types applied to the reference file
     too: `dH test train --index -1` used one training frame; `dH_traj md.lammpstrj

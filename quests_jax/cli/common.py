@@ -175,11 +175,12 @@ def read_frames(path: str, index: str, fmt: str | None, types: dict | None = Non
 class Described:
     """Descriptors of one input file, with what made them."""
 
-    def __init__(self, x, frames=None, k=None, cutoff=None, seconds=0.0, sizes=None):
+    def __init__(self, x, frames=None, k=None, cutoff=None, seconds=0.0, sizes=None, species=None):
         self.x = x
         self.frames = frames
         self.k = k
         self.cutoff = cutoff
+        self.species = species  # multicomponent blocks' symbols, where recorded
         self.seconds = seconds
         self.sizes = sizes  # environments per frame, where known
 
@@ -209,7 +210,7 @@ def load(path: str, args, reference: bool = False) -> Described:
     require_file(path)
     t0 = time.perf_counter()
     try:
-        x, k, cutoff, sizes = _read_numpy(path)
+        x, k, cutoff, sizes, species = _read_numpy(path)
     except (UserError, FileChangedError):
         raise
     except Exception as err:  # a corrupt or truncated file: zip, pickle, header errors
@@ -228,7 +229,7 @@ def load(path: str, args, reference: bool = False) -> Described:
             raise UserError(f"{path}: descriptors hold NaN or infinite entries (row {row})")
     if process()[1] > 1:
         x, sizes = x[share(x.shape[0])], None  # a memory map stays one: rows read when used
-    return Described(x, None, k, cutoff, time.perf_counter() - t0, sizes)
+    return Described(x, None, k, cutoff, time.perf_counter() - t0, sizes, species)
 
 
 def _read_numpy(path: str):
@@ -237,12 +238,12 @@ def _read_numpy(path: str):
     from ..describe import NoDescriptorsError, read_descriptor_file
 
     if path.endswith(".npy"):  # read, or memory-mapped when over 1 GiB
-        return load_npy(path), None, None, None
+        return load_npy(path), None, None, None, None
     try:
         found = read_descriptor_file(path)
     except NoDescriptorsError as err:
         raise UserError(f"{path}: {err}") from None
-    return found.x, found.k, found.cutoff, found.frame_sizes
+    return found.x, found.k, found.cutoff, found.frame_sizes, found.species
 
 
 def _check_width(path: str, width: int, k: int) -> None:
@@ -261,25 +262,32 @@ def _check_width(path: str, width: int, k: int) -> None:
 
 def check_same_settings(args, *inputs: tuple[str, Described]) -> None:
     """Inputs compared with each other must be described alike: a descriptor file's
-    recorded k and cutoff against the other files' and against the command's (which
-    describes the structure inputs). Rows made at cutoff 3 against rows made at 5
-    gave a mean dH of 1143 instead of ~8, without a word."""
+    recorded k, cutoff and multicomponent species against the other files' and against
+    the command's (which describes the structure inputs, plain). Rows made at cutoff 3
+    against rows made at 5 gave a mean dH of 1143 instead of ~8, without a word. The
+    dtype is not compared: every input is computed at the command's --dtype (a float64
+    file in a float32 run is rounded, as the reference's float64 files are)."""
     made = []
     for path, loaded in inputs:
-        if loaded.frames is not None:
-            made.append((path, args.nbrs, args.cutoff, "described here with -k/-c"))
+        if loaded.frames is not None:  # plain descriptors, made here
+            made.append((path, args.nbrs, args.cutoff, None, "described here with -k/-c"))
         else:
-            made.append((path, loaded.k, loaded.cutoff, "recorded in the file"))
-    for name, index in (("k", 1), ("cutoff", 2)):
+            made.append((path, loaded.k, loaded.cutoff, loaded.species, "recorded in the file"))
+    for name, index in (("k", 1), ("cutoff", 2), ("species", 3)):
         known = [m for m in made if m[index] is not None]
         for other in known[1:]:
             first = known[0]
-            if float(other[index]) != float(first[index]):
+            if other[index] != first[index]:
                 raise UserError(
                     f"descriptors made with other settings: {first[0]} has {name} "
-                    f"{first[index]} ({first[3]}), {other[0]} has {name} {other[index]} "
-                    f"({other[3]}); describe every input with the same -k and -c"
+                    f"{_setting(first[index])} ({first[4]}), {other[0]} has {name} "
+                    f"{_setting(other[index])} ({other[4]}); describe every input with the "
+                    "same -k, -c (and species)"
                 )
+
+
+def _setting(value) -> str:
+    return " ".join(value) if isinstance(value, tuple) else str(value)
 
 
 def describe(path: str, loaded: Described, args) -> Described:

@@ -31,6 +31,8 @@ from .._core.output_files import write_atomically
 from .._core.validation import check_rows
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from .._core.array_types import AnyArray, Float, FrameSizes, PathLike
 
 
@@ -46,12 +48,15 @@ class DescriptorFile:
         x: (n_envs, width) descriptors (a memory map where the file allows one).
         k, cutoff: the settings that made them; None when the file does not say.
         frame_sizes: (F,) environments per frame, or None when unknown.
+        species: the chemical symbols of a multicomponent descriptor's blocks, in
+            order; None for the plain descriptor or when the file does not say.
     """
 
     x: np.ndarray
     k: int | None
     cutoff: float | None
     frame_sizes: np.ndarray | None
+    species: tuple[str, ...] | None = None
 
 
 def save_descriptor_file(
@@ -63,11 +68,14 @@ def save_descriptor_file(
     cutoff: float,
     reshape: bool = False,
     overwrite: bool = False,
+    species: Sequence[str] | None = None,
 ) -> tuple[int, ...]:
     """Write descriptors (n_envs, width) and their metadata atomically; returns the
     stored array's shape. ``reshape``: store (frames, atoms, width) when every frame
     has the same number of atoms (the reference's ``make_descriptors --reshape``);
-    otherwise the flat array."""
+    otherwise the flat array. ``species``: the symbols of multicomponent descriptors'
+    blocks (as ``get_multicomponent_descriptors`` was given them), recorded so that
+    files of other species are never compared."""
     x = check_rows(x, "x", allow_empty=True)
     sizes = None if frame_sizes is None else np.asarray(frame_sizes, np.int64).reshape(-1)
     if sizes is not None and sizes.sum() != x.shape[0]:
@@ -78,6 +86,8 @@ def save_descriptor_file(
     meta: dict[str, np.ndarray | np.number] = {"k": np.int64(k), "cutoff": np.float64(cutoff)}
     if sizes is not None:
         meta["frame_sizes"] = sizes
+    if species is not None:
+        meta["species"] = np.array([str(s) for s in species], dtype=str)
 
     def write(tmp):
         archive = io.BytesIO()
@@ -119,9 +129,11 @@ def read_descriptor_file(path: PathLike) -> DescriptorFile:
     if x.ndim == 3:  # (frames, atoms, width), as the reference's --reshape writes
         sizes = np.full(x.shape[0], x.shape[1], np.int64) if sizes is None else sizes
         x = x.reshape(-1, x.shape[2])
+    species = tuple(str(s) for s in meta["species"]) if "species" in meta else None
     return DescriptorFile(
         x,
         int(meta["k"]) if "k" in meta else None,
         float(meta["cutoff"]) if "cutoff" in meta else None,
         sizes,
+        species,
     )
