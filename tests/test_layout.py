@@ -157,3 +157,17 @@ def test_exported_functions_are_annotated_with_shapes():
     assert total > 400
     assert annotated / total >= 0.9, f"{annotated} of {total} parameters annotated"
     assert not shapeless, "array parameters without shapes:\n" + "\n".join(shapeless)
+
+
+def test_the_type_checker_sees_every_import_of_ours():
+    """Issue 30: a global `ignore_missing_imports` let seven modules import their shape
+    types from `._core.array_types` (a path that does not exist) as Any. The allowance
+    is scoped to third-party packages without type information; mypy (in the README's
+    test command) then fails on any unresolved import of ours."""
+    import tomllib
+
+    config = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())["tool"]["mypy"]
+    assert "ignore_missing_imports" not in config
+    for override in config.get("overrides", []):
+        modules = override["module"]
+        assert not any(m == "quests_jax" or m.startswith("quests_jax.") for m in modules)

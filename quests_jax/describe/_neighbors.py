@@ -56,8 +56,7 @@ from ._geometry import (
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
-    from .._core.array_types import Array, AtomMask, Cell, Float, Pbc, Positions
-    from ._core.array_types import Bool, Int
+    from .._core.array_types import Array, AtomMask, Bool, Cell, Float, Int, Pbc, Positions
 
 
 Method = Literal["dense", "cells"]

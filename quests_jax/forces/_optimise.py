@@ -30,9 +30,8 @@ if TYPE_CHECKING:
     import optax
     from ase import Atoms
 
-    from .._core.array_types import Array, Cell, Positions
+    from .._core.array_types import Array, Cell, Float, Positions
     from ._collective import CollectiveVariable
-    from ._core.array_types import Float
 
 
 @dataclasses.dataclass(frozen=True)

@@ -67,8 +67,7 @@ from ..describe import (
 from ._collective import CollectiveVariable
 
 if TYPE_CHECKING:
-    from .._core.array_types import AnyArray, DType, Float
-    from ._core.array_types import Array
+    from .._core.array_types import AnyArray, Array, DType, Float
 
 
 @contextlib.contextmanager

@@ -37,8 +37,7 @@ import numpy as np
 if TYPE_CHECKING:
     from typing import Any
 
-    from .._core.array_types import AnyArray, Float
-    from ._core.array_types import Array, Int
+    from .._core.array_types import AnyArray, Array, Float, Int
 
 
 class WellTempered(eqx.Module):

@@ -49,8 +49,7 @@ if TYPE_CHECKING:
 
     from jaxtyping import Shaped
 
-    from .._core.array_types import AnyArray, Array, Bandwidths, Float, QueryRows, Rows
-    from ._core.array_types import Bool
+    from .._core.array_types import AnyArray, Array, Bandwidths, Bool, Float, QueryRows, Rows
 
 
 AXIS = "envs"

@@ -11,7 +11,7 @@ import numpy as np
 from .._core.validation import check_rows
 
 if TYPE_CHECKING:
-    from ._core.array_types import Float, Int
+    from .._core.array_types import Float, Int
 
 
 @dataclasses.dataclass(frozen=True)

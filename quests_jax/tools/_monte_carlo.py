@@ -31,8 +31,7 @@ from ..information import DEFAULT_BANDWIDTH, DEFAULT_TARGET, log_kernel_sums
 if TYPE_CHECKING:
     from ase import Atoms
 
-    from .._core.array_types import Bandwidths, Rows
-    from ._core.array_types import Float
+    from .._core.array_types import Bandwidths, Float, Rows
 
 
 @dataclasses.dataclass(frozen=True)
