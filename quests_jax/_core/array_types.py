@@ -1,5 +1,5 @@
-"""Array types with their shapes, for signatures (jaxtyping; documentation for readers
-and type checkers, not checked at run time).
+"""Array types with their shapes, for signatures (jaxtyping: read by type checkers, and
+checked at run time in the test suite, tests/conftest.py).
 
 Dimension names used throughout:
 
@@ -14,44 +14,49 @@ streamed paths), never bare scalars; outputs say whether they are NumPy (host) o
 arrays.
 """
 
+# ruff: noqa: UP040 (the runtime checks see through assignments, not `type` statements)
 from __future__ import annotations
 
 import os
-from typing import Literal
+from collections.abc import Sequence
+from typing import Literal, TypeAlias
 
 import numpy as np
 from jaxtyping import Array, Bool, Float, Int
 
-type AnyArray = Array | np.ndarray
+AnyArray: TypeAlias = Array | np.ndarray
 
-type Rows = Float[AnyArray, "n d"]
+Rows: TypeAlias = Float[AnyArray, "n d"]
 """Descriptor rows: one environment per row."""
-type QueryRows = Float[AnyArray, "m d"]
+QueryRows: TypeAlias = Float[AnyArray, "m d"]
 """Descriptor rows asked about (dH of y against x, kernel sums at x)."""
-type Bandwidths = float | Float[AnyArray, " bandwidths"]
-"""Kernel bandwidth h (1/A): one number, or several evaluated in one pass."""
-type RowMask = Bool[AnyArray, " n"] | None
+Bandwidths: TypeAlias = (
+    float | Sequence[float] | Float[AnyArray, ""] | Float[AnyArray, " bandwidths"]
+)
+"""Kernel bandwidth h (1/A): one number (a 0-d array under ``jit``), or several
+evaluated in one pass."""
+RowMask: TypeAlias = Bool[AnyArray, " n"] | None
 """Which rows are real (False: padding, ignored)."""
-type QueryMask = Bool[AnyArray, " m"] | None
-type FrameSizes = Int[AnyArray, " frames"]
+QueryMask: TypeAlias = Bool[AnyArray, " m"] | None
+FrameSizes: TypeAlias = Int[AnyArray, " frames"] | Sequence[int]
 """Environments (atoms) of each frame, in order; they sum to n."""
-type PerRow = Float[AnyArray, " n"]
+PerRow: TypeAlias = Float[AnyArray, " n"]
 """One number per row (dH values, weights)."""
 
-type Positions = Float[AnyArray, "atoms 3"]
+Positions: TypeAlias = Float[AnyArray, "atoms 3"]
 """Cartesian positions, Angstrom."""
-type Cell = Float[AnyArray, "3 3"]
+Cell: TypeAlias = Float[AnyArray, "3 3"]
 """Lattice vectors as rows, Angstrom (ASE's ``atoms.cell``)."""
-type AtomMask = Bool[AnyArray, " atoms"] | None
+AtomMask: TypeAlias = Bool[AnyArray, " atoms"] | None
 """Which atoms are real (False: padding atoms, nobody's neighbour, zero rows)."""
-type Species = Int[AnyArray, " atoms"]
-type Pbc = bool | tuple[bool, bool, bool] | list[bool] | np.ndarray
+Species: TypeAlias = Int[AnyArray, " atoms"]
+Pbc: TypeAlias = bool | np.bool_ | Sequence[bool | np.bool_] | np.ndarray
 """Periodicity: one bool, or one per lattice vector (static)."""
 
-type Execution = Literal["auto", "memory", "streamed", "sharded"]
+Execution: TypeAlias = Literal["auto", "memory", "streamed", "sharded"]
 """Where kernel sums run (:mod:`quests_jax.information.execution`)."""
-type PathLike = str | os.PathLike[str]
-type DType = str | type | np.dtype | None
+PathLike: TypeAlias = str | os.PathLike[str]
+DType: TypeAlias = str | type | np.dtype | None
 
 __all__ = [
     "Array",

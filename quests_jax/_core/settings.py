@@ -12,15 +12,12 @@ what the neighbour search must cover) are computed here only.
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .array_types import DType
 from .precision import resolve_dtype
 from .validation import check_k_cutoff, check_smooth
-
-if TYPE_CHECKING:
-    from .array_types import DType
 
 DEFAULT_K = 32
 DEFAULT_CUTOFF = 5.0  # Angstrom

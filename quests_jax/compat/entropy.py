@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import information as _info
-from ._results import as_reference, bandwidths
+from ._results import as_reference, bandwidths, result_dtype
 
 DEFAULT_BANDWIDTH = 0.015
 DEFAULT_BATCH = 20000
@@ -21,7 +21,10 @@ DEFAULT_GRAPH_NBRS = 10
 
 
 def _rows(a):
-    return np.asarray(a)
+    """Rows in the dtype the reference computes in (integers float64, float16
+    float32: the library's arrays are floating point)."""
+    a = np.asarray(a)
+    return a.astype(result_dtype(a.dtype), copy=False)
 
 
 def perfect_entropy(x, h=DEFAULT_BANDWIDTH, batch_size: int = DEFAULT_BATCH):

@@ -20,11 +20,11 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import jax
 import numpy as np
 
+from .._core.array_types import DType
 from .._core.compilation import logger
 from .._core.padding import pad_rows
 from .._core.precision import x64_scope
@@ -34,10 +34,6 @@ from .._core.validation import check_frame, check_neighbour_budget
 from ._features import features_from_vectors
 from ._neighbor_lists import Pairs, frame_pairs, k_nearest
 from ._sorting import sort_leading_axis_unrolled
-
-if TYPE_CHECKING:
-    from .._core.array_types import DType
-
 
 # Frames are gathered until their atoms reach this count; their neighbour selection
 # runs as one NumPy pass (per-frame overhead would dominate small frames); smaller

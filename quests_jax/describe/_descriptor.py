@@ -40,12 +40,12 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._core.array_types import AtomMask, Cell, Pbc, Positions
 from .._core.retry import until_it_fits
 from .._core.settings import DescriptorSettings
 from .._core.validation import check_frame, concrete_or_none, static_pbc
@@ -61,9 +61,6 @@ from ._features import (  # noqa: F401  (re-exported: the descriptor's arithmeti
 )
 from ._geometry import recentred
 from ._neighbors import NeighborSpec, chunk_size_for, map_neighbor_chunks, plan_neighbors
-
-if TYPE_CHECKING:
-    from .._core.array_types import AtomMask, Cell, Pbc, Positions
 
 
 def descriptor_with_overflow(

@@ -13,14 +13,13 @@ from typing import TYPE_CHECKING
 import jax
 import jax.numpy as jnp
 
+from .._core.array_types import Array, Bool, Float
 from .._core.settings import SMOOTH_EXTRA
 from ._geometry import safe_norm, safe_sqrt, sqrt_weight
 from ._sorting import smooth_sort_last_axis, sort_leading_axis
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-
-    from .._core.array_types import Array, Bool, Float
 
 
 # Regularisers of the reference package (r + eps in denominators); they only matter

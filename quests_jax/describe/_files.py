@@ -26,14 +26,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .._core.array_types import AnyArray, Float, FrameSizes, PathLike
 from .._core.npy_files import load_npy
 from .._core.output_files import write_atomically
 from .._core.validation import check_rows
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
-
-    from .._core.array_types import AnyArray, Float, FrameSizes, PathLike
 
 
 class NoDescriptorsError(ValueError):

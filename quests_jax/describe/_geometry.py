@@ -11,16 +11,11 @@ or ``jax.numpy`` (inside jitted code), so that both sides use one definition.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import jax.numpy as jnp
 import numpy as np
 
+from .._core.array_types import Array, Float
 from .._core.precision import HIGHEST
-
-if TYPE_CHECKING:
-    from .._core.array_types import Array, Float
-
 
 # Every matmul in this package states its precision: on NVIDIA GPUs the default lets
 # XLA use TF32 (10-bit mantissa), which would put ~1e-3 relative errors into distances.

@@ -13,18 +13,15 @@ as periodic).
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
 
+from .._core.array_types import AtomMask, Cell, Pbc, Positions, Species
 from .._core.settings import DescriptorSettings
 from .._core.validation import static_pbc
 from ._descriptor import _descriptor_jit
 from ._neighbors import NeighborSpec
-
-if TYPE_CHECKING:
-    from .._core.array_types import AtomMask, Cell, Pbc, Positions, Species
 
 
 def multicomponent_width(k: int, n_species: int) -> int:

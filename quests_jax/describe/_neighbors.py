@@ -43,6 +43,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._core.array_types import Array, AtomMask, Bool, Cell, Float, Int, Pbc, Positions
 from .._core.validation import check_frame, check_k_cutoff, check_neighbour_budget, static_pbc
 from ._geometry import (
     PLANNING_TOLERANCE,
@@ -55,8 +56,6 @@ from ._geometry import (
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
-
-    from .._core.array_types import Array, AtomMask, Bool, Cell, Float, Int, Pbc, Positions
 
 
 Method = Literal["dense", "cells"]

@@ -17,7 +17,7 @@ periodicity or outgrows it, so compiled code is reused along a trajectory.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import equinox as eqx
 import jax.numpy as jnp
@@ -25,13 +25,11 @@ import numpy as np
 from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
 from ase.calculators.mixing import SumCalculator
 
+from .._core.array_types import Rows
 from .._core.retry import until_it_fits
 from ..information import DEFAULT_BANDWIDTH
 from ._collective import collective_variable
 from ._mechanics import energy_forces, energy_forces_stress, voigt
-
-if TYPE_CHECKING:
-    from .._core.array_types import Rows
 
 
 @eqx.filter_jit

@@ -40,21 +40,17 @@ energy drift).
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._core.array_types import Array, AtomMask, Cell, Float, Pbc, Positions, Rows
 from .._core.settings import DescriptorSettings
 from .._core.validation import check_frame, check_rows, static_pbc
 from ..describe import NeighborSpec, descriptor_with_overflow, plan_neighbors
 from ..information import DEFAULT_BANDWIDTH, log_kernel_sums, self_kernel_sums
-
-if TYPE_CHECKING:
-    from .._core.array_types import Array, AtomMask, Cell, Float, Pbc, Positions, Rows
-
 
 KINDS = ("entropy", "dH_mean", "dH_max", "dH_sum_above", "dH_count_above")
 """The collective variables :func:`collective_variable` builds (module docstring)."""

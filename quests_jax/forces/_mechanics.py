@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING
 import jax
 import jax.numpy as jnp
 
+from .._core.array_types import AnyArray, Array, Cell, Float, Positions
+
 if TYPE_CHECKING:
     from collections.abc import Callable
-
-    from .._core.array_types import AnyArray, Array, Cell, Float, Positions
 
 
 def energy_forces(

@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._core.array_types import Array, Cell, Float, Positions
 from .._core.retry import until_it_fits
 from .._core.validation import check_frame, static_pbc
 from ..describe import (
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
     import optax
     from ase import Atoms
 
-    from .._core.array_types import Array, Cell, Float, Positions
     from ._collective import CollectiveVariable
 
 

@@ -51,13 +51,13 @@ import dataclasses
 import functools
 import warnings
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._core.array_types import AnyArray, Array, DType, Float
 from ..describe import (
     chunk_size_for,
     features_from_vectors,
@@ -65,9 +65,6 @@ from ..describe import (
     map_atom_chunks,
 )
 from ._collective import CollectiveVariable
-
-if TYPE_CHECKING:
-    from .._core.array_types import AnyArray, Array, DType, Float
 
 
 @contextlib.contextmanager

@@ -34,10 +34,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._core.array_types import AnyArray, Array, Float, Int
+
 if TYPE_CHECKING:
     from typing import Any
-
-    from .._core.array_types import AnyArray, Array, Float, Int
 
 
 class WellTempered(eqx.Module):
@@ -110,7 +110,9 @@ def _as_cv_vector(s, n_cv):
     return s
 
 
-def bias_potential(hills: Hills, s: Float[AnyArray, " cvs"] | float, params: WellTempered):
+def bias_potential(
+    hills: Hills, s: Float[AnyArray, " cvs"] | Float[AnyArray, ""] | float, params: WellTempered
+):
     """V(s): the sum of the hills at CV value ``s`` (scalar or (n_cv,))."""
     s_vec = _as_cv_vector(s, hills.centers.shape[1])
     sigma = jnp.asarray(params.sigma, hills.centers.dtype)
@@ -118,7 +120,9 @@ def bias_potential(hills: Hills, s: Float[AnyArray, " cvs"] | float, params: Wel
     return jnp.sum(hills.heights * jnp.exp(-0.5 * jnp.sum(z * z, axis=1)))
 
 
-def deposit(hills: Hills, s: Float[AnyArray, " cvs"] | float, params: WellTempered) -> Hills:
+def deposit(
+    hills: Hills, s: Float[AnyArray, " cvs"] | Float[AnyArray, ""] | float, params: WellTempered
+) -> Hills:
     """``hills`` plus one at ``s``, of well-tempered height; refused (and counted in
     ``dropped``) when the buffer is full."""
     s = jax.lax.stop_gradient(_as_cv_vector(s, hills.centers.shape[1]))
@@ -131,7 +135,11 @@ def deposit(hills: Hills, s: Float[AnyArray, " cvs"] | float, params: WellTemper
     return Hills(centers, heights, hills.count + room, hills.dropped + (~room))
 
 
-def free_energy(hills: Hills, grid: Float[AnyArray, "points cvs"], params: WellTempered):
+def free_energy(
+    hills: Hills,
+    grid: Float[AnyArray, "points cvs"] | Float[AnyArray, " points"],
+    params: WellTempered,
+):
     """Estimate F(s) = -gamma / (gamma - 1) V(s) on ``grid`` (G,) or (G, n_cv),
     shifted to a minimum of 0."""
     grid = jnp.asarray(grid)

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from .._core.array_types import AnyArray, Float
+from .._core.array_types import AnyArray, Float
 
 
 def get_bandwidth(volume: float | Float[AnyArray, " frames"], method: str = "gaussian"):

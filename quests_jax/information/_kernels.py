@@ -51,25 +51,23 @@ reference side is skipped when it is not being differentiated.
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._core.array_types import (
+    AnyArray,
+    Bandwidths,
+    Float,
+    QueryMask,
+    QueryRows,
+    RowMask,
+    Rows,
+)
 from .._core.padding import far_beyond, pad_rows
 from .._core.precision import HIGHEST
-
-if TYPE_CHECKING:
-    from .._core.array_types import (
-        AnyArray,
-        Bandwidths,
-        Float,
-        QueryMask,
-        QueryRows,
-        RowMask,
-        Rows,
-    )
 
 
 def default_block_size() -> int:

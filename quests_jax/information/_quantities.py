@@ -22,12 +22,24 @@ from __future__ import annotations
 
 import functools
 import warnings
-from typing import TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._core.array_types import (
+    Array,
+    Bandwidths,
+    Bool,
+    Execution,
+    Float,
+    FrameSizes,
+    PerRow,
+    QueryMask,
+    QueryRows,
+    RowMask,
+    Rows,
+)
 from .._core.npy_files import read_rows
 from .._core.validation import (
     check_block_size,
@@ -44,22 +56,6 @@ from ._kernels import (
     self_kernel_sums,
 )
 from .execution import choose, is_traced
-
-if TYPE_CHECKING:
-    from .._core.array_types import (
-        Array,
-        Bandwidths,
-        Bool,
-        Execution,
-        Float,
-        FrameSizes,
-        PerRow,
-        QueryMask,
-        QueryRows,
-        RowMask,
-        Rows,
-    )
-
 
 DEFAULT_BANDWIDTH = 0.015
 """The paper's bandwidth h (1/A), for dense solids (see the theory page for others)."""

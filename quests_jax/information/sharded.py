@@ -33,6 +33,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from .._core.array_types import AnyArray, Array, Bandwidths, Bool, Float, QueryRows, Rows
 from .._core.collectives import collective
 from .._core.validation import check_block_size, check_finite_rows, check_rows, check_scale
 from ._kernels import cross_kernel_sums, log_kernel_sums, self_kernel_sums
@@ -48,8 +49,6 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from jaxtyping import Shaped
-
-    from .._core.array_types import AnyArray, Array, Bandwidths, Bool, Float, QueryRows, Rows
 
 
 AXIS = "envs"

@@ -11,16 +11,11 @@ in-memory functions to rounding. The same compiled block programs serve every si
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
+from .._core.array_types import Bandwidths, QueryRows, Rows
 from . import _quantities as information
 from ._quantities import DEFAULT_BANDWIDTH
-
-if TYPE_CHECKING:
-    from .._core.array_types import Bandwidths, QueryRows, Rows
-
 
 DEFAULT_CHUNK_ROWS = 1 << 16
 """Rows read from the host per step of a streamed sum."""

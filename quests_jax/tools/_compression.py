@@ -28,12 +28,14 @@ from __future__ import annotations
 
 import functools
 import warnings
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._core.array_types import AnyArray, Bandwidths, Float, Int, Rows
 from .._core.precision import HIGHEST, default_dtype
 from .._core.progress import Progress
 from .._core.validation import check_rows
@@ -51,8 +53,6 @@ from ._frame_sets import FrameSet
 
 if TYPE_CHECKING:
     from typing import Literal
-
-    from .._core.array_types import AnyArray, Bandwidths, Float, Int, Rows
 
 
 METHODS = ("msc", "msc_conditional", "fps", "mean_fps", "k_means", "random")
@@ -453,7 +453,7 @@ def compress(
 
 def summary(
     data: FrameSet,
-    selected: Int[AnyArray, " chosen"],
+    selected: Int[AnyArray, " chosen"] | Sequence[int],
     h: Bandwidths = DEFAULT_BANDWIDTH,
     batch_size: int | None = None,
     eps: float = DEFAULT_EPS,

@@ -4,14 +4,11 @@ number of environments of each frame, the layout ``get_descriptors`` returns."""
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .._core.array_types import Float, Int
 from .._core.validation import check_rows
-
-if TYPE_CHECKING:
-    from .._core.array_types import Float, Int
 
 
 @dataclasses.dataclass(frozen=True)

@@ -22,14 +22,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .._core.array_types import AnyArray, Bandwidths, Float, Int, Rows
 from .._core.progress import Progress
 from .._core.validation import check_rows
 from ..information import DEFAULT_BANDWIDTH, BandwidthWarning, entropy
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
-
-    from .._core.array_types import AnyArray, Bandwidths, Float, Int, Rows
 
 
 DEFAULT_FRACTIONS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)

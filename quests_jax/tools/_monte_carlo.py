@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._core.array_types import Float, Rows
 from .._core.settings import DescriptorSettings
 from .._core.validation import check_frame, check_rows, static_pbc
 from ..describe import (
@@ -30,8 +31,6 @@ from ..information import DEFAULT_BANDWIDTH, DEFAULT_TARGET, log_kernel_sums
 
 if TYPE_CHECKING:
     from ase import Atoms
-
-    from .._core.array_types import Bandwidths, Float, Rows
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,7 +121,7 @@ def monte_carlo(
     step_size: float = 0.02,
     k: int = 32,
     cutoff: float = 5.0,
-    h: Bandwidths = DEFAULT_BANDWIDTH,
+    h: float = DEFAULT_BANDWIDTH,
     batch_size: int | None = None,
     capacity_multiplier: float = 1.5,
     seed: int = 0,

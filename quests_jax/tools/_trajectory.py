@@ -15,17 +15,14 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .._core.array_types import Bandwidths, DType, Rows
 from .._core.progress import Progress
 from .._core.validation import check_rows
 from ..describe import get_descriptors
 from ..information import DEFAULT_BANDWIDTH, ReferenceRows, delta_entropy, get_all_metrics
-
-if TYPE_CHECKING:
-    from .._core.array_types import Bandwidths, DType, Rows
 
 
 def _stats(dh: np.ndarray, threshold: float, name: str) -> dict:

@@ -9,22 +9,18 @@ frames and atoms that stray most, and summary statistics.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
+from .._core.array_types import Rows
 from .._core.validation import check_rows
 from ..information import DEFAULT_BANDWIDTH, delta_entropy
 from ._frame_sets import FrameSet
-
-if TYPE_CHECKING:
-    from .._core.array_types import Bandwidths, Rows
 
 
 def uq_report(
     test: FrameSet,
     train: Rows,
-    h: Bandwidths = DEFAULT_BANDWIDTH,
+    h: float = DEFAULT_BANDWIDTH,
     batch_size: int | None = None,
     *,
     threshold: float = 0.0,

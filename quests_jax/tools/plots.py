@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .._core.array_types import AnyArray, Float, PathLike
+
 if TYPE_CHECKING:
-    from .._core.array_types import AnyArray, Float, PathLike
     from ._learning import GapFit
 
 
