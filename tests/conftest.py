@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import os
+import shutil
 import tempfile
 
 import numpy as np
@@ -12,13 +13,56 @@ import pytest
 from ase import Atoms
 from ase.build import bulk, fcc111, molecule
 from ase.cluster import Icosahedron
+from hypothesis import settings
 
 import quests_jax
 
-# Compiled programs go to a cache of this test session (shared by the command-line
-# tests' processes, which read the variable), not to the user's ~/.cache.
-os.environ.setdefault("QUESTS_JAX_CACHE_DIR", tempfile.mkdtemp(prefix="quests-jax-test-xla-"))
-quests_jax.enable_compilation_cache()
+# the same examples on every run and machine (no example database): a failure is
+# reproduced by running the test again
+settings.register_profile("quests_jax", derandomize=True, database=None)
+settings.load_profile("quests_jax")
+
+TEST_CACHE_MAX_BYTES = 1 << 30
+"""A test cache folder larger than this is emptied when a session starts."""
+
+
+def pytest_configure(config):
+    """Compiled programs go to a persistent cache of the test suite (kept between
+    sessions in pytest's own cache folder, ``.pytest_cache``; ``--cache-clear``
+    empties it), not to the user's ~/.cache: most of the suite's time is XLA compiling
+    small programs, and a second run reads them back (test_kernels.py: 104 s cold,
+    15 s warm). Each xdist worker has a folder of its own, and the command-line tests'
+    processes (which read ``QUESTS_JAX_CACHE_DIR``) use their worker's: JAX's size cap
+    takes a file lock around every read and write, polled every 50 ms, and scans the
+    whole folder on every write, so two workers sharing one folder ran one after the
+    other (two processes compiling 20 programs each: 21 s without a cache, 40 s
+    sharing one). In the workers themselves the cache is uncapped (no lock, no scan:
+    one process writes the folder at a time); the folder is emptied past
+    TEST_CACHE_MAX_BYTES instead."""
+    folder = os.environ.get("QUESTS_JAX_CACHE_DIR")  # the user's choice stands
+    if folder is None or "QUESTS_JAX_TEST_CACHE" in os.environ:
+        root = os.environ.get("QUESTS_JAX_TEST_CACHE")  # set by xdist's controller
+        if root is None:
+            cache = getattr(config, "cache", None)  # None with -p no:cacheprovider
+            root = str(cache.mkdir("quests-jax-xla")) if cache else tempfile.mkdtemp()
+            os.environ["QUESTS_JAX_TEST_CACHE"] = root
+        folder = os.path.join(root, os.environ.get("PYTEST_XDIST_WORKER", "main"))
+        if _folder_bytes(folder) > TEST_CACHE_MAX_BYTES:
+            shutil.rmtree(folder, ignore_errors=True)
+        os.environ["QUESTS_JAX_CACHE_DIR"] = folder
+    if quests_jax.enable_compilation_cache() == folder:
+        import jax
+        from jax.experimental.compilation_cache import compilation_cache
+
+        jax.config.update("jax_compilation_cache_max_size", -1)
+        compilation_cache.reset_cache()
+
+
+def _folder_bytes(folder: str) -> int:
+    try:
+        return sum(e.stat().st_size for e in os.scandir(folder) if e.is_file())
+    except FileNotFoundError:
+        return 0
 
 
 def rattle(atoms: Atoms, scale: float, seed: int) -> Atoms:
@@ -155,3 +199,64 @@ def write_lammps_dump(path, frames) -> None:
         ]
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
+
+
+PUBLIC_FACES = (
+    "quests_jax",
+    "quests_jax.describe",
+    "quests_jax.information",
+    "quests_jax.information.execution",
+    "quests_jax.information.sharded",
+    "quests_jax.information.streaming",
+    "quests_jax.forces",
+    "quests_jax.forces.jaxmd",
+    "quests_jax.forces.metadynamics",
+    "quests_jax.tools",
+)
+
+
+def check_public_signatures() -> int:
+    """Check, at every call, the arguments and results of the public functions
+    against their annotations, array shapes included (jaxtyping with beartype: ``n d``
+    of x and ``m d`` of y must agree in d). The functions of PUBLIC_FACES are replaced
+    by checked ones before any test module imports them; calls inside the package are
+    not checked. Returns the number of functions checked."""
+    import importlib
+    import inspect
+
+    from beartype import BeartypeConf, beartype
+    from jaxtyping import jaxtyped
+
+    # an int where a float is annotated is accepted, as by mypy (PEP 484's tower)
+    checker = beartype(conf=BeartypeConf(is_pep484_tower=True))
+
+    checked: dict[int, object] = {}
+    for name in PUBLIC_FACES:
+        module = importlib.import_module(name)
+        for member in module.__all__:
+            function = getattr(module, member)
+            if inspect.isfunction(function) and function.__module__.startswith("quests_jax."):
+                if id(function) not in checked:
+                    checked[id(function)] = jaxtyped(typechecker=checker)(function)
+                setattr(module, member, checked[id(function)])
+    return len(checked)
+
+
+CHECKED_FUNCTIONS = check_public_signatures()
+
+
+@pytest.fixture(autouse=True)
+def public_signature_checks(request):
+    """Tests marked ``unchecked_types`` pass arguments of wrong types on purpose, to
+    test the library's own validation (the message a user without the checks gets):
+    the checks are off for them."""
+    if request.node.get_closest_marker("unchecked_types") is None:
+        yield
+        return
+    from jaxtyping import config
+
+    config.update("jaxtyping_disable", True)
+    try:
+        yield
+    finally:
+        config.update("jaxtyping_disable", False)

@@ -41,6 +41,7 @@ def tiny_report(tmp_path_factory):
     return json.loads(path.read_text())
 
 
+@pytest.mark.slow
 def test_report_fields(tiny_report):
     report = tiny_report
     assert set(report["device"]) >= {"platform", "kind", "count", "host"}

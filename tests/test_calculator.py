@@ -25,6 +25,7 @@ def _reference(smooth=0.5):
     )
 
 
+@pytest.mark.slow
 def test_energy_forces_stress_match_the_cv_and_ase_numerics():
     with jax.enable_x64(True):
         ref = _reference()
@@ -46,6 +47,7 @@ def test_energy_forces_stress_match_the_cv_and_ase_numerics():
         assert np.abs(stress).max() > 0
 
 
+@pytest.mark.slow
 def test_sum_with_emt_and_molecular_dynamics():
     ref = _reference()
     atoms = cubic_cu(2, seed=54)
@@ -67,6 +69,7 @@ def test_sum_with_emt_and_molecular_dynamics():
     assert np.isfinite(atoms.get_potential_energy()) and np.isfinite(atoms.get_forces()).all()
 
 
+@pytest.mark.slow
 def test_clusters_have_no_stress_and_frames_may_change():
     cluster = cu_cluster()
     ref = qj.descriptor(cluster.positions, np.zeros((3, 3)), False, smooth=0.5)

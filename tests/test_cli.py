@@ -291,6 +291,7 @@ def _cli_env(devices: int) -> dict:
     )
 
 
+@pytest.mark.slow
 def test_several_devices_and_processes(files, tmp_path):
     """The CLI shards over 3 devices (one process), and over 2 processes x 2 devices
     with jax.distributed on 127.0.0.1, and gives the single-device results."""

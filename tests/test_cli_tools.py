@@ -73,6 +73,7 @@ def test_every_command_has_help(command, capsys):
     assert "usage: quests-jax" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_compress_json_and_structures(files, capsys, tmp_path):
     out = tmp_path / "c.json"
     code, stdout, err = run(capsys, "compress", files / "traj.xyz", "-s", "4", "-o", out)
@@ -325,6 +326,7 @@ def test_approx_dh_summarises_each_bandwidth(files, capsys):
     np.testing.assert_allclose([float(v) for v in means], dh.mean(axis=0), rtol=1e-3)
 
 
+@pytest.mark.slow
 def test_mcmc_and_active_learning(files, capsys, tmp_path):
     out = tmp_path / "new.xyz"
     code, _, err = run(
@@ -616,6 +618,7 @@ def test_the_reference_reads_our_descriptor_files(files, tmp_path, capsys):
     capsys.readouterr()
 
 
+@pytest.mark.slow
 def test_active_learning_describes_each_structure_once(files, capsys, tmp_path, monkeypatch):
     """The pool's descriptors grow by each generation's new structures; the pool is not
     described again every generation (it was: 4 + 6 + 8 frames for three generations)."""

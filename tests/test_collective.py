@@ -66,6 +66,7 @@ def _cv(kind, atoms, ref, smooth=None, **kw):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("smooth", [None, 0.5])
 @pytest.mark.parametrize("kind", KINDS)
 def test_values_match_the_information_functions(kind, smooth):
@@ -119,6 +120,7 @@ def _finite_difference_checks(cv, atoms):
     return energy, forces
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("smooth", [None, 0.5])
 @pytest.mark.parametrize("kind", KINDS)
 def test_forces_and_stress_match_finite_differences(kind, smooth):
@@ -128,6 +130,7 @@ def test_forces_and_stress_match_finite_differences(kind, smooth):
         _finite_difference_checks(_cv(kind, atoms, ref, smooth), atoms)
 
 
+@pytest.mark.slow
 def test_cluster_forces_sum_to_zero_and_match_finite_differences():
     """A free cluster: translation invariance makes the forces sum to zero."""
     atoms = cu_cluster()
@@ -145,6 +148,7 @@ def test_cluster_forces_sum_to_zero_and_match_finite_differences():
         )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["entropy", "dH_mean", "dH_max"])
 def test_float32_follows_float64(kind):
     atoms, reference = _frames()
@@ -162,6 +166,7 @@ def test_float32_follows_float64(kind):
     np.testing.assert_allclose(forces[np.float32], forces[np.float64], atol=1e-3 * scale)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("smooth, dtype", [(None, np.float32), (0.5, np.float64)])
 def test_vmap_over_padded_frames_equals_each_frame(smooth, dtype):
     """A batch of frames of different sizes, padded with a mask, in one vmap (float32
@@ -197,6 +202,7 @@ def test_vmap_over_padded_frames_equals_each_frame(smooth, dtype):
                 assert not np.asarray(batched[1][i, len(a) :]).any()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("smooth", [None, 0.5])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_coincident_atoms_give_finite_values_and_forces(smooth, dtype):
@@ -229,6 +235,7 @@ def test_overflow_gives_nan_and_replanning_recovers():
     assert np.isfinite(eqx.filter_jit(again)(atoms.positions * 0.4, dense_cell))
 
 
+@pytest.mark.slow
 def test_gradient_memory_does_not_grow_with_atoms_or_reference():
     """Forces of dH_mean: from 2,048 atoms x 20,000 references to 6,912 x 80,000, the
     compiled gradient's temporaries grow by less than two copies of the added reference

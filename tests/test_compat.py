@@ -247,6 +247,7 @@ def test_compressor_methods_choose_the_reference_frames(workdir):
     assert len(kept) == 6 and all(any(a is b for b in dset) for a in kept)
 
 
+@pytest.mark.slow
 def test_the_other_modules_agree_with_the_reference():
     import quests.compression.metrics as ref_metrics
     import quests.geometry as ref_geometry
@@ -347,6 +348,7 @@ def test_tools_are_the_reference_helpers():
     assert timer.time >= 0
 
 
+@pytest.mark.slow
 def test_find_equal_and_the_exact_index_agree_with_the_reference():
     import quests.mcmc as ref_mcmc
 

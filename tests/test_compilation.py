@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 PROBE = (
     "import jax, quests_jax; quests_jax.enable_compilation_cache(); "
@@ -120,6 +121,7 @@ def test_a_damaged_cache_entry_is_removed_and_written_again_once(tmp_path):
     assert _work(env) == ((programs, 0, programs), [])
 
 
+@pytest.mark.slow
 def test_cache_entries_swapped_between_programs_are_removed(tmp_path):
     """Issue 27: the entries of two programs swapped (each key holding the other's
     program) made every run fail (JAX ran the wrong program). Entries are recorded
@@ -144,6 +146,7 @@ time.sleep(300)
 """
 
 
+@pytest.mark.slow
 def test_a_held_cache_lock_costs_a_moment(tmp_path):
     """Issue 27: a process holding the cache's lock (stopped, stuck) cost every other
     run 10 s per program read and again per program written, with JAX's warnings.

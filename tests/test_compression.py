@@ -40,6 +40,7 @@ def frame_entropies_ref(desc):
     return np.array([entropy(x) for x in desc])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["md", "rattled", "mixed"])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_msc_and_fps_choose_the_reference_frames(name, dtype):

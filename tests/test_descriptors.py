@@ -196,6 +196,7 @@ def test_gradients_match_finite_differences(frame):
                 np.testing.assert_allclose(grad_c[i, c], fd, rtol=1e-6, atol=1e-8)
 
 
+@pytest.mark.slow
 def test_gradient_has_no_nan_on_padded_batches_or_coincident_atoms():
     frames = [cubic_cu(2, seed=s) for s in range(3)]
     frames[1] = frames[1][:20]
@@ -246,6 +247,7 @@ def test_shrinking_cell_overflows_stencil_and_images():
         assert not bool(ok) and bool(overflow), method
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "make", [lambda: cubic_cu(2, seed=3), lambda: molecules()[2], small_triclinic_cell]
 )
@@ -271,6 +273,7 @@ def test_smooth_variant_matches_its_definition(make):
     assert np.abs(smooth - _jax_descriptor(atoms, np.float64)).max() > 1e-3
 
 
+@pytest.mark.slow
 def test_smooth_sort_is_a_sort_away_from_ties_and_ignores_input_order():
     rng = np.random.default_rng(0)
     a = np.sort(rng.random((4, 32)), axis=1)
@@ -309,6 +312,7 @@ def _largest_jump(atoms, smooth, steps=1500):
     return change.max() / np.median(change)
 
 
+@pytest.mark.slow
 def test_smooth_variant_is_continuous_where_the_plain_descriptor_jumps():
     atoms = cubic_cu(2, seed=3)
     assert _largest_jump(atoms, None) > 4  # x2 jumps when the 32nd and 33rd atoms swap
@@ -338,6 +342,7 @@ def _work_mismatch(smooth, steps):
     return float(np.sum(np.abs(np.diff(values) - 0.5 * (slopes[1:] + slopes[:-1]) * dt)))
 
 
+@pytest.mark.slow
 def test_smooth_variant_is_twice_differentiable_where_the_plain_one_has_kinks():
     plain = [_work_mismatch(None, n) for n in (100, 400)]
     smooth = [_work_mismatch(0.5, n) for n in (100, 400)]
@@ -345,6 +350,7 @@ def test_smooth_variant_is_twice_differentiable_where_the_plain_one_has_kinks():
     assert plain[0] / plain[1] < 3  # kinks (and jumps) do not average away
 
 
+@pytest.mark.slow
 def test_smooth_variant_gradients_match_finite_differences():
     atoms = triclinic_cu()
     weights = jnp.asarray(np.random.default_rng(1).normal(size=(len(atoms), 63)))

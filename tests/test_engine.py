@@ -27,6 +27,7 @@ def traced(fn, *args):
     return np.asarray(jax.jit(fn)(*args))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("block_size", [8, 40, None])
 def test_engine_equals_traced_path(block_size):
     x, y = sets()
@@ -142,6 +143,7 @@ def test_streamed_equals_memory(tmp_path):
         np.testing.assert_allclose(np.asarray(fn("streamed")), np.asarray(fn("memory")), rtol=1e-6)
 
 
+@pytest.mark.unchecked_types
 def test_the_execution_rule(monkeypatch, tmp_path):
     x, _ = sets()
     assert execution.choose([x]) == "memory"

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import jax
 import numpy as np
+import pytest
 from ase.build import bulk
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -39,6 +40,7 @@ def coincident_cu():
     return atoms, ordinary
 
 
+@pytest.mark.slow
 def test_coincident_atoms_do_not_spoil_their_block():
     """Entropy 1.65 instead of 2.99 at the default block (30 of 108 rows carry 1e12 to
     1e16 entries); dH of ordinary environments off by nats."""
@@ -73,6 +75,7 @@ def hostile(draw):
     return x, y
 
 
+@pytest.mark.slow
 @settings(max_examples=25, deadline=None, derandomize=True)  # the same cases in CI
 @given(data=hostile(), block=st.sampled_from([8, 16, 64, None]))
 def test_float64_sums_equal_brute_force_at_any_block_size(data, block):
@@ -99,6 +102,7 @@ def test_float32_sums_follow_brute_force(data, block):
     _close(qj.delta_entropy(y32, x32, H, block), dh, 1e-4)
 
 
+@pytest.mark.slow
 def test_sharded_sums_equal_brute_force_on_1_to_4_devices(tmp_path):
     out = tmp_path / "r.npz"
     env = dict(os.environ, JAX_NUM_CPU_DEVICES="4", JAX_PLATFORMS="cpu", JAX_ENABLE_X64="1")

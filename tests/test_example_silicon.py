@@ -43,6 +43,7 @@ def test_data_is_vendored_with_its_licence():
         assert "BSD" in f.read()
 
 
+@pytest.mark.slow
 def test_entropy_by_temperature_matches_direct_calls(run, frames):
     train, test = frames
     temps = run["temperatures"]
@@ -80,6 +81,7 @@ def test_novelty_counts_match_delta_entropy(run, frames):
     assert run["novelty"]["groups"]["Elastic"]["novel"] == 0
 
 
+@pytest.mark.slow
 def test_compression_numbers_match_summary(run, frames):
     train, _ = frames
     comp = run["compression"]

@@ -22,6 +22,7 @@ def test_first_escapes():
     np.testing.assert_array_equal(entropy_metadynamics.first_escapes(away, 1.5), [4.5, np.nan, 1.5])
 
 
+@pytest.mark.slow
 def test_metadynamics_runs_every_seed(capsys):
     results = entropy_metadynamics.main(
         ["--seeds", "2", "--snapshots", "2", "--deposits", "2", "--stride", "5"]
@@ -37,6 +38,7 @@ def test_metadynamics_runs_every_seed(capsys):
     assert "runs that left the icosahedral basin" in capsys.readouterr().out.splitlines()[-1]
 
 
+@pytest.mark.slow
 def test_biased_md_runs_every_seed(capsys):
     out = biased_md.main(["--steps", "40", "--seeds", "2"])
     assert len(out["runs"]) == 2
@@ -46,6 +48,7 @@ def test_biased_md_runs_every_seed(capsys):
     assert "2 seeds" in capsys.readouterr().out.splitlines()[-1]
 
 
+@pytest.mark.slow
 def test_generation_runs_every_seed(capsys):
     out = generate_structures.main(["--new", "1", "--steps", "5", "--seeds", "2"])
     assert out["generated"].shape == (2,) and out["md"].shape == (2,)

@@ -112,6 +112,7 @@ def test_split_when_every_near_row_sits_at_the_centre():
     np.testing.assert_allclose(got, sq_distances(y.astype(float), x.astype(float)), rtol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", ["engine", "traced"])
 def test_dh_within_bound_on_dft_silicon(silicon, path):
     """dH of the test set against the training set, and of the training set against
@@ -172,6 +173,7 @@ def test_dh_collective_variable_within_bound(silicon):
     assert abs(value - exact) < DH_BOUND * max(abs(exact), 1.0)
 
 
+@pytest.mark.slow
 def test_no_float64_in_any_float32_program(tmp_path):
     """Every program lowered by the public entry points in float32 mode (descriptors,
     the block engine, the traced scans, streamed and sharded runs, the five CVs and

@@ -11,6 +11,7 @@ from quests_jax.forces import optimize_structure
 from quests_jax.tools import monte_carlo
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("make", [lambda: cubic_cu(2, seed=5), lambda: cu_cluster(seed=2)])
 def test_best_frame_and_its_reported_dh_agree(make):
     atoms = make()
@@ -50,6 +51,7 @@ def _dataset():
     return qj.get_descriptors(data)
 
 
+@pytest.mark.slow
 def test_gradient_generation_raises_the_entropy_a_frame_gives_a_dataset():
     x = _dataset()
     start = cubic_cu(2, seed=7)
@@ -65,6 +67,7 @@ def test_gradient_generation_raises_the_entropy_a_frame_gives_a_dataset():
     assert result.atoms is not start and np.all(result.atoms.cell == start.cell)
 
 
+@pytest.mark.slow
 def test_gradient_generation_reaches_a_dh_target_per_environment():
     x = _dataset()
     start = cubic_cu(2, seed=8)

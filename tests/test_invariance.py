@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import jax
 import numpy as np
+import pytest
 from ase import Atoms
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
@@ -52,6 +53,7 @@ def assert_same(a, b):
     np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9)
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(frames(), st.integers(0, 2**31 - 1))
 def test_rotation(atoms, seed):
@@ -90,6 +92,7 @@ def test_wrapping_into_cell(atoms, seed):
     assert_same(x, y)
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(frames(), st.integers(0, 2))
 def test_supercell_replication(atoms, axis):

@@ -39,6 +39,7 @@ def _bulk(smooth=0.5, kind="dH_mean"):
     return atoms, cv
 
 
+@pytest.mark.slow
 def test_periodic_general_fractional_energy_forces_stress():
     with jax.enable_x64(True):
         atoms, cv = _bulk()
@@ -60,6 +61,7 @@ def test_periodic_general_fractional_energy_forces_stress():
         )
 
 
+@pytest.mark.slow
 def test_periodic_real_coordinates_and_free_space():
     with jax.enable_x64(True):
         atoms, cv = _bulk()
@@ -94,6 +96,7 @@ def _listed_bias(atoms, cv, cutoff, dtype=None):
     return bias, neighbor_fn, jnp.asarray(atoms.get_scaled_positions(), dtype), box
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("smooth", [None, 0.5])
 def test_jax_md_neighbour_list_gives_the_same_energy_and_forces(smooth):
     with jax.enable_x64(True):
@@ -120,6 +123,7 @@ def _morse(displacement):
     )
 
 
+@pytest.mark.slow
 def test_nvt_and_npt_simulations_run_with_the_bias():
     atoms, cv = _bulk()
     box = jnp.asarray(atoms.cell.array.T, jnp.float32)
@@ -152,6 +156,7 @@ def test_nvt_and_npt_simulations_run_with_the_bias():
     assert np.isfinite(bias(state.position, box=new_box))
 
 
+@pytest.mark.slow
 def test_nvt_of_a_thousand_atoms_with_jax_md_lists_jitted_end_to_end():
     # 1,000 Cu atoms, Morse + bias, both on JAX-MD neighbour lists updated inside one
     # jitted fori_loop; the forces the integrator carries equal the forces of the total
@@ -212,6 +217,7 @@ def test_nvt_of_a_thousand_atoms_with_jax_md_lists_jitted_end_to_end():
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("smooth", [None, 0.5])
 def test_neighbour_list_forces_work_in_chunks_of_atoms(smooth):
     """Forces through a JAX-MD list: the compiled temporaries grow with the atoms only
@@ -237,6 +243,7 @@ def test_neighbour_list_forces_work_in_chunks_of_atoms(smooth):
     assert per_atom < 2048, (small, large, per_atom)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_coincident_atoms_through_a_jax_md_list_give_finite_forces(dtype):
     atoms = cubic_cu(3, seed=1)
@@ -286,6 +293,7 @@ def test_bad_input_is_named():
         bias(jnp.zeros((108, 3)), neighbor=object())
 
 
+@pytest.mark.slow
 def test_jax_md_float64_sums_do_not_warn_in_float32():
     """jax-md's pair energies request float64 sums; with x64 off JAX warns at every
     trace (the examples printed it). Inside jax_md_float64_warnings_ignored() exactly

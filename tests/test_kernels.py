@@ -254,6 +254,7 @@ def test_self_sum_gradients_match_brute_force(block):
     assert not np.asarray(got[0])[~mask].any()
 
 
+@pytest.mark.slow
 def test_float32_gradients_follow_float64():
     y, x = clustered(60, seed=25), clustered(80, seed=26)
     h = jnp.asarray([0.015])
@@ -316,6 +317,7 @@ def test_astronomically_far_rows_stay_finite_and_leave_the_others_alone(dtype):
     assert np.isfinite(np.asarray(grad)).all()
 
 
+@pytest.mark.slow
 def test_wide_float32_distances_work_under_vmap_of_scans():
     """vmap of a float32 dH batch (wide distances inside scans: split arithmetic, a
     per-pair scale of the block) equals each call, and its gradient runs."""
@@ -338,6 +340,7 @@ def test_wide_float32_distances_work_under_vmap_of_scans():
     assert grads.dtype == jnp.float32 and np.isfinite(grads).all()
 
 
+@pytest.mark.slow
 def test_masked_rows_get_the_value_of_an_empty_sum():
     """One policy for masked rows (quests_jax._core.padding): kernel sums 0, log sums
     -inf, weighted means NaN; the other rows as if the masked ones were absent."""

@@ -16,6 +16,7 @@ from conftest import cubic_cu
 pytestmark = pytest.mark.slow
 
 
+@pytest.mark.slow
 def test_100k_atom_periodic_frame_completes_and_is_right():
     atoms = cubic_cu(30)  # 108,000 atoms, 108 A cubic cell
     spec = qj.plan_neighbors(atoms.positions, atoms.cell.array, True)
@@ -41,6 +42,7 @@ def _temp_bytes(fn, *args):
     return jax.jit(fn).lower(*args).compile().memory_analysis().temp_size_in_bytes
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("grad", [False, True])
 def test_chunking_bounds_working_memory(grad):
     """With chunks, temporary buffers stay far below the unchunked (N, k, k) and

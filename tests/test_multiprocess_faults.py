@@ -72,6 +72,7 @@ def _one_error_line(rc, err, seconds):
     return errors[0]
 
 
+@pytest.mark.slow
 def test_peer_never_starts(files):
     started = time.monotonic()
     line = _one_error_line(
@@ -80,6 +81,7 @@ def test_peer_never_starts(files):
     assert "could not join" in line
 
 
+@pytest.mark.slow
 def test_peer_dies_mid_run(files):
     port, started = free_port(), time.monotonic()
     main = _cli(["entropy", str(files / "good.xyz")], port, 0)
@@ -107,6 +109,7 @@ def test_mismatched_arguments(files):
     assert all("other arguments" in line for line in lines), lines
 
 
+@pytest.mark.slow
 def test_duplicated_process_id(files):
     port, started = free_port(), time.monotonic()
     good = str(files / "good.xyz")
@@ -115,6 +118,7 @@ def test_duplicated_process_id(files):
         _one_error_line(*_finish(p, started))
 
 
+@pytest.mark.slow
 def test_peer_that_never_reaches_a_collective(files):
     """Issue 27: a live peer that never reaches a collective (stuck in its own work)
     left the other process waiting inside the all-gather for ever: heartbeats went on,
@@ -133,6 +137,7 @@ def test_peer_that_never_reaches_a_collective(files):
         peer.communicate()
 
 
+@pytest.mark.slow
 def test_sigterm_ends_a_process_stuck_in_a_collective(files, tmp_path):
     """Issue 27: a process waiting inside a collective (native code: its Python
     SIGTERM handler never runs) could not be ended by SIGTERM; the supervisor passed

@@ -42,6 +42,7 @@ def _check(result_file: Path, dtype: str, devices: int, processes: int) -> None:
     assert 0.3 < float(r["overlap"]) < 0.7  # a threshold test that can fail
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("devices", [1, 2, 4, 8])
 def test_devices_match_single_device(tmp_path, devices, dtype):
@@ -52,6 +53,7 @@ def test_devices_match_single_device(tmp_path, devices, dtype):
     _check(out, dtype, devices, 1)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_two_processes_match_single_process(tmp_path, dtype):
     out = tmp_path / "r.npz"
@@ -121,6 +123,7 @@ def _memory(devices: int) -> dict:
     return table
 
 
+@pytest.mark.slow
 def test_per_device_memory_scales_with_share():
     """Per-device buffers (compiled memory analysis) grow as N / devices: doubling N
     adds at least 2.5x less per device on 8 devices than on 2 (ideal: 4x; the ring's
@@ -135,6 +138,7 @@ def test_per_device_memory_scales_with_share():
         assert eight[name, 2 * n] < (2 * n) ** 2 * 4 / 100  # far below the kernel matrix
 
 
+@pytest.mark.unchecked_types
 def test_bad_input_named_before_compute():
     from quests_jax import sharded
 

@@ -40,6 +40,7 @@ def test_entropy_and_diversity_any_chunk(data, chunk):
     assert float(div) == pytest.approx(float(ref_div), rel=1e-5)
 
 
+@pytest.mark.unchecked_types
 def test_errors(data):
     x, y = data
     with pytest.raises(ValueError, match="widths"):

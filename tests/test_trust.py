@@ -129,6 +129,7 @@ def test_lammps_types_map_to_elements(root, capsys, tmp_path):
         main(["entropy", str(dump), "--types", "1=C"])
 
 
+@pytest.mark.unchecked_types
 def test_library_rejects_ambiguous_arguments():
     x = X.astype(np.float32)
     for bad in (0, -4):
@@ -237,34 +238,46 @@ def test_concurrent_descriptor_files_never_mix(root, tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["x.npy"]
 
 
+STALLED_PUBLISH = """
+import os, sys, time
+from quests_jax._core import output_files
+from quests_jax.information import _storage
+
+def stalled(*args, **kwargs):  # the result is written; hold before it is published
+    open(os.environ["STALL_MARK"], "w").close()
+    time.sleep(600)
+
+output_files.publish = _storage.publish = stalled
+from quests_jax.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
 def test_sigterm_removes_temporary_files(tmp_path):
-    frames = [cubic_cu(2, seed=s) for s in range(1500)]
-    write(tmp_path / "many.xyz", frames)
-    out = tmp_path / "x.npy"
+    """SIGTERM while the output is still a temporary file: the file goes, one line
+    says why. The run is held just before it publishes its result, so the signal
+    always lands in time (a race with a fast run skipped the test before)."""
+    work = tmp_path / "work"
+    work.mkdir()
+    write(work / "few.xyz", [cubic_cu(2, seed=s) for s in range(3)])
+    mark = tmp_path / "stalled"
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "quests_jax.cli",
-            "descriptors",
-            str(tmp_path / "many.xyz"),
-            "-o",
-            str(out),
-        ],
+        [sys.executable, "-c", STALLED_PUBLISH, "descriptors", str(work / "few.xyz"), "-o"]
+        + [str(work / "x.npy")],
+        env=dict(os.environ, STALL_MARK=str(mark)),
         stderr=subprocess.PIPE,
         text=True,
     )
     deadline = time.monotonic() + 120
-    while not any(".partial" in p for p in os.listdir(tmp_path)) and proc.poll() is None:
-        assert time.monotonic() < deadline
+    while not mark.exists():
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
         time.sleep(0.02)
+    assert any(".partial" in p for p in os.listdir(work))
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
-    if proc.returncode == 0:  # finished before the signal landed
-        pytest.skip("the run ended before SIGTERM")
     assert proc.returncode == 128 + signal.SIGTERM, err
     assert "terminated" in err
-    assert sorted(os.listdir(tmp_path)) == ["many.xyz"]
+    assert sorted(os.listdir(work)) == ["few.xyz"]
 
 
 # --------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from conftest import cubic_cu
 ATOMS = cubic_cu(2)
 
 
+@pytest.mark.unchecked_types
 @pytest.mark.parametrize(
     "kwargs, error, match",
     [
@@ -30,6 +31,7 @@ def test_bad_configuration(kwargs, error, match):
         qj.get_descriptors([ATOMS], **kwargs)
 
 
+@pytest.mark.unchecked_types
 def test_bad_positions():
     bad = ATOMS.positions.copy()
     bad[3, 1] = np.nan
@@ -44,6 +46,7 @@ def test_bad_positions():
         qj.descriptor(np.zeros((4, 2)), ATOMS.cell.array, True)
 
 
+@pytest.mark.unchecked_types
 def test_bad_cell():
     with pytest.raises(ValueError, match="cell has NaN"):
         qj.descriptor(ATOMS.positions, np.full((3, 3), np.nan), True)
@@ -63,6 +66,7 @@ def test_bad_cell():
         qj.descriptor(ATOMS.positions, np.eye(2), True)
 
 
+@pytest.mark.unchecked_types
 def test_bad_pbc_and_mask():
     with pytest.raises(ValueError, match="pbc must be a bool or three bools"):
         qj.descriptor(ATOMS.positions, ATOMS.cell.array, (True, False))
@@ -93,3 +97,22 @@ def test_dataset_errors_name_the_frame_and_come_before_compute(monkeypatch):
         qj.get_descriptors([ATOMS], dtype="float16")
     with pytest.raises(ValueError, match="species is empty"):
         qj.get_descriptors_multicomponent([ATOMS], species=[])
+
+
+def test_the_suite_checks_public_signatures_and_shapes():
+    """In the tests every public function checks its arguments against its
+    annotations at each call (tests/conftest.py): shapes shared between arguments
+    included (the width d of y and x), and a wrong type is caught before the library
+    sees it. Without the checks the width mismatch below would reach the library's
+    own validation."""
+    from jaxtyping import TypeCheckError
+
+    from conftest import CHECKED_FUNCTIONS
+
+    assert CHECKED_FUNCTIONS >= 60  # every public face's functions
+    y, x = np.zeros((3, 63), np.float32), np.zeros((4, 61), np.float32)
+    with pytest.raises(TypeCheckError, match="delta_entropy"):
+        qj.delta_entropy(y, x)
+    with pytest.raises(TypeCheckError, match="batch_size"):
+        qj.entropy(x, 0.015, batch_size="64")
+    assert qj.entropy.__wrapped__.__module__ == "quests_jax.information._quantities"
