@@ -43,7 +43,7 @@ import quests_jax as qj
 from quests_jax.forces.jaxmd import bias_energy_fn
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from bench_bias_forces import best_of  # noqa: E402
+from bench_bias_forces import best_of
 
 MASS = 63.546  # amu
 DT = 0.1  # JAX-MD time unit with eV, A, amu is 10.18 fs: ~1 fs

@@ -20,7 +20,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_descriptors import machine  # noqa: E402
+from bench_descriptors import machine
 
 
 def write_dataset(path: str) -> int:

@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, "benchmarks")
-from bench_descriptors import machine  # noqa: E402
+from bench_descriptors import machine
 
 
 def dataset(n_frames: int, seed=0):

@@ -29,7 +29,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from bench_descriptors import machine  # noqa: E402
+from bench_descriptors import machine
 
 
 def descriptors(n_envs: int, seed: int, rattle=(0.05, 0.25)) -> np.ndarray:

@@ -32,7 +32,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_descriptors import machine  # noqa: E402
+from bench_descriptors import machine
 
 SI_DATA = os.path.join(os.path.dirname(__file__), "..", "examples", "data", "mlearn_si")
 

@@ -29,7 +29,7 @@ from quests_jax.tools import monte_carlo
 
 # the EMT frames of the generation example
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples"))
-from generate_structures import md_frames  # noqa: E402
+from generate_structures import md_frames
 
 TARGET = 30.0
 

@@ -20,7 +20,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from bench_descriptors import machine, peak_rss_mb  # noqa: E402
+from bench_descriptors import machine, peak_rss_mb
 
 
 def cu_frame(n_atoms: int, rattle: float, seed: int):

@@ -23,7 +23,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, "benchmarks")
-from bench_descriptors import machine  # noqa: E402
+from bench_descriptors import machine
 
 
 def write_trajectory(path: str, n_frames: int, rep: int, seed=0) -> int:

@@ -16,11 +16,11 @@ import warnings
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from ase.io import read  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from ase.io import read
 
-import quests_jax as qj  # noqa: E402
+import quests_jax as qj
 
 DATA = os.path.join(os.path.dirname(__file__), "..", "examples", "data", "mlearn_si")
 

@@ -28,11 +28,11 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from copper_md import run_md  # noqa: E402
+from copper_md import run_md
 
-import quests_jax as qj  # noqa: E402
-from quests_jax import tools as compression  # noqa: E402
-from quests_jax.tools import (  # noqa: E402
+import quests_jax as qj
+from quests_jax import tools as compression
+from quests_jax.tools import (
     FrameSet,
     analyse_trajectory,
     information_gap,

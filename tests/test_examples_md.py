@@ -12,9 +12,9 @@ import pytest
 pytest.importorskip("jax_md")
 pytest.importorskip("optax")
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "examples"))
-import biased_md  # noqa: E402
-import entropy_metadynamics  # noqa: E402
-import generate_structures  # noqa: E402
+import biased_md
+import entropy_metadynamics
+import generate_structures
 
 
 def test_first_escapes():

@@ -527,7 +527,7 @@ def _run(args, argv) -> int:
             raise
         print(f"{PROG}: error: {first_line(err)}", file=sys.stderr)
         return 1
-    except Exception as err:  # noqa: BLE001 - a collective failed (a peer stopped)
+    except Exception as err:
         message = _out_of_memory(err, args)
         if message is not None and watch is None and not args.debug:
             print(f"{PROG}: error: {message}", file=sys.stderr)

@@ -161,7 +161,7 @@ def read_frames(path: str, index: str, fmt: str | None, types: dict | None = Non
         frames = read(path, index=index, format=fmt)
     except (StopIteration, IndexError):
         raise UserError(f"{path}: no frame at --index {index}") from None
-    except Exception as err:  # ASE raises many kinds for unreadable files
+    except Exception as err:  # noqa: BLE001 (ASE raises many kinds for unreadable files)
         raise unreadable(path, fmt, err) from None
     logger.debug("%s: read in %.3f s", path, time.perf_counter() - t0)
     if isinstance(frames, Atoms):
@@ -213,7 +213,7 @@ def load(path: str, args, reference: bool = False) -> Described:
         x, k, cutoff, sizes, species = _read_numpy(path)
     except (UserError, FileChangedError):
         raise
-    except Exception as err:  # a corrupt or truncated file: zip, pickle, header errors
+    except Exception as err:  # noqa: BLE001 (a corrupt or truncated file: zip, pickle, header)
         raise UserError(f"{path}: not a readable NumPy file: {first_line(err)}") from None
     if x.ndim != 2:
         raise UserError(f"{path}: descriptors must be a 2-D array, got shape {x.shape}")
@@ -456,7 +456,7 @@ def iread_frames(path: str, index: str, fmt: str | None, types: dict | None = No
             atoms = next(frames)
         except StopIteration:
             return
-        except Exception as err:  # ASE raises many kinds for unreadable files
+        except Exception as err:  # noqa: BLE001 (ASE raises many kinds for unreadable files)
             raise unreadable(path, fmt, err) from None
         yield apply_types(atoms, types, path, f" frame {number(i)}")
         i += 1

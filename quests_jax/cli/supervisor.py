@@ -257,7 +257,7 @@ def guard_collectives(timeout: float, me: int, n: int):
                     theirs = client.blocking_key_value_get(
                         f"{PREFIX}step/{step}/{p}", max(1, int(min(left, HEARTBEAT) * 1e3))
                     )
-                except Exception as err:  # noqa: BLE001 - DEADLINE_EXCEEDED: not yet
+                except Exception as err:
                     if "DEADLINE_EXCEEDED" not in str(err):
                         raise
                     continue
@@ -274,7 +274,7 @@ def guard_collectives(timeout: float, me: int, n: int):
 def _try_get(client, key: str):
     try:
         return client.key_value_try_get(key)
-    except Exception as err:  # noqa: BLE001
+    except Exception as err:
         if "NOT_FOUND" in str(err) or "not found" in str(err).lower():
             return None
         raise

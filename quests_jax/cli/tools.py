@@ -73,7 +73,7 @@ def _ase_format(path: str, fmt: str | None = None) -> str:
     if fmt is None:
         try:
             fmt = filetype(path, read=False)
-        except Exception as err:
+        except Exception as err:  # noqa: BLE001 (ASE's guess raises many kinds)
             raise UserError(f"{path}: ASE cannot tell the format from the name: {err}") from None
     if fmt not in ioformats or not ioformats[fmt].can_write:
         raise UserError(f"{path}: ASE cannot write format {fmt!r}; give --output-format or .xyz")
@@ -305,7 +305,7 @@ def cmd_dh_traj(args) -> None:
         if not args.output.lower().endswith(STRUCTURE_SUFFIXES):
             raise UserError("structures with per-atom dH are written as extended XYZ (.xyz)")
         tmp = temporary_beside(args.output)
-    stream = open(tmp, "w") if tmp else None  # noqa: SIM115 - closed below
+    stream = open(tmp, "w") if tmp else None
 
     per_atom_lists: dict[str, list[np.ndarray]] = {
         "dH_self": [],
