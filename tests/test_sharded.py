@@ -157,3 +157,33 @@ def test_bad_input_named_before_compute():
         sharded.delta_entropy(x[:, :5], x)
     with pytest.raises(ValueError, match="eps"):
         sharded.overlap(x, x, eps=float("nan"))
+
+
+def test_padding_rows_get_the_value_of_an_empty_sum():
+    """Issue 30: the sharded dH gave its padding rows NaN, where every other path gives
+    a masked row the value of an empty sum (dH +inf); overlap still counts only the
+    valid rows."""
+    import jax.numpy as jnp
+
+    import quests_jax as qj
+    from quests_jax.information import sharded
+
+    rng = np.random.default_rng(0)
+    x = (rng.normal(size=(40, 63)) * 0.02).astype(np.float32)
+    y = x[:5] + np.float32(0.001)
+    ys = sharded.shard_rows(y)
+    padded = sharded.ShardedRows(
+        jnp.concatenate([ys.rows, ys.rows[:3]]),
+        jnp.concatenate([ys.mask, jnp.zeros(3, bool)]),
+        ys.counts,
+        ys.mesh,
+        ys.reach,
+    )
+    global_dh = sharded.delta_entropy(padded, x)
+    dh = np.asarray(global_dh)
+    mask = np.arange(8) < 5
+    expected = np.asarray(qj.delta_entropy(np.asarray(padded.rows), x, y_mask=mask))
+    assert np.isposinf(dh[5:]).all() and np.isposinf(expected[5:]).all()
+    np.testing.assert_allclose(dh[:5], expected[:5], rtol=1e-5)
+    np.testing.assert_allclose(sharded.local_values(global_dh, padded), expected[:5], rtol=1e-5)
+    assert float(sharded.overlap(padded, x, eps=1e9)) == 1.0

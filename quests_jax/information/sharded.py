@@ -350,7 +350,8 @@ def delta_entropy(
     """dH(y | X) of row-sharded queries against row-sharded references.
 
     Returns a global (rows of ``y``'s layout, H or nothing) array sharded like the
-    queries, NaN on padding rows; :func:`local_values` extracts this process's rows.
+    queries, +inf on padding rows (the value of an empty sum, as a masked row gets on
+    every path); :func:`local_values` extracts this process's rows.
     """
     ys = shard_rows(y, mesh, name="y")
     xs = shard_rows(x, ys.mesh if mesh is None else mesh, name="x")
@@ -382,7 +383,7 @@ def delta_entropy(
 @functools.partial(jax.jit, static_argnames=("mesh", "block_size"))
 def _sharded_delta(y, y_mask, x, x_mask, h, *, mesh, block_size):
     log_p = _ring_log_sums(y, y_mask, x, x_mask, h, mesh=mesh, block_size=block_size, wide=True)
-    return jnp.where(y_mask[:, None], -log_p, jnp.nan)
+    return jnp.where(y_mask[:, None], -log_p, jnp.inf)
 
 
 def overlap(
@@ -399,7 +400,7 @@ def overlap(
         raise ValueError(f"eps must be a finite number, got {eps}")
     ys = shard_rows(y, mesh, name="y")
     _same_in_every_process(eps=eps)
-    dh = delta_entropy(ys, x, h, batch_size, mesh=ys.mesh)  # NaN (never < eps) on padding
+    dh = delta_entropy(ys, x, h, batch_size, mesh=ys.mesh)  # +inf (never < eps) on padding
     with collective("count overlap"):
         return jnp.sum(dh < eps, axis=0) / ys.n_rows
 
