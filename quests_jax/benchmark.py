@@ -489,6 +489,28 @@ def _have_jax_md() -> bool:
     return True
 
 
+def _run_workload(kind: str, size, rows, peak: float) -> tuple[Result | None, str | None]:
+    """One workload of the suite: its result, or None and why it was skipped.
+    ``rows(which)`` gives the shared data sets ("x", "y", "ref")."""
+    if kind == "descriptors":
+        return bench_descriptors(size), None
+    if kind == "entropy":
+        return bench_entropy(size, rows("x"), peak), None
+    if kind == "dH":
+        m, n = size
+        return bench_dh(m, n, rows("x"), rows("y"), peak), None
+    if kind == "cv_dH":
+        return bench_cv(size, rows("ref")), None
+    if kind == "md_step":
+        if not _have_jax_md():
+            return None, f"md_step_{size}: jax-md is not installed (extra 'md')"
+        return bench_md_step(size, rows("ref")), None
+    if kind == "sharded_entropy":
+        return bench_sharded(size, rows("x")), None
+    result = bench_reference_gpu(size, rows("x"))  # reference_gpu
+    return result, None if result is not None else f"reference_gpu_{size}: needs PyTorch with a GPU"
+
+
 def run_suite(quick: bool = True, only: list[str] | None = None, log=print) -> dict:
     """Run the suite (``only``: workload kinds, e.g. ["entropy", "dH"]) and return the
     report (a JSON-ready dict; module docstring)."""
@@ -530,27 +552,10 @@ def run_suite(quick: bool = True, only: list[str] | None = None, log=print) -> d
 
     for kind in kinds:
         for size in sizes[kind]:
-            if kind == "descriptors":
-                add(bench_descriptors(size))
-            elif kind == "entropy":
-                add(bench_entropy(size, rows("x"), peak))
-            elif kind == "dH":
-                m, n = size
-                add(bench_dh(m, n, rows("x"), rows("y"), peak))
-            elif kind == "cv_dH":
-                add(bench_cv(size, rows("ref")))
-            elif kind == "md_step":
-                if not _have_jax_md():
-                    skipped.append(f"md_step_{size}: jax-md is not installed (extra 'md')")
-                    continue
-                add(bench_md_step(size, rows("ref")))
-            elif kind == "sharded_entropy":
-                add(bench_sharded(size, rows("x")))
-            elif kind == "reference_gpu":
-                result = bench_reference_gpu(size, rows("x"))
-                if result is None:
-                    skipped.append(f"reference_gpu_{size}: needs PyTorch with a GPU")
-                add(result)
+            result, why = _run_workload(kind, size, rows, peak)
+            if why:
+                skipped.append(why)
+            add(result)
     for line in skipped:
         log(f"skipped {line}")
     from . import __version__

@@ -171,3 +171,36 @@ def test_the_type_checker_sees_every_import_of_ours():
     for override in config.get("overrides", []):
         modules = override["module"]
         assert not any(m == "quests_jax" or m.startswith("quests_jax.") for m in modules)
+
+
+def test_no_module_imports_itself_through_others():
+    """No circle of imports between the package's modules (imports inside functions
+    included; a package's __init__, which gathers its modules, is not a step). The
+    last one, information._quantities <-> sharded through shared private helpers, went
+    when the helpers moved to information._arguments (issue 30)."""
+    modules = {}
+    for path in PACKAGE.rglob("*.py"):
+        for module, target, _ in _imports(path):
+            modules.setdefault(module, set()).add(target)
+    packages = {
+        m for m in modules if (PACKAGE.parent / m.replace(".", "/") / "__init__.py").exists()
+    }
+    graph = {
+        m: {t for t in targets if t in modules and t not in packages and t != m}
+        for m, targets in modules.items()
+        if m not in packages
+    }
+    circles = []
+
+    def visit(module, path, seen):
+        for target in graph.get(module, ()):
+            if target == path[0]:
+                circles.append(" -> ".join([*path, target]))
+            elif target not in seen and target > path[0]:  # each circle once
+                seen.add(target)
+                visit(target, [*path, target], seen)
+                seen.discard(target)
+
+    for start in sorted(graph):
+        visit(start, [start], {start})
+    assert circles == []

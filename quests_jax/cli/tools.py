@@ -281,9 +281,8 @@ def _count_frames(path: str, index: str, fmt: str | None) -> int | None:
     return n
 
 
-def cmd_dh_traj(args) -> None:
-    from ..tools import analyse_trajectory, plots
-
+def _check_trajectory_arguments(args) -> None:
+    """dH_traj's arguments, before any work."""
     check_output(args.output, args.overwrite)
     check_plot(args)
     _single_process("dH_traj")
@@ -292,6 +291,12 @@ def cmd_dh_traj(args) -> None:
         raise UserError(f"--window must be >= 0, got {args.window}")
     if args.trajectory.endswith((".npz", ".npy")):
         raise UserError("dH_traj needs a trajectory of structures, not saved descriptors")
+
+
+def cmd_dh_traj(args) -> None:
+    from ..tools import analyse_trajectory, plots
+
+    _check_trajectory_arguments(args)
     h = _single_bandwidth(args)
     reference = None
     if args.reference:
@@ -353,11 +358,25 @@ def cmd_dh_traj(args) -> None:
             stream.close()
         if tmp is not None and os.path.exists(tmp):
             os.remove(tmp)
-        if tmp and os.path.exists(tmp):
-            os.remove(tmp)
     seconds = time.perf_counter() - t0
     for record in records:  # frames count from the start of the file, as messages do
         record["frame"] = number(record["frame"])
+    _print_trajectory_summary(records, args.threshold)
+    log(f"trajectory analysed in {seconds:.2f} s ({len(records) / seconds:.1f} frames/s)")
+    if args.plot:
+        plots.trajectory(
+            records,
+            args.plot,
+            title=f"Trajectory: {file_name(args.trajectory)}",
+            overwrite=overwrite_allowed(),
+        )
+        log(f"plot written to {args.plot}")
+    if _is_json(args.output):
+        _write_trajectory_json(args, records, per_atom_lists, reference is not None, h, seconds)
+
+
+def _print_trajectory_summary(records: list[dict], threshold: float) -> None:
+    """Print dH_traj's summary lines."""
     n_atoms = sum(r["n_atoms"] for r in records)
     print(f"frames: {len(records)}, environments: {n_atoms}")
     for name in ("self", "reference", "previous"):
@@ -370,48 +389,43 @@ def cmd_dh_traj(args) -> None:
                 key=lambda r: r[f"dH_{name}_max"],
             )
             print(
-                f"dH vs {name}: mean fraction above {args.threshold:g}: {np.mean(values):.4f}; "
+                f"dH vs {name}: mean fraction above {threshold:g}: {np.mean(values):.4f}; "
                 f"highest in frame {worst['frame']} ({worst[f'dH_{name}_max']:.3f} nats)"
             )
     entropies = [r["entropy"] for r in records]
     print(f"frame entropy: {min(entropies):.4f} .. {max(entropies):.4f} nats")
-    log(f"trajectory analysed in {seconds:.2f} s ({len(records) / seconds:.1f} frames/s)")
-    if args.plot:
-        plots.trajectory(
-            records,
-            args.plot,
-            title=f"Trajectory: {file_name(args.trajectory)}",
-            overwrite=overwrite_allowed(),
-        )
-        log(f"plot written to {args.plot}")
-    if _is_json(args.output):
-        per_atom = {}
-        if args.per_atom:  # the reference's key: each frame's dH against itself
-            per_atom = {"delta_entropy": per_atom_lists["dH_self"]}
-            if reference is not None:
-                per_atom["dH_reference"] = per_atom_lists["dH_reference"]
-            if args.window:
-                per_atom["dH_previous"] = per_atom_lists["dH_previous"]
-        write_json(
-            args.output,
-            {
-                "file": args.trajectory,
-                "reference": args.reference,
-                "num_frames": len(records),
-                "n_envs": n_atoms,
-                # the reference's key: environments of the first frame (one per atom)
-                "num_envs": records[0]["n_atoms"] if records else 0,
-                "k": args.nbrs,
-                "cutoff": args.cutoff,
-                "bandwidth": h,
-                "window": args.window,
-                "threshold": args.threshold,
-                "frames": records,
-                **per_atom,
-                "time": seconds,
-            },
-            args,
-        )
+
+
+def _write_trajectory_json(args, records, per_atom_lists, with_reference, h, seconds) -> None:
+    """dH_traj's JSON result, with the reference's keys."""
+    n_atoms = sum(r["n_atoms"] for r in records)
+    per_atom = {}
+    if args.per_atom:  # the reference's key: each frame's dH against itself
+        per_atom = {"delta_entropy": per_atom_lists["dH_self"]}
+        if with_reference:
+            per_atom["dH_reference"] = per_atom_lists["dH_reference"]
+        if args.window:
+            per_atom["dH_previous"] = per_atom_lists["dH_previous"]
+    write_json(
+        args.output,
+        {
+            "file": args.trajectory,
+            "reference": args.reference,
+            "num_frames": len(records),
+            "n_envs": n_atoms,
+            # the reference's key: environments of the first frame (one per atom)
+            "num_envs": records[0]["n_atoms"] if records else 0,
+            "k": args.nbrs,
+            "cutoff": args.cutoff,
+            "bandwidth": h,
+            "window": args.window,
+            "threshold": args.threshold,
+            "frames": records,
+            **per_atom,
+            "time": seconds,
+        },
+        args,
+    )
 
 
 # --------------------------------------------------------------------------------------

@@ -59,7 +59,9 @@ import numpy as np
 
 from .._core.array_types import (
     AnyArray,
+    Array,
     Bandwidths,
+    Bool,
     Float,
     QueryMask,
     QueryRows,
@@ -849,3 +851,12 @@ def log_kernel_from_sq_distances(d2, h):
     """log sum over the last axis of exp(-d2 / (2 h^2)), per bandwidth: (..., H)."""
     scales = scales_of(h, d2.dtype)
     return jax.nn.logsumexp(d2[..., None] * scales, axis=-2)
+
+
+def entropy_diversity_from_log_p(log_p: Float[Array, "n bandwidths"], valid: Bool[Array, " n"]):
+    """Entropy and diversity (H,) from log p_i = log sum_j K(x_i, x_j) (N, H) of the
+    rows where ``valid`` (N,) holds."""
+    n = jnp.sum(valid).astype(log_p.dtype)
+    mean_log_p = jnp.sum(jnp.where(valid[:, None], log_p, 0.0), axis=0) / n
+    diversity = jax.nn.logsumexp(jnp.where(valid[:, None], -log_p, -jnp.inf), axis=0)
+    return jnp.log(n) - mean_log_p, diversity

@@ -28,11 +28,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._core.array_types import (
-    Array,
     Bandwidths,
-    Bool,
     Execution,
-    Float,
     FrameSizes,
     PerRow,
     QueryMask,
@@ -49,7 +46,9 @@ from .._core.validation import (
     native_byte_order,
 )
 from . import _engine as engine
+from ._arguments import DEFAULT_BANDWIDTH, DEFAULT_EPS, as_bandwidths, shape_out
 from ._kernels import (
+    entropy_diversity_from_log_p,
     log_kernel_from_sq_distances,
     log_kernel_sums,
     nearest_sq_distances,
@@ -57,10 +56,6 @@ from ._kernels import (
 )
 from .execution import choose, is_traced
 
-DEFAULT_BANDWIDTH = 0.015
-"""The paper's bandwidth h (1/A), for dense solids (see the theory page for others)."""
-DEFAULT_EPS = 1e-5
-"""dH below which an environment counts as covered, in :func:`overlap` (nats)."""
 DEFAULT_APPROX_NEIGHBORS = 3
 """Nearest references summed by :func:`approx_delta_entropy`."""
 # here so that the CLI's options need not import the generation code
@@ -120,21 +115,6 @@ def _as_mask(mask, n: int, name: str):
     return mask
 
 
-def _as_bandwidths(h, dtype):
-    """(bandwidths (H,), whether h was a vector): a host array unless h is traced."""
-    if isinstance(h, bool) or (not is_traced(h) and np.asarray(h).dtype.kind not in "fiu"):
-        raise TypeError(f"h must be a number or a 1-D array of numbers (1/A), got {h!r}")
-    arr = h if is_traced(h) else np.asarray(h, dtype)
-    if arr.ndim > 1 or arr.size == 0:
-        raise ValueError(
-            f"h must be a positive number or a 1-D array of them, not shape {arr.shape}"
-        )
-    value = None if is_traced(h) else arr
-    if value is not None and not (np.isfinite(value).all() and (value > 0).all()):
-        raise ValueError(f"h must be > 0 and finite (bandwidth in 1/A), got {value}")
-    return arr.reshape(-1), arr.ndim == 1
-
-
 def _check_widths(queries, width: int, names=("y", "x")) -> None:
     """Queries of the references' width (``names``: the user's names of both)."""
     if queries.shape[1] != width:
@@ -164,13 +144,6 @@ def _descriptor_pair(queries, refs, names=("y", "x")):
     return queries, refs
 
 
-def _shape_out(values, vector: bool):
-    """Drop the trailing bandwidth axis for a scalar h; a host result becomes a JAX
-    array here, at the very end (a copy: no compiled program depends on its shape)."""
-    values = values if vector else values[..., 0]
-    return jax.device_put(values) if isinstance(values, np.ndarray | np.generic) else values
-
-
 def _xp(values):
     """NumPy for host results, jax.numpy for traced ones: element-wise work on a host
     result must not compile a program for its shape."""
@@ -178,7 +151,7 @@ def _xp(values):
 
 
 def _host_result(values, dtype):
-    """A host result in the working dtype (it stays on the host until _shape_out)."""
+    """A host result in the working dtype (it stays on the host until shape_out)."""
     return np.asarray(values).astype(dtype)
 
 
@@ -275,15 +248,6 @@ def _self_metrics(x, h, mask, *, block_size, wide=False):
     return entropy, diversity, jnp.where(valid[:, None], -log_p, jnp.inf)
 
 
-def entropy_diversity_from_log_p(log_p: Float[Array, "n bandwidths"], valid: Bool[Array, " n"]):
-    """Entropy and diversity (H,) from log p_i = log sum_j K(x_i, x_j) (N, H) of the
-    rows where ``valid`` (N,) holds."""
-    n = jnp.sum(valid).astype(log_p.dtype)
-    mean_log_p = jnp.sum(jnp.where(valid[:, None], log_p, 0.0), axis=0) / n
-    diversity = jax.nn.logsumexp(jnp.where(valid[:, None], -log_p, -jnp.inf), axis=0)
-    return jnp.log(n) - mean_log_p, diversity
-
-
 @functools.partial(jax.jit, static_argnames=("block_size",))
 def _log_sums(y, x, h, y_mask, x_mask, *, block_size):
     return log_kernel_sums(y, x, h, y_mask=y_mask, x_mask=x_mask, block_size=block_size)
@@ -368,11 +332,11 @@ def entropy(
         () or (H,) entropy.
     """
     x = _as_descriptors(x, "x")
-    h, vector = _as_bandwidths(h, x.dtype)
+    h, vector = as_bandwidths(h, x.dtype)
     mask = _as_mask(mask, x.shape[0], "mask")
     ent, _, _ = _self_quantities(x, h, mask, batch_size, execution)
     warn_if_bandwidth_misfits(ent, _valid_rows(x, mask), h)
-    return _shape_out(ent, vector)
+    return shape_out(ent, vector)
 
 
 def _valid_rows(x, mask) -> int:
@@ -409,7 +373,7 @@ def frame_entropies(
         (F,) or (F, H) entropies.
     """
     x = _as_descriptors(x, "x")
-    h, vector = _as_bandwidths(h, x.dtype)
+    h, vector = as_bandwidths(h, x.dtype)
     batch_size = check_block_size(batch_size)
     sizes = np.asarray(frame_sizes, dtype=int)
     if sizes.ndim != 1 or sizes.size == 0 or (sizes < 1).any():
@@ -426,7 +390,7 @@ def frame_entropies(
         sel = slice(start, start + group)
         frames = x[rows[sel]]
         out.append(_batched_entropy(frames, mask[sel], h, block_size=batch_size))
-    return _shape_out(jnp.concatenate(out), vector)
+    return shape_out(jnp.concatenate(out), vector)
 
 
 def diversity(
@@ -439,10 +403,10 @@ def diversity(
 ):
     """Diversity D = log sum_i 1 / sum_j K(x_i, x_j): () or (H,)."""
     x = _as_descriptors(x, "x")
-    h, vector = _as_bandwidths(h, x.dtype)
+    h, vector = as_bandwidths(h, x.dtype)
     mask = _as_mask(mask, x.shape[0], "mask")
     _, div, _ = _self_quantities(x, h, mask, batch_size, execution)
-    return _shape_out(div, vector)
+    return shape_out(div, vector)
 
 
 def entropy_and_diversity(
@@ -455,11 +419,11 @@ def entropy_and_diversity(
 ):
     """Entropy and diversity from one pass over the kernel: (H, D), each () or (H,)."""
     x = _as_descriptors(x, "x")
-    h, vector = _as_bandwidths(h, x.dtype)
+    h, vector = as_bandwidths(h, x.dtype)
     mask = _as_mask(mask, x.shape[0], "mask")
     ent, div, _ = _self_quantities(x, h, mask, batch_size, execution)
     warn_if_bandwidth_misfits(ent, _valid_rows(x, mask), h)
-    return _shape_out(ent, vector), _shape_out(div, vector)
+    return shape_out(ent, vector), shape_out(div, vector)
 
 
 def get_all_metrics(
@@ -474,11 +438,11 @@ def get_all_metrics(
     included), from one pass over the kernel: (H, D, dH (N,)), with a trailing
     bandwidth axis for vector h."""
     x = _as_descriptors(x, "x")
-    h, vector = _as_bandwidths(h, x.dtype)
+    h, vector = as_bandwidths(h, x.dtype)
     mask = _as_mask(mask, x.shape[0], "mask")
     ent, div, dh = _self_quantities(x, h, mask, batch_size, execution, per_row=True)
     warn_if_bandwidth_misfits(ent, _valid_rows(x, mask), h)
-    return _shape_out(ent, vector), _shape_out(div, vector), _shape_out(dh, vector)
+    return shape_out(ent, vector), shape_out(div, vector), shape_out(dh, vector)
 
 
 def delta_entropy(
@@ -497,14 +461,14 @@ def delta_entropy(
     once every kernel underflows). Returns (M,) or (M, H).
     """
     log_p, vector = _log_p(y, x, h, batch_size, y_mask, x_mask, execution)
-    return _shape_out(-log_p, vector)
+    return shape_out(-log_p, vector)
 
 
 def _log_p(y, x, h, batch_size, y_mask=None, x_mask=None, execution="auto", names=("y", "x")):
     """(log sum_j K(y_i, x_j) (M, H), whether h was a vector), checked; ``names``: the
     user's names of (y, x), for errors."""
     y, x = _descriptor_pair(y, x, names)
-    h, vector = _as_bandwidths(h, x.dtype)
+    h, vector = as_bandwidths(h, x.dtype)
     y_mask = _as_mask(y_mask, y.shape[0], "y_mask")
     x_mask = _as_mask(x_mask, x.shape[0], "x_mask")
     return _cross_log_sums(y, x, h, y_mask, x_mask, batch_size, execution), vector
@@ -528,7 +492,7 @@ class ReferenceRows:
 
     def __init__(self, x: Rows, h: Bandwidths = DEFAULT_BANDWIDTH, batch_size: int | None = None):
         x = np.array(_as_descriptors(x, "x"))
-        self._h, self._vector = _as_bandwidths(h, x.dtype)
+        self._h, self._vector = as_bandwidths(h, x.dtype)
         self._reach = engine.host_max_abs(x)
         check_scale(self._reach, self._h, x.shape[1], x.dtype, "x")
         self._block_size = check_block_size(batch_size)
@@ -546,7 +510,7 @@ class ReferenceRows:
         log_p = engine.log_sums(ys, self._refs, self._h, block_size=self._block_size, reach=reach)
         check_finite_dh(log_p, "dH of y against x", self.dtype)
         log_p = _with_masked_rows(log_p, y_mask, y.shape[0])
-        return _shape_out(-_host_result(log_p, self.dtype), self._vector)
+        return shape_out(-_host_result(log_p, self.dtype), self._vector)
 
 
 def log_kernel_sum(
@@ -560,7 +524,7 @@ def log_kernel_sum(
     """log sum_j K(x_i, y_j): (M,) or (M, H) for x (M, d) queries and y (N, d)
     references (the reference package's argument names); equals -dH of x given y."""
     log_p, vector = _log_p(x, y, h, batch_size, execution=execution, names=("x", "y"))
-    return _shape_out(log_p, vector)
+    return shape_out(log_p, vector)
 
 
 def kernel_sum(
@@ -577,7 +541,7 @@ def kernel_sum(
     Underflows to 0 far from y, like the reference; prefer :func:`log_kernel_sum`.
     """
     log_p, vector = _log_p(x, y, h, batch_size, execution=execution, names=("x", "y"))
-    return _shape_out(_xp(log_p).exp(log_p), vector)
+    return shape_out(_xp(log_p).exp(log_p), vector)
 
 
 def weighted_kernel_sum(
@@ -605,9 +569,9 @@ def weighted_kernel_sum(
         raise ValueError(f"w must have shape ({y.shape[0]},) like the rows of y, got {w.shape}")
     if not is_traced(w) and not np.isfinite(w).all():
         raise ValueError("w has NaN or infinite entries")
-    h, vector = _as_bandwidths(h, y.dtype)
+    h, vector = as_bandwidths(h, y.dtype)
     log_p, q = _cross_log_sums(x, y, h, None, None, batch_size, execution, weights=w)
-    return _shape_out(q, vector), _shape_out(_xp(log_p).exp(log_p), vector)
+    return shape_out(q, vector), shape_out(_xp(log_p).exp(log_p), vector)
 
 
 def overlap(
@@ -623,7 +587,7 @@ def overlap(
     if not np.isfinite(eps):
         raise ValueError(f"eps must be a finite number, got {eps}")
     log_p, vector = _log_p(y, x, h, batch_size, execution=execution)
-    return _shape_out(_xp(log_p).mean(-log_p < eps, axis=0), vector)
+    return shape_out(_xp(log_p).mean(-log_p < eps, axis=0), vector)
 
 
 def approx_delta_entropy(
@@ -650,10 +614,10 @@ def approx_delta_entropy(
         raise ValueError(f"n must be a positive integer, got {n!r}")
     if n > x.shape[0]:
         raise ValueError(f"n = {n} exceeds the {x.shape[0]} reference environments in x")
-    h, vector = _as_bandwidths(h, x.dtype)
+    h, vector = as_bandwidths(h, x.dtype)
     batch_size = check_block_size(batch_size)
     y = y.astype(x.dtype)
-    return _shape_out(_approx(y, x, h, n=int(n), block_size=batch_size), vector)
+    return shape_out(_approx(y, x, h, n=int(n), block_size=batch_size), vector)
 
 
 def perfect_entropy(x: Rows, h: Bandwidths = DEFAULT_BANDWIDTH, batch_size: int | None = None):

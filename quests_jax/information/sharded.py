@@ -36,13 +36,12 @@ from jax.sharding import PartitionSpec as P
 from .._core.array_types import AnyArray, Array, Bandwidths, Bool, Float, QueryRows, Rows
 from .._core.collectives import collective
 from .._core.validation import check_block_size, check_finite_rows, check_rows, check_scale
-from ._kernels import cross_kernel_sums, log_kernel_sums, self_kernel_sums
-from ._quantities import (
-    DEFAULT_BANDWIDTH,
-    DEFAULT_EPS,
-    _as_bandwidths,
-    _shape_out,
+from ._arguments import DEFAULT_BANDWIDTH, DEFAULT_EPS, as_bandwidths, shape_out
+from ._kernels import (
+    cross_kernel_sums,
     entropy_diversity_from_log_p,
+    log_kernel_sums,
+    self_kernel_sums,
 )
 
 if TYPE_CHECKING:
@@ -308,13 +307,13 @@ def entropy_and_diversity(
     ``x`` is a :class:`ShardedRows` or this process's (n, d) rows (sharded here).
     """
     xs = shard_rows(x, mesh, name="x")
-    hs, vector = _as_bandwidths(h, xs.rows.dtype)
+    hs, vector = as_bandwidths(h, xs.rows.dtype)
     check_scale(xs.reach, hs, xs.rows.shape[1], xs.rows.dtype)
     batch_size = check_block_size(batch_size)
     _same_in_every_process(h=hs, batch_size=-1 if batch_size is None else batch_size)
     with collective("sharded entropy"):
         ent, div = _sharded_self_metrics(xs.rows, xs.mask, hs, mesh=xs.mesh, block_size=batch_size)
-    return _shape_out(ent, vector), _shape_out(div, vector)
+    return shape_out(ent, vector), shape_out(div, vector)
 
 
 def entropy(
@@ -362,7 +361,7 @@ def delta_entropy(
             f"mismatched descriptor widths: y has {ys.rows.shape[1]} columns, "
             f"x has {xs.rows.shape[1]}"
         )
-    hs, vector = _as_bandwidths(h, xs.rows.dtype)
+    hs, vector = as_bandwidths(h, xs.rows.dtype)
     name = "y" if ys.reach > xs.reach else "x"
     check_scale(max(ys.reach, xs.reach), hs, xs.rows.shape[1], xs.rows.dtype, name)
     batch_size = check_block_size(batch_size)
@@ -377,7 +376,7 @@ def delta_entropy(
             mesh=ys.mesh,
             block_size=batch_size,
         )
-    return _shape_out(dh, vector)
+    return shape_out(dh, vector)
 
 
 @functools.partial(jax.jit, static_argnames=("mesh", "block_size"))
