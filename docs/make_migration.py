@@ -4,8 +4,9 @@ where it lives in quests_jax (or why it does not), from both packages as install
     python docs/make_migration.py            # rewrites docs/migration.md
     python docs/make_migration.py --check    # exit 1 if docs/migration.md is stale
 
-Public names: the functions and classes a module of `quests` (outside its CLI)
-defines, and its UPPER_CASE constants. Modules that need packages not installed
+Public names: the functions, classes and click commands a module of `quests`
+defines, and its UPPER_CASE constants. Every module of the reference's tree must
+import from quests_jax.compat (the script fails otherwise). Modules that need packages not installed
 here (torch for `quests.gpu`, ray for `quests.compression.parallel`) are read from
 their source.
 """
@@ -109,12 +110,45 @@ quests_jax; do not edit by hand.*
 from quests_jax.compat.descriptor import get_descriptors  # was: from quests.descriptor ...
 from quests_jax.compat.entropy import entropy, delta_entropy  # was: from quests.entropy ...
 from quests_jax.compat.compression import DatasetCompressor
-from quests_jax.compat.gpu.entropy import entropy  # any JAX device; no torch
+from quests_jax.compat.gpu.entropy import entropy  # any JAX device; torch optional
+from quests_jax.compat.cli.log import format_time, logger  # and every quests.cli module
 ```
 
-`quests_jax.compat` has the reference's module tree, names, signatures, defaults and
-return types (NumPy arrays; NumPy floats, which are Python floats too). It is a thin
-layer over the JAX library. What differs:
+`quests_jax.compat` has the reference's module tree (every module, `quests.cli`
+included), names, signatures, defaults, numbers and return types (NumPy arrays;
+NumPy floats, which are Python floats too; torch tensors from `quests.gpu` where
+torch is installed). It is a thin layer over the JAX library. What is the same on
+purpose, though the native API differs:
+
+* **+inf where the reference's kernel sums underflow.** The reference computes
+  dH = -log sum_j exp(-d_j^2 / 2h^2) in the descriptors' dtype: an environment far
+  from every reference row gets p = 0 and dH = +inf (float32 descriptors, e.g.
+  `get_descriptors(dtype="float32")`: from dH ~ 104 nats on; float64: from ~745),
+  with NumPy's "divide by zero" warning. compat returns the same: rows within 20
+  nats of the dtype's underflow are recomputed with the reference's own arithmetic
+  (exp in the dtype, subnormals included), so a client ranking frames by summed dH
+  picks the reference's frames. The same for `kernel_sum` (0), `weighted_kernel_sum`
+  (nan where p = 0) and `approx_delta_entropy`. The native API
+  (`quests_jax.delta_entropy`) sums in log space and stays finite and exact there:
+  the number to use in new code.
+* `approx_delta_entropy` returns the reference's dtypes: float32 for a number `h`
+  (pynndescent's distances are float32), the rows' dtype for an array `h`.
+* `quests.gpu`: where torch is installed, results are CPU torch tensors of the
+  inputs' dtype, as the reference's (which moves every block's sums to the CPU), so
+  `.cpu().numpy()`, `.item()` and torch arithmetic work; they share memory with the
+  NumPy results (no copy). Inputs may be tensors (on any device), NumPy or JAX
+  arrays. Without torch, the same numbers come as NumPy (torch is not a dependency:
+  its wheel brings ~4 GB of CUDA libraries). As the reference, `gpu.entropy.diversity`
+  is sum_i 1/p(x_i), without the CPU module's log. `quests.gpu.matrix` helpers take
+  and return NumPy.
+* `quests.cli`: `log` and `load_file` are the reference's helpers; each command
+  (`quests.cli.entropy.entropy`, the group `quests.cli.quests.quests`) runs the same
+  command of `quests-jax` in a fresh process when called like a click command
+  (`entropy(["data.xyz"], standalone_mode=False)` returns its exit status).
+  `quests.compression.parallel` (ray) exists, and its two names raise one ImportError
+  saying what to use instead.
+
+What differs:
 
 * `batch_size` is accepted everywhere and changes nothing: quests_jax picks its own
   block size (the results do not depend on it). `device` (quests.gpu) too: JAX places
@@ -163,12 +197,18 @@ provided (with the reason).
 """
 
 
+def _is_click_command(value) -> bool:
+    return type(value).__module__.startswith("click.")
+
+
 def _public_from_module(module) -> list[str]:
     names = []
     for name, value in vars(module).items():
         if name.startswith("_") or inspect.ismodule(value):
             continue
-        if inspect.isfunction(value) or inspect.isclass(value) or callable(value):
+        if _is_click_command(value):
+            names.append(name)
+        elif inspect.isfunction(value) or inspect.isclass(value) or callable(value):
             if getattr(value, "__module__", None) == module.__name__:
                 names.append(name)
         elif name.isupper():
@@ -186,14 +226,33 @@ def _public_from_source(path: str) -> list[str]:
     return names
 
 
+def reference_modules() -> list[str]:
+    """Every module of the reference's tree, relative to quests (packages included)."""
+    import quests
+
+    return [
+        info.name.removeprefix("quests.")
+        for info in pkgutil.walk_packages(quests.__path__, "quests.")
+    ]
+
+
+def missing_modules() -> list[str]:
+    """Modules of the reference's tree that quests_jax.compat lacks."""
+    missing = []
+    for module in reference_modules():
+        try:
+            importlib.import_module(f"quests_jax.compat.{module}")
+        except ModuleNotFoundError:
+            missing.append(module)
+    return missing
+
+
 def reference_names() -> dict[str, list[str]]:
-    """{module path relative to quests: [public names]} for every module outside the CLI."""
+    """{module path relative to quests: [public names]} for every module."""
     import quests
 
     found = {}
     for info in pkgutil.walk_packages(quests.__path__, "quests."):
-        if ".cli" in info.name:
-            continue
         try:
             names = _public_from_module(importlib.import_module(info.name))
         except ImportError:  # torch or ray not installed: read the source
@@ -207,7 +266,7 @@ def reference_names() -> dict[str, list[str]]:
 def _compat_has(module: str, name: str) -> bool:
     try:
         return hasattr(importlib.import_module(f"quests_jax.compat.{module}"), name)
-    except ImportError:
+    except ImportError:  # the module, or a name it deliberately refuses
         return False
 
 
@@ -215,6 +274,8 @@ def render() -> str:
     import quests  # noqa: F401
 
     version = importlib.metadata.version("quests")
+    if missing := missing_modules():
+        raise SystemExit(f"not in quests_jax.compat: {', '.join(missing)}")
     found = reference_names()
     rows, provided, missing = [], 0, 0
     for module in sorted(found):
@@ -227,6 +288,9 @@ def render() -> str:
                 provided += 1
                 where = f"`quests_jax.compat.{module}.{name}`"
                 note = NATIVE.get(key, NATIVE.get(key.removeprefix("gpu."), ""))
+                command = getattr(importlib.import_module(f"quests_jax.compat.{module}"), name)
+                if not note and getattr(command, "name", "") and module.startswith("cli."):
+                    note = f"`quests-jax {command.name}` (in a fresh process)"
             else:
                 missing += 1
                 where = "not provided"

@@ -25,8 +25,8 @@ def test_release_files_exist():
         assert (ROOT / name).is_file(), name
     assert (pathlib.Path(quests_jax.__file__).parent / "py.typed").is_file()
     # every copied file names the licence it carries
-    for path in (ROOT / "quests_jax" / "compat" / "tools").glob("*.py"):
-        if path.name != "__init__.py":
+    for path in (ROOT / "quests_jax" / "compat").rglob("*.py"):
+        if "Copied from the reference" in path.read_text():
             assert "BSD 3-Clause License" in path.read_text(), path
 
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from .. import information as _info
 from ._results import as_reference, bandwidths, result_dtype
+from ._underflow import mirror_delta_entropy, mirror_kernel_sums, reference_sumexp
 
 DEFAULT_BANDWIDTH = 0.015
 DEFAULT_BATCH = 20000
@@ -47,10 +48,12 @@ def diversity(x, h=DEFAULT_BANDWIDTH, batch_size: int = DEFAULT_BATCH):
 
 
 def delta_entropy(y, x, h=DEFAULT_BANDWIDTH, batch_size: int = DEFAULT_BATCH):
-    """dH(y | x) of each row of y (nats): (M,), or (M, H) for an array h."""
+    """dH(y | x) of each row of y (nats): (M,), or (M, H) for an array h; +inf where
+    the reference's kernel sum underflows in the rows' dtype (see ``_underflow``)."""
     del batch_size
-    y = _rows(y)
-    return as_reference(_info.delta_entropy(y, _rows(x), bandwidths(h)), y.dtype)
+    y, x = _rows(y), _rows(x)
+    dh = as_reference(_info.delta_entropy(y, x, bandwidths(h)), y.dtype)
+    return mirror_delta_entropy(dh, y, x, h, y.dtype)
 
 
 def get_all_metrics(x, h=DEFAULT_BANDWIDTH, batch_size: int = DEFAULT_BATCH):
@@ -62,26 +65,30 @@ def get_all_metrics(x, h=DEFAULT_BANDWIDTH, batch_size: int = DEFAULT_BATCH):
 
 
 def kernel_sum(x, y, h=DEFAULT_BANDWIDTH, batch_size: int = DEFAULT_BATCH):
-    """sum_j K(x_i, y_j): (M,) (underflows to 0 far from y, as the reference)."""
+    """sum_j K(x_i, y_j): (M,) (underflows to 0 far from y, as the reference's)."""
     del batch_size
-    x = _rows(x)
-    return as_reference(_info.kernel_sum(x, _rows(y), bandwidths(h)), x.dtype)
+    x, y = _rows(x), _rows(y)
+    p = as_reference(_info.kernel_sum(x, y, bandwidths(h)), x.dtype)
+    return mirror_kernel_sums(p, x, y, h, x.dtype)
 
 
 def kernel_sum_multi_bandwidth(x, y, h=DEFAULT_BANDWIDTH, batch_size: int = DEFAULT_BATCH):
     """sum_j K(x_i, y_j) for each bandwidth: (M, H)."""
     del batch_size
-    x = _rows(x)
+    x, y = _rows(x), _rows(y)
     h = np.atleast_1d(np.asarray(h, dtype=float))
-    return as_reference(_info.kernel_sum(x, _rows(y), h), x.dtype).reshape(x.shape[0], -1)
+    p = as_reference(_info.kernel_sum(x, y, h), x.dtype).reshape(x.shape[0], -1)
+    return mirror_kernel_sums(p, x, y, h, x.dtype)
 
 
 def weighted_kernel_sum(x, y, w, h=DEFAULT_BANDWIDTH, batch_size: int = DEFAULT_BATCH):
-    """(sum_j w_j K_ij / sum_j K_ij, sum_j K_ij) for each row of x: two (M,) arrays."""
+    """(sum_j w_j K_ij / sum_j K_ij, sum_j K_ij) for each row of x: two (M,) arrays
+    (nan and 0 where the reference's sums underflow)."""
     del batch_size
-    x = _rows(x)
-    q, p = _info.weighted_kernel_sum(x, _rows(y), np.asarray(w), bandwidths(h))
-    return as_reference(q, x.dtype), as_reference(p, x.dtype)
+    x, y = _rows(x), _rows(y)
+    q, p = _info.weighted_kernel_sum(x, y, np.asarray(w), bandwidths(h))
+    q, p = as_reference(q, x.dtype), as_reference(p, x.dtype)
+    return mirror_kernel_sums(p, x, y, h, x.dtype, q=q, w=w)
 
 
 def weighted_kernel_sum_multi_bandwidth(
@@ -89,11 +96,12 @@ def weighted_kernel_sum_multi_bandwidth(
 ):
     """:func:`weighted_kernel_sum` for each bandwidth: two (M, H) arrays."""
     del batch_size
-    x = _rows(x)
+    x, y = _rows(x), _rows(y)
     h = np.atleast_1d(np.asarray(h, dtype=float))
-    q, p = _info.weighted_kernel_sum(x, _rows(y), np.asarray(w), h)
+    q, p = _info.weighted_kernel_sum(x, y, np.asarray(w), h)
     n = x.shape[0]
-    return as_reference(q, x.dtype).reshape(n, -1), as_reference(p, x.dtype).reshape(n, -1)
+    q, p = as_reference(q, x.dtype).reshape(n, -1), as_reference(p, x.dtype).reshape(n, -1)
+    return mirror_kernel_sums(p, x, y, h, x.dtype, q=q, w=w)
 
 
 def get_bandwidth(volume: float, method: str = "gaussian"):
@@ -109,16 +117,25 @@ def approx_delta_entropy(
     graph_neighbors: int = DEFAULT_GRAPH_NBRS,
     **kwargs,
 ):
-    """dH from the n nearest rows of x: (M,), or (H, M) for an array h as the
-    reference (its pynndescent keywords are accepted; the search here is exact)."""
+    """dH from the n nearest rows of x: (M,), or (H, M) for an array h, as the
+    reference (its pynndescent keywords are accepted; the search here is exact).
+
+    The sum over those n is the reference's own arithmetic on float32 distances (what
+    pynndescent returns): float32 results for a number h (whatever the rows' dtype),
+    the rows' dtype for an array h, and +inf where every term underflows."""
+    del graph_neighbors, kwargs
     y = _rows(y)
-    dh = as_reference(
-        _info.approx_delta_entropy(
-            y, _rows(x), bandwidths(h), n=n, graph_neighbors=graph_neighbors, **kwargs
-        ),
-        y.dtype,
-    )
-    return dh.T if dh.ndim == 2 else dh
+    if isinstance(h, list | tuple):
+        h = np.asarray(h, dtype=float)
+    _, d = nearest_rows(y, x, int(n))
+    d = d.astype(np.float32)
+    if isinstance(h, np.ndarray) and h.ndim == 1:
+        p = np.zeros((h.shape[0], y.shape[0]), dtype=y.dtype)
+        for i, h_i in enumerate(h):
+            p[i] = reference_sumexp(-0.5 * (d / h_i) ** 2)
+    else:
+        p = reference_sumexp(-0.5 * (d / h) ** 2)
+    return -np.log(p)
 
 
 def nearest_rows(y, x, n: int):

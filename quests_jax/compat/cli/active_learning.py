@@ -1,0 +1,9 @@
+"""``quests.cli.active_learning``: the reference's ``quests active_learning`` command, run by
+quests-jax (see :mod:`quests_jax.compat.cli`)."""
+
+from ..descriptor import DEFAULT_CUTOFF, DEFAULT_K  # noqa: F401  (as the reference's)
+from ..entropy import DEFAULT_BANDWIDTH, DEFAULT_BATCH  # noqa: F401  (as the reference's)
+from ..mcmc import DEFAULT_TARGET  # noqa: F401  (as the reference's)
+from ._command import Command
+
+active_learning = Command("active_learning")
