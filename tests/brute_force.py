@@ -37,9 +37,28 @@ def weight(r, cutoff):
     return (1 - z**2) ** 2
 
 
+# the tie rule (quests_jax.describe._ties), spelled out again: where the k-th nearest
+# ties with the next ones (relative distance 1e-10), the tied are kept in the order of
+# their displacement's projection on this direction
+TIE_DIRECTION = np.array([1.0, math.sqrt(2.0) - 1.0, math.pi - 3.0])
+TIE_DIRECTION = TIE_DIRECTION / np.linalg.norm(TIE_DIRECTION)
+
+
+def _k_nearest(flat_v, flat_d, k):
+    """Indices of the k nearest (by the tie rule where the k-th ties)."""
+    order = np.argsort(flat_d, kind="stable")
+    if np.sum(np.isfinite(flat_d)) <= k:
+        return order[:k]
+    d_k = flat_d[order[k - 1]]
+    closer = order[flat_d[order] < d_k * (1 - 1e-10)]
+    tied = np.flatnonzero(np.abs(flat_d - d_k) <= 1e-10 * d_k)
+    tied = tied[np.argsort(flat_v[tied] @ TIE_DIRECTION)]
+    return np.concatenate([closer, tied])[:k]
+
+
 def neighbor_vectors(positions, cell, pbc, k, cutoff):
     """For each atom, the displacements (k, 3) to its k nearest neighbours within the
-    cutoff (nearest first) and how many there are."""
+    cutoff (nearest first; the tied by the tie rule) and how many there are."""
     positions = np.asarray(positions, float)
     cell = np.asarray(cell, float)
     reach = _reach(cell, pbc, cutoff)
@@ -53,7 +72,7 @@ def neighbor_vectors(positions, cell, pbc, k, cutoff):
         d[zero, i] = np.inf  # the atom itself
         flat_v = v.reshape(-1, 3)
         flat_d = d.reshape(-1)
-        order = np.argsort(flat_d, kind="stable")[:k]
+        order = _k_nearest(flat_v, np.where(flat_d < cutoff, flat_d, np.inf), k)
         order = order[flat_d[order] < cutoff]
         out.append(flat_v[order])
     return out

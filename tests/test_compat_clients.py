@@ -256,3 +256,22 @@ def test_a_reference_command_object_runs_the_quests_jax_command(tmp_path, capfd)
     assert stop.value.code == 0
     assert group(["no_such_command"], standalone_mode=False) != 0
     assert os.listdir(tmp_path) == []  # nothing written
+
+
+def test_the_make_descriptors_command_writes_the_references_float64_file(tmp_path):
+    """quests-jax writes float32 descriptors by default; the compat command (and the
+    group) write float64, as `quests make_descriptors` does."""
+    from quests_jax.compat.cli.make_descriptors import make_descriptors
+    from quests_jax.compat.cli.quests import quests as group
+
+    data = str(tmp_path / "cu.xyz")
+    write(data, rattled_cu(2, 0.05, seed=6))
+    expected = ref_descriptor.get_descriptors(rattled_cu(2, 0.05, seed=6))
+    for run, name in (
+        (make_descriptors, "a.npy"),
+        (lambda a, **kw: group(["make_descriptors", *a], **kw), "b.npy"),
+    ):
+        assert run([data, "-o", str(tmp_path / name)], standalone_mode=False) == 0
+        written = np.load(tmp_path / name)
+        assert written.dtype == np.float64
+        np.testing.assert_allclose(written, expected, atol=1e-10)

@@ -11,14 +11,17 @@ k = 32), as pure JAX.
 * Settings: ``DescriptorSettings`` (k, cutoff, smooth, dtype: one static value).
 * Building blocks for other rooms (entropy forces, MD): ``features_from_vectors``,
   ``map_neighbor_chunks``, ``map_atom_chunks``, ``chunk_size_for``, ``k_smallest``,
-  ``safe_norm``.
+  ``k_smallest_with_ties``, ``tiebreak_keys``, ``safe_norm``.
+* ``DescriptorTieWarning``: frames whose k-th and (k+1)-th neighbours are
+  equidistant (perfect crystals), where x2 depends on which are kept (``_ties``).
 * Descriptor files (readable by the reference too): ``save_descriptor_file``,
   ``read_descriptor_file``, ``NoDescriptorsError``.
 
 Private modules: ``_geometry`` (cells, images, safe square roots), ``_neighbors``
 (traced search), ``_neighbor_lists`` (host search), ``_sorting`` (sorting networks),
 ``_features`` (vectors -> rows), ``_descriptor`` (one frame), ``_multicomponent``,
-``_dataset`` (lists of frames), ``_files``.
+``_dataset`` (lists of frames), ``_files``, ``_ties`` (which equidistant neighbours
+are kept).
 """
 
 from typing import TYPE_CHECKING
@@ -29,6 +32,7 @@ from ._dataset import get_descriptors, get_descriptors_multicomponent
 from ._features import features_from_vectors
 from ._files import NoDescriptorsError, read_descriptor_file, save_descriptor_file
 from ._geometry import safe_norm
+from ._ties import DescriptorTieWarning
 
 if TYPE_CHECKING:  # loaded on first use: the traced search brings equinox
     from ._descriptor import descriptor, descriptor_with_overflow
@@ -39,10 +43,12 @@ if TYPE_CHECKING:  # loaded on first use: the traced search brings equinox
         chunk_size_for,
         find_neighbors,
         k_smallest,
+        k_smallest_with_ties,
         map_atom_chunks,
         map_neighbor_chunks,
         merge_specs,
         plan_neighbors,
+        tiebreak_keys,
     )
 
 _LAZY = {
@@ -60,10 +66,12 @@ _LAZY = {
             "chunk_size_for",
             "find_neighbors",
             "k_smallest",
+            "k_smallest_with_ties",
             "map_atom_chunks",
             "map_neighbor_chunks",
             "merge_specs",
             "plan_neighbors",
+            "tiebreak_keys",
         ],
         "._neighbors",
     ),
@@ -72,6 +80,7 @@ __getattr__, __dir__ = lazy_members(__name__, _LAZY, globals())
 
 __all__ = [
     "DescriptorSettings",
+    "DescriptorTieWarning",
     "NeighborSpec",
     "Neighbors",
     "NoDescriptorsError",
@@ -84,6 +93,7 @@ __all__ = [
     "get_descriptors",
     "get_descriptors_multicomponent",
     "k_smallest",
+    "k_smallest_with_ties",
     "map_atom_chunks",
     "map_neighbor_chunks",
     "merge_specs",
@@ -91,5 +101,6 @@ __all__ = [
     "plan_neighbors",
     "read_descriptor_file",
     "safe_norm",
+    "tiebreak_keys",
     "save_descriptor_file",
 ]

@@ -34,6 +34,7 @@ from .._core.validation import check_frame, check_neighbour_budget
 from ._features import features_from_vectors
 from ._neighbor_lists import Pairs, frame_pairs, k_nearest
 from ._sorting import sort_leading_axis_unrolled
+from ._ties import warn_ties
 
 # Frames are gathered until their atoms reach this count; their neighbour selection
 # runs as one NumPy pass (per-frame overhead would dominate small frames); smaller
@@ -135,6 +136,7 @@ def _compute(
     starts = np.cumsum([0] + [a[0].shape[0] for a in arrays])
     x64 = x64_scope(dtype)
     seconds = {"host": 0.0, "device": 0.0}
+    tied = np.zeros(total, bool)  # atoms whose k-th and (k+1)-th neighbours tie
 
     def collect(item):
         row, n, block, results = item
@@ -158,8 +160,9 @@ def _compute(
                 sp = np.concatenate(species[first : first + count])
                 same = sp[pairs.first] == sp[pairs.second]
                 keeps += [same & (sp[pairs.first] == s) for s in range(n_species)]
+            atoms = slice(starts[first], starts[first] + pairs.n_atoms)
             for block, keep in enumerate(keeps):
-                vectors, valid = k_nearest(pairs, k, cutoff, keep, dtype)
+                vectors, valid = k_nearest(pairs, k, cutoff, keep, dtype, tied[atoms])
                 results = _dispatch(vectors, valid, cutoff)
                 pending.append((starts[first], pairs.n_atoms, block, results))
             seconds["host"] += time.perf_counter() - t0
@@ -169,6 +172,8 @@ def _compute(
             t0 = time.perf_counter()
         for item in pending:
             collect(item)
+    tied_frames = np.unique(np.searchsorted(starts, np.flatnonzero(tied), side="right") - 1)
+    warn_ties(tied_frames, len(arrays), k, stacklevel=4)
     logger.debug(
         "%s: %d frames, %d environments: neighbour lists %.3f s on the host, waiting "
         "for the device %.3f s",

@@ -80,7 +80,9 @@ def descriptor_with_overflow(
     ``vmap`` (over positions, cell and atom_mask of padded frames) and ``grad``
     (positions and cell). When ``overflow`` is True the frame did not fit ``spec``
     and the descriptors are not valid: enlarge the spec (``spec.enlarged()``) and
-    recompute.
+    recompute. An atom whose neighbours equidistant with its k-th (a perfect
+    crystal) reach past ``spec.tie_extra`` gets a NaN row (not flagged here, so that
+    ``jax.grad`` does not run the search twice): enlarge the spec likewise.
 
     Args:
         positions: (N, 3) Cartesian positions, Angstrom; float32 or float64 (the
@@ -212,6 +214,8 @@ def descriptor(
         overflow_now = concrete_or_none(overflow)
         if overflow_now is None:  # traced: cannot retry here; never return wrong rows
             return jnp.where(overflow, jnp.nan, x), False
+        if not overflow_now:  # NaN rows: a tied shell wider than spec.tie_extra (_ties)
+            overflow_now = bool(np.isnan(concrete_or_none(x)).any())
         return x, bool(overflow_now)
 
     x, _ = until_it_fits(attempt, spec, NeighborSpec.enlarged, what="the neighbour search")

@@ -30,6 +30,8 @@ import dataclasses
 
 import numpy as np
 
+from ._ties import break_ties_host, tie_rtol, tied_at_k
+
 # Directed pairs handled at once when picking the k nearest: bounds the temporaries of
 # the sort for large frames (a million atoms hold ~5e7 directed pairs within 5 A).
 MAX_PAIRS = 1 << 22
@@ -84,8 +86,10 @@ def frame_pairs(positions, cell, pbc, cutoff: float) -> Pairs:
     return Pairs(i.view(np.int64), j.view(np.int64), vectors, positions.shape[0], search)
 
 
-def k_nearest(pairs: Pairs, k: int, cutoff: float, keep=None, dtype=np.float32):
-    """Displacements to the k nearest neighbours of each atom, nearest first.
+def k_nearest(pairs: Pairs, k: int, cutoff: float, keep=None, dtype=np.float32, ties=None):
+    """Displacements to the k nearest neighbours of each atom, nearest first; where
+    the k-th ties with the next, the tied ones kept by the rule of
+    :mod:`quests_jax.describe._ties`.
 
     Args:
         pairs: the group's pairs within the cutoff.
@@ -93,6 +97,8 @@ def k_nearest(pairs: Pairs, k: int, cutoff: float, keep=None, dtype=np.float32):
         cutoff: the cutoff of ``pairs`` (Angstrom).
         keep: optional (P,) bool; only these pairs count (a species' sub-lattice).
         dtype: dtype of the returned vectors.
+        ties: optional (n_atoms,) bool array, set True for atoms whose k-th and
+            (k+1)-th neighbours tie.
 
     Returns:
         vectors (n_atoms, k, 3) and valid (n_atoms, k) bool; atoms with fewer than k
@@ -106,12 +112,13 @@ def k_nearest(pairs: Pairs, k: int, cutoff: float, keep=None, dtype=np.float32):
     valid = np.zeros((n, k), bool)
     n_pieces = max(1, -(-n_directed // MAX_PAIRS))
     bounds = np.linspace(0, n, n_pieces + 1).astype(np.int64)
+    tied = np.zeros(n, bool) if ties is None else ties
     for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
-        _k_nearest_of(pairs, d2, kept, lo, hi, k, cutoff, out[lo:hi], valid[lo:hi])
+        _k_nearest_of(pairs, d2, kept, lo, hi, k, cutoff, out[lo:hi], valid[lo:hi], tied[lo:hi])
     return out, valid
 
 
-def _k_nearest_of(pairs, d2, kept, lo, hi, k, cutoff, out, valid):
+def _k_nearest_of(pairs, d2, kept, lo, hi, k, cutoff, out, valid, tied):
     """Fill out / valid (hi - lo, k, ...) for the atoms lo .. hi - 1."""
     sides = []  # (pair ids, their centre atoms) from each side of the pairs
     whole = lo == 0 and hi == pairs.n_atoms
@@ -136,8 +143,27 @@ def _k_nearest_of(pairs, d2, kept, lo, hi, k, cutoff, out, valid):
     if not ids.size:
         return
     directed = order[np.where(valid, starts[:, None] + np.arange(k)[None, :], 0)]
+    _break_ties(pairs, d2, ids, order, starts, counts, n_first, k, directed, tied)
     # +1 first -> second, -1 second -> first, 0 for absent neighbours; one gather (np.take:
     # 4x faster than fancy indexing here) and one multiply, cast to the output dtype
     sign = np.where(directed < n_first, 1.0, -1.0)
     sign *= valid
     np.multiply(np.take(pairs.vectors, ids[directed], axis=0), sign[:, :, None], out=out)
+
+
+def _break_ties(pairs, d2, ids, order, starts, counts, n_first, k, directed, tied):
+    """Where an atom's k-th and (k+1)-th neighbours tie, replace its row of
+    ``directed`` by the tie rule's choice and mark it in ``tied``."""
+    more = np.flatnonzero(counts > k)
+    if not more.size:
+        return
+    d2_k = d2[ids[order[starts[more] + k - 1]]]
+    d2_next = d2[ids[order[starts[more] + k]]]
+    rtol = tie_rtol(np.float64)  # the displacements are float64
+    for atom in more[tied_at_k(d2_k, d2_next, rtol)]:
+        mine = order[starts[atom] : starts[atom] + counts[atom]]
+        mine = mine[np.argsort(d2[ids[mine]], kind="stable")]  # exact order
+        sign = np.where(mine < n_first, 1.0, -1.0)
+        vectors = pairs.vectors[ids[mine]] * sign[:, None]
+        directed[atom] = mine[break_ties_host(d2[ids[mine]], vectors, k, rtol)]
+        tied[atom] = True

@@ -53,6 +53,7 @@ from ._geometry import (
     matmul,
     perpendicular_widths,
 )
+from ._ties import TIE_DIRECTION, TIE_EXTRA, tie_rtol
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -83,6 +84,9 @@ class NeighborSpec:
         stencil: cells only; bins searched on each side of an atom's own bin.
         bin_capacity: cells only; maximum atoms per bin.
         chunk_size: atoms processed at once (bounds memory); None for all at once.
+        tie_extra: candidates beyond the k-th examined for neighbours equidistant
+            with it (:mod:`quests_jax.describe._ties`); a tied shell reaching further
+            is an overflow.
     """
 
     method: Method
@@ -91,6 +95,7 @@ class NeighborSpec:
     stencil: tuple[int, int, int] = (0, 0, 0)
     bin_capacity: int = 0
     chunk_size: int | None = None
+    tie_extra: int = TIE_EXTRA
 
     def __post_init__(self):
         if self.method not in ("dense", "cells"):
@@ -103,6 +108,8 @@ class NeighborSpec:
                 )
         if self.method == "cells" and (min(self.grid) < 1 or self.bin_capacity < 1):
             raise ValueError("a 'cells' NeighborSpec needs grid >= 1 and bin_capacity >= 1")
+        if int(self.tie_extra) != self.tie_extra or self.tie_extra < 1:
+            raise ValueError(f"NeighborSpec.tie_extra must be an int >= 1, got {self.tie_extra!r}")
 
     def candidates_per_atom(self, n_atoms: int) -> int:
         """Candidate neighbours examined for each atom of an n_atoms frame."""
@@ -117,12 +124,16 @@ class NeighborSpec:
 
     def enlarged(self) -> NeighborSpec:
         """A spec one step larger in every dimension that can overflow."""
+        tie_extra = 2 * self.tie_extra
         if self.method == "dense":
-            return dataclasses.replace(self, images=_triple(i + 1 for i in self.images))
+            return dataclasses.replace(
+                self, images=_triple(i + 1 for i in self.images), tie_extra=tie_extra
+            )
         return dataclasses.replace(
             self,
             stencil=_triple(s + 1 for s in self.stencil),
             bin_capacity=int(math.ceil(self.bin_capacity * 1.5)) + 1,
+            tie_extra=tie_extra,
         )
 
 
@@ -288,9 +299,10 @@ def merge_specs(specs: Iterable[NeighborSpec]) -> NeighborSpec:
     first = specs[0]
     chunks = [s.chunk_size for s in specs if s.chunk_size is not None]
     chunk = min(chunks) if chunks else None
+    tie_extra = max(s.tie_extra for s in specs)
     if first.method == "dense":
         images = _triple(max(s.images[d] for s in specs) for d in range(3))
-        return NeighborSpec("dense", images=images, chunk_size=chunk)
+        return NeighborSpec("dense", images=images, chunk_size=chunk, tie_extra=tie_extra)
     grids = {s.grid for s in specs}
     if len(grids) != 1:
         raise ValueError(
@@ -301,7 +313,12 @@ def merge_specs(specs: Iterable[NeighborSpec]) -> NeighborSpec:
     stencil = _triple(max(s.stencil[d] for s in specs) for d in range(3))
     capacity = max(s.bin_capacity for s in specs)
     return NeighborSpec(
-        "cells", grid=grid, stencil=stencil, bin_capacity=capacity, chunk_size=chunk
+        "cells",
+        grid=grid,
+        stencil=stencil,
+        bin_capacity=capacity,
+        chunk_size=chunk,
+        tie_extra=tie_extra,
     )
 
 
@@ -377,14 +394,61 @@ def _image_grid(extent_per_axis):
     return np.asarray(shifts, dtype=np.int32).reshape(-1, 3)
 
 
-def k_smallest(d2: Float[Array, "atoms candidates"], k: int):
-    """(values, indices) of the k smallest entries of each row, smallest first."""
+def k_smallest(
+    d2: Float[Array, "atoms candidates"], k: int, tiebreak=None, tie_extra: int = TIE_EXTRA
+):
+    """(values, indices) of the k smallest entries of each row, smallest first.
+
+    With ``tiebreak`` (atoms, candidates), the projections of the candidates'
+    displacements on TIE_DIRECTION (:func:`tiebreak_keys`), entries tied with the
+    k-th within the tolerance of :mod:`quests_jax.describe._ties` are kept in the
+    order of their tiebreak (the rule of every path), not in index order; the kept
+    ones closer than the k-th come first, nearest first, then the tied ones. The
+    k + ``tie_extra`` nearest are examined (:func:`k_smallest_with_ties` says when a
+    tied shell reaches further).
+    """
+    values, indices, _ = k_smallest_with_ties(d2, k, tiebreak, tie_extra)
+    return values, indices
+
+
+def k_smallest_with_ties(d2, k: int, tiebreak, tie_extra: int):
+    """:func:`k_smallest` and, per row, whether the shell tied with the k-th may
+    reach past the k + tie_extra nearest (then the cut in it is in index order)."""
     n_cand = d2.shape[-1]
     if n_cand < k:
         pad = jnp.full(d2.shape[:-1] + (k - n_cand,), jnp.inf, d2.dtype)
         d2 = jnp.concatenate([d2, pad], axis=-1)
-    neg, sel = jax.lax.top_k(-d2, k)
-    return -neg, sel
+        if tiebreak is not None:
+            tiebreak = jnp.concatenate([tiebreak, jnp.zeros_like(pad)], axis=-1)
+    no_cut = jnp.zeros(d2.shape[:-1], bool)
+    if tiebreak is None or d2.shape[-1] == k:
+        neg, sel = jax.lax.top_k(-d2, k)
+        return -neg, sel, no_cut
+    # the k + tie_extra nearest, then a top_k on a key that orders those closer than
+    # the k-th (by distance) before those tied with it (by tiebreak) before the rest
+    m = min(k + tie_extra, d2.shape[-1])
+    neg, wide = jax.lax.top_k(-d2, m)
+    near = -neg
+    d2_k = near[..., k - 1 : k]
+    tol2 = 2.0 * tie_rtol(d2.dtype) * d2_k
+    tied = near <= d2_k + tol2
+    margin = 2.0 * jnp.sqrt(d2_k) + 1.0  # > |tiebreak| of the tied (<= their distance)
+    key = jnp.where(
+        near < d2_k - tol2,
+        near - d2_k - margin,
+        jnp.where(tied, jnp.take_along_axis(tiebreak, wide, -1), near + margin),
+    )
+    finite = jnp.isfinite(d2_k)
+    key = jnp.where(finite, key, near)  # fewer than k candidates: no tie
+    _, pick = jax.lax.top_k(-key, k)
+    cut = (tied[..., -1] & finite[..., 0]) if m < d2.shape[-1] else no_cut
+    return jnp.take_along_axis(near, pick, -1), jnp.take_along_axis(wide, pick, -1), cut
+
+
+def tiebreak_keys(vectors):
+    """(..., ) projections of displacements (..., 3) on TIE_DIRECTION (see ``_ties``)."""
+    u = jnp.asarray(TIE_DIRECTION, vectors.dtype)
+    return vectors[..., 0] * u[0] + vectors[..., 1] * u[1] + vectors[..., 2] * u[2]
 
 
 def _query_dense(frame: _Frame, query, pbc, spec, k, cutoff):
@@ -419,8 +483,12 @@ def _query_dense(frame: _Frame, query, pbc, spec, k, cutoff):
     excluded = is_self | ~frame.mask[None, :, None]
     d2 = jnp.where(excluded, jnp.inf, d2).reshape(query.shape[0], n * n_img)
     nearest_shift = jnp.stack(nearest, axis=-1)  # (Q, N, 3)
+    u = jnp.asarray(TIE_DIRECTION, pos.dtype)
+    tiebreak = sum(
+        (v0[c][:, :, None] + image_vectors[None, None, :, c]) * u[c] for c in range(3)
+    ).reshape(query.shape[0], n * n_img)
 
-    d2_sel, sel = k_smallest(d2, k)
+    d2_sel, sel, cut = k_smallest_with_ties(d2, k, tiebreak, spec.tie_extra)
     valid = d2_sel < cutoff * cutoff
     sel = jnp.where(valid, sel, 0)
     atom = sel // n_img
@@ -428,7 +496,7 @@ def _query_dense(frame: _Frame, query, pbc, spec, k, cutoff):
         jnp.take_along_axis(nearest_shift, atom[..., None], axis=1)
         + jnp.asarray(image_shifts)[sel % n_img]
     )
-    return atom, shift, valid
+    return atom, shift, valid, cut
 
 
 def _query_cells(frame: _Frame, query, pbc, spec, k, cutoff):
@@ -461,21 +529,29 @@ def _query_cells(frame: _Frame, query, pbc, spec, k, cutoff):
     is_self = (cand == query[:, None, None]) & jnp.all(image == 0, axis=-1)[:, :, None]
     excluded = (cand == n) | ~in_range[:, :, None] | is_self
     d2 = jnp.where(excluded, jnp.inf, d2).reshape(query.shape[0], n_st * capacity)
+    tiebreak = tiebreak_keys(v).reshape(query.shape[0], n_st * capacity)
 
-    d2_sel, sel = k_smallest(d2, k)
+    d2_sel, sel, cut = k_smallest_with_ties(d2, k, tiebreak, spec.tie_extra)
     valid = d2_sel < cutoff * cutoff
     sel = jnp.where(valid, sel, 0)
     st = sel // capacity
     atom = jnp.take_along_axis(cand.reshape(query.shape[0], -1), sel, axis=1)
     img = jnp.take_along_axis(image, st[..., None], axis=1)  # (Q, k, 3)
     shift = img - wraps[jnp.clip(atom, 0, n - 1)] + wraps[query][:, None, :]
-    return atom, shift, valid
+    return atom, shift, valid, cut
 
 
 def neighbor_vectors(positions, cell, query, index, shift):
     """Displacements (Q, k, 3) from atoms ``query`` to their neighbours; differentiable
     in positions and cell (index and shift are integers)."""
     return positions[index] - positions[query][:, None, :] + images_to_cartesian(shift, cell)
+
+
+def _nan_rows(a, rows):
+    """``a`` (Q, ...) with NaN in the ``rows`` (Q,) if it is floating point."""
+    if not jnp.issubdtype(a.dtype, jnp.floating):
+        return a
+    return jnp.where(rows.reshape((-1,) + (1,) * (a.ndim - 1)), jnp.nan, a)
 
 
 def map_neighbor_chunks(
@@ -488,6 +564,7 @@ def map_neighbor_chunks(
     k: int,
     cutoff: float,
     atom_mask: AtomMask = None,
+    report_ties: bool = False,
 ):
     """Run ``fn(query, vectors, index, shift, valid)`` over chunks of query atoms.
 
@@ -495,7 +572,10 @@ def map_neighbor_chunks(
     nearest neighbours (differentiable in positions and cell; zero where not
     ``valid``), the neighbours' indices and shifts (Q, k) / (Q, k, 3) and ``valid``
     (Q, k). It returns a pytree of arrays with leading axis Q, concatenated to
-    leading axis N. Returns ``(result, overflow)``.
+    leading axis N. Returns ``(result, overflow)``. An atom whose shell of
+    neighbours equidistant with its k-th reaches past ``spec.tie_extra`` gets NaN in
+    its floating-point results; with ``report_ties`` (static) that also sets
+    ``overflow``.
 
     This is the memory-bounded core of the descriptor: with ``spec.chunk_size`` set,
     the (N, k) neighbour list and the (N, k, k) pair matrices are never materialised.
@@ -513,15 +593,25 @@ def map_neighbor_chunks(
     query_fn = _query_dense if spec.method == "dense" else _query_cells
 
     def run(query):
-        atom, shift, valid = query_fn(frame, query, pbc, spec, k, cutoff)
+        atom, shift, valid, cut = query_fn(frame, query, pbc, spec, k, cutoff)
         valid = valid & frame.mask[query][:, None]
+        cut = cut & frame.mask[query]
         # absent neighbours point at the atom itself with no shift: a zero vector
         index = jnp.where(valid, atom, query[:, None])
         shift = jnp.where(valid[..., None], shift, 0)
         vectors = neighbor_vectors(positions, cell, query, index, shift)
-        return fn(query, vectors, index, shift, valid)
+        out = fn(query, vectors, index, shift, valid)
+        # an atom whose tied shell reaches past spec.tie_extra gets NaN in every
+        # floating-point result (never a choice that depends on the atoms' order)
+        out = jax.tree.map(lambda a: _nan_rows(a, cut), out)
+        return (out, cut) if report_ties else out
 
-    return map_atom_chunks(run, n, spec.chunk_size), frame.overflow
+    if not report_ties:
+        # (not folded into the overflow flag: a flag computed from the chunks' search
+        # would make jax.grad run the forward pass once more)
+        return map_atom_chunks(run, n, spec.chunk_size), frame.overflow
+    result, cut = map_atom_chunks(run, n, spec.chunk_size)
+    return result, frame.overflow | jnp.any(cut)
 
 
 def map_atom_chunks(fn: Callable, n: int, chunk: int | None):
@@ -579,5 +669,6 @@ def _find_neighbors_jit(positions, cell, atom_mask, *, pbc, spec, k, cutoff):
         k=k,
         cutoff=cutoff,
         atom_mask=atom_mask,
+        report_ties=True,
     )
     return Neighbors(index.astype(jnp.int32), shift.astype(jnp.int32), valid, overflow)

@@ -61,8 +61,9 @@ from .._core.array_types import AnyArray, Array, DType, Float
 from ..describe import (
     chunk_size_for,
     features_from_vectors,
-    k_smallest,
+    k_smallest_with_ties,
     map_atom_chunks,
+    tiebreak_keys,
 )
 from ._collective import CollectiveVariable
 
@@ -158,11 +159,14 @@ class EntropyBias(eqx.Module):
             others = R[jnp.where(pad, 0, candidates)]
             vectors = displacement(others, R[query])  # from each atom to its candidates
             d2 = jnp.where(pad, jnp.inf, jnp.sum(vectors * vectors, axis=-1))
-            d2_sel, sel = k_smallest(d2, k)
+            # equidistant neighbours at the k-th (perfect crystals): the rule of every
+            # path; a tied shell of more than 2k atoms beyond it gives NaN rows
+            d2_sel, sel, cut = k_smallest_with_ties(d2, k, tiebreak_keys(vectors), 2 * k)
             valid = d2_sel < cv.settings.search_cutoff**2
             chosen = jnp.minimum(sel, max_neighbors - 1)[..., None]
             chosen = jnp.where(valid[..., None], jnp.take_along_axis(vectors, chosen, 1), 0.0)
-            return features_from_vectors(chosen, valid, cv.cutoff, cv.smooth)
+            rows = features_from_vectors(chosen, valid, cv.cutoff, cv.smooth)
+            return jnp.where(cut[:, None], jnp.nan, rows)
 
         # chunks of atoms, as in the CV's own search: the (N, k, k) pair matrices (and
         # the smooth variant's ~k^3 sort arrays per atom) are never all in memory

@@ -18,8 +18,9 @@ class Command:
     ``standalone_mode=False`` it returns the status.
     """
 
-    def __init__(self, name: str | None) -> None:
+    def __init__(self, name: str | None, defaults: Sequence[str] = ()) -> None:
         self.name = name
+        self.defaults = tuple(defaults)  # options added unless the arguments set them
 
     def __repr__(self) -> str:
         return f"<Command {self.name or 'quests'}>"
@@ -34,6 +35,8 @@ class Command:
         """Run the command; its output goes to this process's stdout and stderr."""
         del prog_name, extra
         argv = list(sys.argv[1:] if args is None else args)
+        if self.defaults and not any(a.split("=")[0] == self.defaults[0] for a in argv):
+            argv = [*argv, *self.defaults]
         if self.name is not None:
             argv = [self.name, *argv]
         sys.stdout.flush()

@@ -5,4 +5,5 @@ from ..descriptor import DEFAULT_CUTOFF, DEFAULT_K  # noqa: F401  (as the refere
 from ..entropy import DEFAULT_BANDWIDTH, DEFAULT_BATCH  # noqa: F401  (as the reference's)
 from ._command import Command
 
-make_descriptors = Command("make_descriptors")
+# float64 descriptors, as the reference writes (quests-jax's own default is float32)
+make_descriptors = Command("make_descriptors", defaults=("--dtype", "float64"))
