@@ -275,3 +275,18 @@ def test_the_make_descriptors_command_writes_the_references_float64_file(tmp_pat
         written = np.load(tmp_path / name)
         assert written.dtype == np.float64
         np.testing.assert_allclose(written, expected, atol=1e-10)
+
+
+def test_a_perfect_lattice_through_compat_warns_and_keeps_the_references_x1():
+    """The paper's descriptor notebook describes perfect fcc / bcc / hcp crystals: the
+    cut at k = 32 falls inside a shell, so x2 depends on which equidistant neighbours
+    are kept (the reference's choice follows its rounding): compat warns; x1 is the
+    reference's."""
+    from quests_jax.describe import DescriptorTieWarning
+
+    atoms = bulk("Cu", "fcc", a=3.61, cubic=True).repeat((2, 2, 2))
+    with pytest.warns(DescriptorTieWarning, match="frames 0"):
+        ours = get_descriptors([atoms])
+    theirs = ref_descriptor.get_descriptors([atoms])
+    assert ours.dtype == theirs.dtype == np.float64
+    np.testing.assert_allclose(ours[:, :32], theirs[:, :32], atol=1e-10)
