@@ -69,6 +69,14 @@ def test_a_perfect_lattice_keeps_the_rules_neighbours_for_any_order_and_translat
                 spec = plan_neighbors(pos, cell, (True,) * 3, cutoff=5.0)
                 jitted = jax.jit(lambda p, c, spec=spec: descriptor(p, c, True, spec=spec))
                 np.testing.assert_allclose(np.asarray(jitted(pos, cell))[order], x, atol=atol)
+            # vmapped over the frame and a copy translated by a lattice vector's half
+            pos = np.asarray(atoms.positions, dtype)
+            cell = np.asarray(atoms.cell[:], dtype)
+            both = np.stack([pos, pos + 0.5 * cell[0]])
+            spec = plan_neighbors(pos, cell, (True,) * 3, cutoff=5.0)
+            rows = jax.vmap(lambda p, c=cell, s=spec: descriptor(p, c, True, spec=s))(both)
+            for frame_rows in np.asarray(rows):
+                np.testing.assert_allclose(frame_rows, x, atol=atol)
 
 
 def test_one_warning_names_the_frames_whose_kth_neighbours_tie():

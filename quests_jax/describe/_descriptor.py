@@ -215,7 +215,10 @@ def descriptor(
         if overflow_now is None:  # traced: cannot retry here; never return wrong rows
             return jnp.where(overflow, jnp.nan, x), False
         if not overflow_now:  # NaN rows: a tied shell wider than spec.tie_extra (_ties)
-            overflow_now = bool(np.isnan(concrete_or_none(x)).any())
+            x_now = concrete_or_none(x)
+            if x_now is None:  # rows traced (vmap over positions): they stay NaN
+                return x, False
+            overflow_now = bool(np.isnan(x_now).any())
         return x, bool(overflow_now)
 
     x, _ = until_it_fits(attempt, spec, NeighborSpec.enlarged, what="the neighbour search")
