@@ -9,10 +9,12 @@ and stay finite and exact there.
 
 compat mirrors the reference: rows whose exact log p is within HEADROOM nats of the
 dtype's smallest normal number are recomputed here with the reference's own steps
-(each exponent rounded to the dtype, its exp in the dtype, subnormals and underflow
-to zero included, summed in float64 and rounded to the dtype; see
-``quests.matrix.sumexp``). Every other row is untouched: there the reference's sum is
-a normal number and the two agree to the dtype's rounding.
+(distances as its ``cdist``, stored in the dtype; the exponent and its exp in
+float64, as numba types ``dist / h``; the sum rounded to the dtype, which keeps
+subnormal values and gives 0 below them). Every other row is untouched: there the
+reference's sum is a normal number and the two agree to the dtype's rounding.
+(``approx_delta_entropy``'s sum, over float32 distances, is ``quests.matrix.sumexp``
+in the dtype of its exponents: :func:`reference_sumexp`.)
 
 The distances are the reference's too (|x|^2 + |y|^2 - 2 x.y with the dot products
 in the dtype), but BLAS may add a dot product's terms in another order than in the

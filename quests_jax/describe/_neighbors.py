@@ -53,7 +53,7 @@ from ._geometry import (
     matmul,
     perpendicular_widths,
 )
-from ._ties import TIE_DIRECTION, TIE_EXTRA, tie_rtol
+from ._ties import TIE_DIRECTION, TIE_EXTRA, tie_rtol, tie_rule_keys
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -430,13 +430,8 @@ def k_smallest_with_ties(d2, k: int, tiebreak, tie_extra: int):
     neg, wide = jax.lax.top_k(-d2, m)
     near = -neg
     d2_k = near[..., k - 1 : k]
-    tol2 = 2.0 * tie_rtol(d2.dtype) * d2_k
-    tied = near <= d2_k + tol2
-    margin = 2.0 * jnp.sqrt(d2_k) + 1.0  # > |tiebreak| of the tied (<= their distance)
-    key = jnp.where(
-        near < d2_k - tol2,
-        near - d2_k - margin,
-        jnp.where(tied, jnp.take_along_axis(tiebreak, wide, -1), near + margin),
+    key, tied = tie_rule_keys(
+        near, d2_k, jnp.take_along_axis(tiebreak, wide, -1), tie_rtol(d2.dtype), jnp
     )
     finite = jnp.isfinite(d2_k)
     key = jnp.where(finite, key, near)  # fewer than k candidates: no tie
@@ -447,8 +442,14 @@ def k_smallest_with_ties(d2, k: int, tiebreak, tie_extra: int):
 
 def tiebreak_keys(vectors):
     """(..., ) projections of displacements (..., 3) on TIE_DIRECTION (see ``_ties``)."""
-    u = jnp.asarray(TIE_DIRECTION, vectors.dtype)
-    return vectors[..., 0] * u[0] + vectors[..., 1] * u[1] + vectors[..., 2] * u[2]
+    return _on_tie_direction([vectors[..., c] for c in range(3)])
+
+
+def _on_tie_direction(components):
+    """The projection on TIE_DIRECTION of displacements given as their three
+    components (arrays of one shape: no (..., 3) stack needed)."""
+    u = jnp.asarray(TIE_DIRECTION, components[0].dtype)
+    return components[0] * u[0] + components[1] * u[1] + components[2] * u[2]
 
 
 def _query_dense(frame: _Frame, query, pbc, spec, k, cutoff):
@@ -483,9 +484,8 @@ def _query_dense(frame: _Frame, query, pbc, spec, k, cutoff):
     excluded = is_self | ~frame.mask[None, :, None]
     d2 = jnp.where(excluded, jnp.inf, d2).reshape(query.shape[0], n * n_img)
     nearest_shift = jnp.stack(nearest, axis=-1)  # (Q, N, 3)
-    u = jnp.asarray(TIE_DIRECTION, pos.dtype)
-    tiebreak = sum(
-        (v0[c][:, :, None] + image_vectors[None, None, :, c]) * u[c] for c in range(3)
+    tiebreak = _on_tie_direction(
+        [v0[c][:, :, None] + image_vectors[None, None, :, c] for c in range(3)]
     ).reshape(query.shape[0], n * n_img)
 
     d2_sel, sel, cut = k_smallest_with_ties(d2, k, tiebreak, spec.tie_extra)

@@ -76,6 +76,28 @@ def warn_ties(frames: np.ndarray, n_frames: int, k: int, stacklevel: int = 3) ->
     )
 
 
+def tie_rule_keys(d2, d2_k, tiebreak, rtol: float, xp=np):
+    """Sort keys of the rule, one per candidate: ascending keys put the candidates
+    closer than the k-th first (by distance), then those tied with it (by
+    ``tiebreak``, their projection on TIE_DIRECTION), then the rest (by distance).
+
+    Args:
+        d2: (..., m) squared distances of the candidates.
+        d2_k: (..., 1) the k-th smallest of them.
+        tiebreak: (..., m) the candidates' projections on TIE_DIRECTION.
+        rtol: relative distance tolerance (:func:`tie_rtol`).
+        xp: ``numpy`` or ``jax.numpy``.
+
+    Returns:
+        (keys (..., m), tied (..., m) bool).
+    """
+    tol2 = 2.0 * rtol * d2_k
+    tied = d2 <= d2_k + tol2
+    margin = 2.0 * xp.sqrt(d2_k) + 1.0  # > |tiebreak| of the tied (<= their distance)
+    keys = xp.where(d2 < d2_k - tol2, d2 - d2_k - margin, xp.where(tied, tiebreak, d2 + margin))
+    return keys, tied
+
+
 def break_ties_host(d2, vectors, k: int, rtol: float):
     """Order of the first k of an atom's neighbours under the tie rule.
 
@@ -88,11 +110,8 @@ def break_ties_host(d2, vectors, k: int, rtol: float):
     Returns:
         (k,) indices into the m neighbours.
     """
-    dk2 = d2[k - 1]
-    tol2 = 2.0 * rtol * dk2
-    group = np.where(d2 < dk2 - tol2, 0, np.where(d2 <= dk2 + tol2, 1, 2))
-    secondary = np.where(group == 1, vectors @ TIE_DIRECTION, d2)
-    return np.lexsort((secondary, group))[:k]
+    keys, _ = tie_rule_keys(d2, d2[k - 1], vectors @ TIE_DIRECTION, rtol)
+    return np.argsort(keys, kind="stable")[:k]
 
 
 def tied_at_k(d2_k, d2_next, rtol: float):

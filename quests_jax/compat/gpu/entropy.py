@@ -85,7 +85,8 @@ def delta_entropy(x, y, h=DEFAULT_BANDWIDTH, batch_size: int = DEFAULT_BATCH, de
 def diversity(x, h=DEFAULT_BANDWIDTH, batch_size: int = DEFAULT_BATCH, device="cpu"):
     """sum_i 1 / p(x_i), as the reference's GPU ``diversity`` (no log: its CPU
     ``diversity`` is the log of this): a 0-d tensor."""
-    p = _cpu.kernel_sum(_array(x), _array(x), h, batch_size)
+    rows = _array(x)  # one host copy of a device tensor
+    p = _cpu.kernel_sum(rows, rows, h, batch_size)
     return _result(np.sum(1 / p))
 
 
