@@ -11,6 +11,10 @@ import sys
 
 import numpy as np
 
+SILICON_TEST = os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "examples", "data", "mlearn_si", "test.xyz"
+)
+
 # Runs in a fresh interpreter. The user's program imports JAX and SciPy first (JAX's
 # import draws from NumPy's generator, SciPy's special and sparse add warning filters: theirs,
 # not ours), then every public module of quests_jax one by one; after each, everything
@@ -18,6 +22,10 @@ import numpy as np
 IMPORT_EVERYTHING = r"""
 import json, logging, pkgutil, sys, warnings, importlib
 import numpy as np
+
+SILICON_TEST = os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "examples", "data", "mlearn_si", "test.xyz"
+)
 import jax, scipy.special, scipy.spatial
 np.random.seed(1234)
 
@@ -124,3 +132,23 @@ def test_no_private_jax_api_but_the_key_value_store():
             if "jax._src" in line.split("#", 1)[0]:
                 users.append(f"{path.name}: {line.strip()}")
     assert users == ["supervisor.py: from jax._src import distributed"], users
+
+
+def test_the_command_line_reads_structures_without_scipy(tmp_path):
+    """ase.io imports submodules of ase.dft and ase.spacegroup, whose __init__ files
+    import scipy (~0.4 s of every start); the command line defers them, transparently."""
+    script = (
+        "import sys\n"
+        "from quests_jax.cli import main\n"
+        f"main(['entropy', {SILICON_TEST!r}])\n"
+        "assert 'scipy.integrate' not in sys.modules, 'scipy imported'\n"
+        "assert 'scipy.spatial' not in sys.modules, 'scipy imported'\n"
+        "from ase.dft import DOS, monkhorst_pack\n"
+        "from ase.spacegroup import Spacegroup, crystal\n"
+        "print('ok', DOS.__name__, Spacegroup.__name__)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "ok DOS Spacegroup" in done.stdout

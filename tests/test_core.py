@@ -72,3 +72,29 @@ def test_dtype_policy():
     assert default_dtype() == (np.float64 if jax.config.jax_enable_x64 else np.float32)
     with x64_scope("float64"):
         assert jnp.zeros(1, jnp.float64).dtype == jnp.float64
+
+
+def test_deferred_package_init_runs_on_first_use_of_a_name(tmp_path, monkeypatch):
+    import sys
+
+    from quests_jax._core.lazy import defer_package_init
+
+    package = tmp_path / "deferpkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("import deferpkg.heavy\nNAME = 'from init'\n")
+    (package / "heavy.py").write_text("LOADED = True\n")
+    (package / "light.py").write_text("VALUE = 3\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for name in ("deferpkg", "deferpkg.heavy", "deferpkg.light"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    assert defer_package_init("deferpkg")
+    assert not defer_package_init("deferpkg")  # already there
+    assert not defer_package_init("no_such_package_here")
+    from deferpkg.light import VALUE
+
+    assert VALUE == 3
+    assert "deferpkg.heavy" not in sys.modules  # __init__ not run by a submodule import
+    from deferpkg import NAME
+
+    assert NAME == "from init"
+    assert "deferpkg.heavy" in sys.modules

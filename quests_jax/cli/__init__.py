@@ -23,6 +23,7 @@ import warnings
 
 from .._core.collectives import guarded
 from .._core.compilation import enable_compilation_cache, logger, track
+from .._core.lazy import defer_package_init
 from .._core.output_files import Terminated, exit_on_signals
 from . import supervisor
 from .analysis import (
@@ -443,6 +444,8 @@ def _debug_logging() -> None:
 
 
 def main(argv=None) -> int:
+    for package in ("ase.dft", "ase.spacegroup"):  # scipy, ~0.4 s, unused by readers
+        defer_package_init(package)
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
