@@ -44,6 +44,8 @@ for run in (lambda f, *a: f(*a), lambda f, *a: jax.jit(f)(*a)):  # engine, trace
 qj.get_all_metrics(x, h)
 qj.approx_delta_entropy(y, ref, h, n=3)
 qj.frame_entropies(x, [len(a) for a in frames], h)
+qj.information.frames_self_metrics(x, [len(a) for a in frames], h)
+qj.information.frames_window_delta_entropy(x, [len(a) for a in frames], 1, h)
 with tempfile.TemporaryDirectory() as tmp:  # streamed from a memory map
     storage.write_descriptors(frames, f"{tmp}/x.npy")
     mapped = storage.open_descriptors(f"{tmp}/x.npy")

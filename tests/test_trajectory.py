@@ -7,10 +7,16 @@ import pytest
 
 import quests_jax as qj
 from conftest import md_frames
+from quests_jax.compilation import track
+from quests_jax.tools import _trajectory
 from quests_jax.tools._trajectory import analyse_trajectory
 
 
-def test_records_equal_direct_computation():
+@pytest.mark.parametrize("chunk", [256, 3])
+def test_records_equal_direct_computation(chunk, monkeypatch):
+    """Frame by frame against the whole-array functions; with chunks of 3 frames the
+    window's context crosses chunk boundaries."""
+    monkeypatch.setattr(_trajectory, "CHUNK_FRAMES", chunk)
     frames = [f for fs in md_frames(temperatures=(300, 3000), samples=4).values() for f in fs]
     ref = qj.get_descriptors(frames[:2])
     seen = []
@@ -41,6 +47,22 @@ def test_records_equal_direct_computation():
         dh = np.asarray(qj.delta_entropy(x, prev))
         assert rec["dH_previous_max"] == pytest.approx(dh.max(), rel=1e-5, abs=1e-5)
         np.testing.assert_allclose(seen[i][1]["dH_previous"], dh, rtol=1e-5, atol=1e-5)
+
+
+def test_a_second_trajectory_of_other_lengths_compiles_nothing():
+    """Frames are described and summed in chunks by programs keyed by the padded frame
+    size and the engine's power-of-two blocks, not by the number of frames or atoms: a
+    trajectory of another length and other frame sizes (in the same powers of two)
+    compiles nothing."""
+    md = md_frames(temperatures=(300, 1500), samples=4)
+    first = md[300][:3]  # 3 frames of 32 atoms (96 environments)
+    second = md[1500][:1] + [a[:-3] for a in md[300][1:]]  # 4 frames, 32 + 3 x 29 atoms
+    ref = qj.get_descriptors(first)
+    analyse_trajectory(iter(first), reference=ref, window=2)
+    with track() as stats:
+        records = analyse_trajectory(iter(second), reference=ref, window=2)
+    assert [r["n_atoms"] for r in records] == [32, 29, 29, 29]
+    assert stats.programs == 0, stats
 
 
 def test_trajectory_errors():

@@ -1,7 +1,8 @@
 """Information quantities of descriptor rows: Gaussian kernel sums and what is built
 on them (as the reference ``quests.entropy``, same names and argument order).
 
-* Quantities: ``entropy``, ``frame_entropies``, ``diversity``,
+* Quantities: ``entropy``, ``frame_entropies``, ``frames_self_metrics``,
+  ``frames_window_delta_entropy`` (many frames at once), ``diversity``,
   ``entropy_and_diversity``, ``delta_entropy``, ``overlap``, ``get_all_metrics``,
   ``kernel_sum``, ``log_kernel_sum``, ``weighted_kernel_sum``,
   ``approx_delta_entropy``, ``perfect_entropy``; ``ReferenceRows`` (a reference set
@@ -18,7 +19,8 @@ on them (as the reference ``quests.entropy``, same names and argument order).
 
 Private modules: ``_quantities`` (the functions above), ``_kernels`` (the pure block
 sums and their float32 arithmetic), ``_engine`` (kernel sums of concrete sets driven
-block by block from the host), ``_storage``, ``_bandwidth``.
+block by block from the host), ``_frames`` (quantities of many frames by padded,
+vmapped groups), ``_storage``, ``_bandwidth``.
 """
 
 from typing import TYPE_CHECKING
@@ -26,6 +28,7 @@ from typing import TYPE_CHECKING
 from .._core.lazy import lazy_members
 from . import execution, streaming
 from ._bandwidth import get_bandwidth, volume_per_atom
+from ._frames import frame_entropies, frames_self_metrics, frames_window_delta_entropy
 from ._kernels import (
     cross_kernel_sums,
     default_block_size,
@@ -45,7 +48,6 @@ from ._quantities import (
     diversity,
     entropy,
     entropy_and_diversity,
-    frame_entropies,
     get_all_metrics,
     kernel_sum,
     log_kernel_sum,
@@ -76,6 +78,8 @@ __all__ = [
     "entropy_and_diversity",
     "execution",
     "frame_entropies",
+    "frames_self_metrics",
+    "frames_window_delta_entropy",
     "get_all_metrics",
     "get_bandwidth",
     "kernel_sum",

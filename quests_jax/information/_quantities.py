@@ -30,7 +30,6 @@ import numpy as np
 from .._core.array_types import (
     Bandwidths,
     Execution,
-    FrameSizes,
     PerRow,
     QueryMask,
     QueryRows,
@@ -344,53 +343,6 @@ def _valid_rows(x, mask) -> int:
     if mask is None:
         return x.shape[0]
     return 0 if is_traced(mask) else int(np.count_nonzero(np.asarray(mask)))
-
-
-@functools.partial(jax.jit, static_argnames=("block_size",))
-def _batched_entropy(frames, mask, h, *, block_size):
-    def one(x, m):
-        return _self_metrics(x, h, m, block_size=block_size)[0]
-
-    return jax.vmap(one)(frames, mask)
-
-
-def frame_entropies(
-    x: Rows,
-    frame_sizes: FrameSizes,
-    h: Bandwidths = DEFAULT_BANDWIDTH,
-    batch_size: int | None = None,
-):
-    """Entropy of each frame's own environments, e.g. along an MD trajectory.
-
-    The frames are padded to the largest and evaluated by one ``vmap`` (in groups of
-    frames that bound memory), not a Python loop over frames.
-
-    Args:
-        x: (n_envs, d) descriptors of consecutive frames (as ``get_descriptors``).
-        frame_sizes: atoms per frame, summing to n_envs.
-
-    Returns:
-        (F,) or (F, H) entropies.
-    """
-    x = _as_descriptors(x, "x")
-    h, vector = as_bandwidths(h, x.dtype)
-    batch_size = check_block_size(batch_size)
-    sizes = np.asarray(frame_sizes, dtype=int)
-    if sizes.ndim != 1 or sizes.size == 0 or (sizes < 1).any():
-        raise ValueError("frame_sizes must be a non-empty list of positive atom counts")
-    if sizes.sum() != x.shape[0]:
-        raise ValueError(f"frame_sizes sum to {sizes.sum()}, but x has {x.shape[0]} rows")
-    n_max = int(sizes.max())
-    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    rows = starts[:, None] + np.minimum(np.arange(n_max)[None, :], sizes[:, None] - 1)
-    mask = np.arange(n_max)[None, :] < sizes[:, None]
-    group = max(1, (1 << 24) // (n_max * n_max))  # ~64 MB of kernel blocks per call
-    out = []
-    for start in range(0, len(sizes), group):
-        sel = slice(start, start + group)
-        frames = x[rows[sel]]
-        out.append(_batched_entropy(frames, mask[sel], h, block_size=batch_size))
-    return shape_out(jnp.concatenate(out), vector)
 
 
 def diversity(

@@ -1,8 +1,10 @@
-"""Trajectory analysis, streamed frame by frame: each frame's own entropy and the dH
-of its environments against the frame itself (the reference's ``dH_traj``), against
-a fixed reference set and against the frames just before it. Only one frame, the
-last ``window`` frames and the reference are held at any time, so memory does not
-grow with the trajectory's length.
+"""Trajectory analysis, streamed in chunks of frames: each frame's own entropy and the
+dH of its environments against the frame itself (the reference's ``dH_traj``), against
+a fixed reference set and against the frames just before it. Only one chunk (at most
+:data:`CHUNK_FRAMES` frames), the last ``window`` frames and the reference are held at
+any time, so memory does not grow with the trajectory's length; each chunk is
+described by one call and its sums are a few calls of programs that depend on the
+frames' padded size only (``quests_jax.information.frames_self_metrics``).
 
 Per frame (dicts, one per frame, JSON-ready):
 ``frame``, ``n_atoms``, ``entropy``, and for each comparison ``X`` in (``self``,
@@ -13,7 +15,6 @@ frames: its ``previous`` values are None.
 
 from __future__ import annotations
 
-import collections
 from collections.abc import Callable, Iterable
 
 import numpy as np
@@ -22,7 +23,33 @@ from .._core.array_types import Bandwidths, DType, Rows
 from .._core.progress import Progress
 from .._core.validation import check_rows
 from ..describe import get_descriptors
-from ..information import DEFAULT_BANDWIDTH, ReferenceRows, delta_entropy, get_all_metrics
+from ..information import (
+    DEFAULT_BANDWIDTH,
+    ReferenceRows,
+    frames_self_metrics,
+    frames_window_delta_entropy,
+)
+
+CHUNK_FRAMES = 256
+"""Frames read and described at once (one descriptor call, one kernel call per
+quantity): far fewer, larger calls than frame by frame, memory still bounded."""
+
+CHUNK_ROWS = 16384
+"""A chunk also ends once it holds this many environments."""
+
+
+def _chunks(frames: Iterable):
+    """Lists of consecutive frames of at most CHUNK_FRAMES frames / ~CHUNK_ROWS atoms."""
+    chunk: list = []
+    rows = 0
+    for atoms in frames:
+        chunk.append(atoms)
+        rows += len(atoms)
+        if len(chunk) >= CHUNK_FRAMES or rows >= CHUNK_ROWS:
+            yield chunk
+            chunk, rows = [], 0
+    if chunk:
+        yield chunk
 
 
 def _stats(dh: np.ndarray, threshold: float, name: str) -> dict:
@@ -48,7 +75,7 @@ def analyse_trajectory(
     total: int | None = None,
     progress: bool | None = None,
 ) -> list[dict]:
-    """Entropy and dH of every frame of a trajectory, one frame at a time.
+    """Entropy and dH of every frame of a trajectory, read and computed in chunks.
 
     Args:
         frames: any iterable of ase.Atoms (e.g. ``ase.io.iread``): read lazily.
@@ -70,39 +97,49 @@ def analyse_trajectory(
         reference = np.asarray(check_rows(reference, "reference"), dtype=dtype)
         # checked, ordered and on the device once for the whole trajectory
         train = ReferenceRows(reference, h, batch_size)
-    recent: collections.deque = collections.deque(maxlen=max(window, 1))
-    records = []
+    context: list[np.ndarray] = []  # the last `window` frames' rows, before a chunk
+    records: list[dict] = []
     with Progress(total or 0, "trajectory", enabled=progress if total else False) as bar:
-        for i, atoms in enumerate(frames):
-            x = get_descriptors([atoms], k=k, cutoff=cutoff, dtype=dtype)
+        for chunk in _chunks(frames):
+            sizes = [len(atoms) for atoms in chunk]
+            x = get_descriptors(chunk, k=k, cutoff=cutoff, dtype=dtype)
             if reference is not None and x.shape[1] != reference.shape[1]:
                 raise ValueError(
-                    f"frame {i} has descriptors of width {x.shape[1]}, the reference "
-                    f"{reference.shape[1]}"
+                    f"frame {len(records)} has descriptors of width {x.shape[1]}, the "
+                    f"reference {reference.shape[1]}"
                 )
-            # (no padding: the block programs are keyed by settings, not by row counts)
-            record: dict[str, object] = {"frame": i, "n_atoms": len(atoms)}
-            ent, _, dh_self = get_all_metrics(x, h, batch_size)
-            record["entropy"] = float(ent)
-            dh_self = np.asarray(dh_self)
-            record.update(_stats(dh_self, threshold, "self"))
-            per_atom = {"dH_self": dh_self}
+            per_atom = {"dH_self": frames_self_metrics(x, sizes, h, batch_size)}
+            entropies, per_atom["dH_self"] = (np.asarray(a) for a in per_atom["dH_self"])
             if train is not None:
-                dh = np.asarray(train.delta_entropy(x))
-                record.update(_stats(dh, threshold, "reference"))
-                per_atom["dH_reference"] = dh
+                per_atom["dH_reference"] = np.asarray(train.delta_entropy(x))
             if window:
-                if recent:
-                    dh = np.asarray(delta_entropy(x, np.concatenate(recent), h, batch_size))
-                    record.update(_stats(dh, threshold, "previous"))
-                    per_atom["dH_previous"] = dh
-                else:
-                    record.update(dict.fromkeys(_stats(np.zeros(1), 0, "previous")))
-                recent.append(x)
-            records.append(record)
-            if on_frame is not None:
-                on_frame(i, atoms, per_atom)
-            bar.update(1)
+                rows = np.concatenate([*context, x]) if context else x
+                previous_sizes = [len(c) for c in context] + sizes
+                per_atom["dH_previous"] = np.asarray(
+                    frames_window_delta_entropy(
+                        rows, previous_sizes, window, h, batch_size, skip=len(context)
+                    )
+                )
+                ends = np.cumsum(sizes)
+                context = (context + np.split(x, ends[:-1]))[-window:]
+            ends = np.cumsum([0, *sizes])
+            for j, atoms in enumerate(chunk):
+                i = len(records)
+                rows_j = slice(ends[j], ends[j + 1])
+                frame_values = {name: v[rows_j] for name, v in per_atom.items()}
+                record: dict[str, object] = {"frame": i, "n_atoms": len(atoms)}
+                record["entropy"] = float(entropies[j])
+                for name, dh in frame_values.items():
+                    if name == "dH_previous" and i == 0:
+                        record.update(dict.fromkeys(_stats(np.zeros(1), 0, "previous")))
+                        continue
+                    record.update(_stats(dh, threshold, name.removeprefix("dH_")))
+                if i == 0:
+                    frame_values.pop("dH_previous", None)
+                records.append(record)
+                if on_frame is not None:
+                    on_frame(i, atoms, frame_values)
+                bar.update(1)
     if not records:
         raise ValueError("the trajectory has no frames")
     return records
