@@ -2,13 +2,13 @@
 frame itself (the reference's ``dH_traj``) and against the frames just before it (a
 trajectory's window).
 
-Frames are padded to a *capacity*, the next power of two of the largest frame (at
-least :data:`MIN_CAPACITY`), and evaluated in groups of a fixed number of frames
-(:data:`GROUP_ROWS` / capacity) by one vmapped program, the last group padded with empty
-frames. The programs depend on the capacity (and the settings) only, never on the
-number of frames or rows: a trajectory of thousands of 50-atom frames is a few calls
-of one program, not thousands of calls of small ones, and a second dataset whose
-frames fall in the same capacity compiles nothing.
+Frames are padded to a *capacity*, a power of two (at least :data:`MIN_CAPACITY`: each
+frame's own for its sums, the largest frame's for the window), and evaluated in groups
+of a fixed number of frames (:data:`GROUP_ROWS` / capacity) by one vmapped program, the
+last group padded with empty frames. The programs depend on the capacity (and the
+settings) only, never on the number of frames or rows: a trajectory of thousands of
+50-atom frames is a few calls of one program, not thousands of calls of small ones,
+and a second dataset whose frames fall in the same capacities compiles nothing.
 
 Each padded frame is one block of the kernels' arithmetic
 (:mod:`quests_jax.information._kernels`): centred on its robust centre, float32
@@ -213,35 +213,34 @@ def frames_self_metrics(
     sizes = check_frame_sizes(frame_sizes, x.shape[0])
     host = np.asarray(x)
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    capacity = frame_capacity(int(sizes.max()))
-    if capacity > MAX_CAPACITY:  # frame by frame, block-streamed
-        one = [
-            _self_quantities(_rows(host, starts, sizes, f), h, None, batch_size, "auto", True)
-            for f in range(len(sizes))
-        ]
-        return (
-            shape_out(np.stack([np.asarray(e) for e, _, _ in one]), vector),
-            shape_out(np.concatenate([np.asarray(d) for _, _, d in one]), vector),
-        )
+    n_h = np.shape(h)[0]
+    entropies = np.empty((len(sizes), n_h), x.dtype)
+    per_frame: list[np.ndarray | None] = [None] * len(sizes)
+    capacities = np.array([frame_capacity(n) for n in sizes])
+    # frames padded to their own power of two: a few programs shared by every dataset
+    for capacity in np.unique(capacities):
+        frames = np.flatnonzero(capacities == capacity)
+        if capacity > MAX_CAPACITY:  # frame by frame, block-streamed
+            for f in frames:
+                rows = _rows(host, starts, sizes, int(f))
+                ent, _, dh = _self_quantities(rows, h, None, batch_size, "auto", True)
+                entropies[f], per_frame[f] = np.asarray(ent), np.asarray(dh)
+            continue
 
-    def build(frames, group):
-        padded, mask = _padded(host, starts, sizes, frames, capacity, group)
-        return (padded, mask, h), mask
+        def build(part, group, capacity=int(capacity)):
+            padded, mask = _padded(host, starts, sizes, part, capacity, group)
+            return (padded, mask, h), mask
 
-    entropies: list[np.ndarray] = []
-    rows: list[np.ndarray] = []
-    exact_group = max(1, EXACT_GROUP_FLOATS // (capacity * capacity * x.shape[1]))
-    for _, (ent, dh), mask in _run_padded(
-        np.arange(len(sizes)),
-        group_frames(capacity),
-        exact_group,
-        build,
-        _padded_self_metrics,
-        wide=per_row,
-    ):
-        entropies.append(ent)
-        rows.append(dh[mask])
-    return shape_out(np.concatenate(entropies), vector), shape_out(np.concatenate(rows), vector)
+        exact_group = max(1, EXACT_GROUP_FLOATS // (int(capacity) ** 2 * x.shape[1]))
+        group = group_frames(int(capacity))
+        for part, (ent, dh), mask in _run_padded(
+            frames, group, exact_group, build, _padded_self_metrics, wide=per_row
+        ):
+            entropies[part] = ent
+            for j, f in enumerate(part):
+                per_frame[f] = dh[j][mask[j]]
+    rows = np.concatenate(per_frame)  # type: ignore[arg-type]
+    return shape_out(entropies, vector), shape_out(rows, vector)
 
 
 def frames_window_delta_entropy(

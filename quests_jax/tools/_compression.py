@@ -6,8 +6,9 @@ Methods (all return frame indices in the order chosen):
 * ``msc``   greedy: start from the frame of highest entropy, then repeatedly add the
   frame whose least-covered environment is most novel against everything chosen so
   far, plus its own entropy: argmax_f [H_f - min_{i in f} log sum_{j chosen} K(x_i, x_j)].
-  The kernel sums against the chosen set live in one accumulator on the device, so
-  each step costs one kernel sum between the dataset and the newly chosen frame.
+  The kernel sums against the chosen set live in one log accumulator, so each step
+  costs one kernel sum between the dataset and the newly chosen frame (block programs
+  that depend on the settings only: a new dataset compiles nothing).
 * ``msc_conditional``  the same, starting from the kernel sums against a given
   reference set (choose what complements data one already has).
 * ``fps``   farthest point sampling of frames by the mean Euclidean distance between
@@ -43,11 +44,9 @@ from ..information import (
     DEFAULT_BANDWIDTH,
     DEFAULT_EPS,
     BandwidthWarning,
-    default_block_size,
     delta_entropy,
     entropy_and_diversity,
     frame_entropies,
-    log_kernel_sums,
 )
 from ._frame_sets import FrameSet
 
@@ -93,74 +92,33 @@ def _check_h(h) -> float:
     return h
 
 
-class _Layout:
-    """Device copies of a FrameSet for the greedy loops: rows padded at the end so that
-    any frame is one fixed-size dynamic slice."""
-
-    def __init__(self, data: FrameSet, dtype):
-        self.n_max = int(data.sizes.max())
-        x = np.asarray(data.x, dtype)
-        self.x = jnp.asarray(x)
-        self.x_padded = jnp.asarray(np.concatenate([x, np.zeros((self.n_max, x.shape[1]), dtype)]))
-        self.starts = jnp.asarray(data.starts)
-        self.sizes = jnp.asarray(data.sizes)
-        self.frame_of_row = jnp.asarray(data.frame_of_row)
-
-
-# --------------------------------------------------------------------------------------
-# msc
-
-
-@functools.partial(jax.jit, static_argnames=("n_max", "block_size"))
-def _msc_step(
-    log_acc, chosen, new, x, x_padded, starts, sizes, frame_of_row, ent, h, *, n_max, block_size
-):
-    """Add frame ``new`` to the chosen set; return the accumulator and the next frame."""
-    rows = jax.lax.dynamic_slice_in_dim(x_padded, starts[new], n_max)
-    valid = jnp.arange(n_max) < sizes[new]
-    log_k = log_kernel_sums(x, rows, h[None], x_mask=valid, block_size=block_size)[:, 0]
-    log_acc = jnp.logaddexp(log_acc, log_k)
-    chosen = chosen.at[new].set(True)
-    return log_acc, chosen, _msc_pick(log_acc, chosen, frame_of_row, ent)
-
-
-def _msc_pick(log_acc, chosen, frame_of_row, ent):
-    least = jax.ops.segment_min(log_acc, frame_of_row, num_segments=ent.shape[0])
-    return jnp.argmax(jnp.where(chosen, -jnp.inf, ent - least))
-
-
-_msc_pick_jit = jax.jit(_msc_pick)
-
-
 def _msc_loop(data, ent, size, h, batch_size, log_acc, first, label, progress):
-    lay = _Layout(data, default_dtype())
-    ent = jnp.asarray(ent, lay.x.dtype)
-    hh = jnp.asarray(h, lay.x.dtype)
-    block_size = batch_size or default_block_size()
-    chosen = jnp.zeros(data.n_frames, bool)
-    if first is None:
-        first = _msc_pick_jit(log_acc, chosen, lay.frame_of_row, ent)
-    order = [first]
+    """The greedy loop of msc: each step one kernel sum between the dataset and the
+    frame just chosen (block programs keyed by the settings and the frame's
+    power-of-two block, never by the dataset: a new dataset compiles nothing), folded
+    into the log accumulator on the host, where the next frame is picked."""
+    dtype = default_dtype()
+    x = np.asarray(data.x, dtype)
+    ent = np.asarray(ent, np.float64)
+    log_acc = np.asarray(log_acc, np.float64)
+    starts = data.starts
+    chosen = np.zeros(data.n_frames, bool)
+
+    def pick() -> int:
+        least = np.minimum.reduceat(log_acc, starts)
+        return int(np.argmax(np.where(chosen, -np.inf, ent - least)))
+
+    order = [pick() if first is None else int(first)]
     with Progress(size, label, enabled=progress) as bar:
         bar.update(1)
         while len(order) < size:
-            log_acc, chosen, nxt = _msc_step(
-                log_acc,
-                chosen,
-                order[-1],
-                lay.x,
-                lay.x_padded,
-                lay.starts,
-                lay.sizes,
-                lay.frame_of_row,
-                ent,
-                hh,
-                n_max=lay.n_max,
-                block_size=block_size,
-            )
-            order.append(nxt)
+            new = order[-1]
+            chosen[new] = True
+            log_k = -np.asarray(delta_entropy(x, data.frame(new).astype(dtype), h, batch_size))
+            log_acc = np.logaddexp(log_acc, log_k.astype(np.float64))
+            order.append(pick())
             bar.update(1)
-    return np.asarray(jnp.stack(order)).astype(np.int64)
+    return np.array(order, dtype=np.int64)
 
 
 def msc(
@@ -178,7 +136,7 @@ def msc(
     """
     size, h = _check_size(size, data.n_frames), _check_h(h)
     ent = _frame_entropies(data, h, batch_size) if entropies is None else np.asarray(entropies)
-    log_acc = jnp.full(data.n_envs, -jnp.inf, default_dtype())
+    log_acc = np.full(data.n_envs, -np.inf)
     first = int(np.argmax(ent))
     return _msc_loop(data, ent, size, h, batch_size, log_acc, first, "msc", progress)
 
@@ -215,34 +173,38 @@ def _frame_entropies(data: FrameSet, h, batch_size):
 # fps
 
 
-def _distance_row_sums(y, rows, valid, block_size: int):
-    """sum_j |y_i - rows_j| over valid rows: (M,), in blocks of y."""
+FPS_BLOCK = 1024
+"""Dataset rows per call of the fps distance program."""
+
+FPS_CHUNK = 256
+"""Rows of the chosen frame per call (larger frames take several calls)."""
+
+
+@jax.jit
+def _distance_row_sums(y, rows, valid):
+    """sum_j |y_i - rows_j| over the valid rows (C,) of one chunk of the chosen frame,
+    for one block of dataset rows y (B, d): (B,)."""
     centre = jnp.sum(jnp.where(valid[:, None], rows, 0), 0) / jnp.maximum(jnp.sum(valid), 1)
     r = rows - centre
-    r_sq = jnp.sum(r * r, axis=1)
-    m = y.shape[0]
-    pad = (-m) % block_size
-    yb = jnp.pad(y - centre, ((0, pad), (0, 0))).reshape(-1, block_size, y.shape[1])
-
-    def one(yq):
-        d2 = jnp.sum(yq * yq, 1)[:, None] + r_sq[None, :]
-        d2 = d2 - 2 * jnp.matmul(yq, r.T, precision=HIGHEST)
-        d = jnp.sqrt(jnp.maximum(d2, 0))
-        return jnp.sum(jnp.where(valid[None, :], d, 0), axis=1)
-
-    return jax.lax.map(one, yb).reshape(-1)[:m]
+    yq = y - centre
+    d2 = jnp.sum(yq * yq, 1)[:, None] + jnp.sum(r * r, axis=1)[None, :]
+    d2 = d2 - 2 * jnp.matmul(yq, r.T, precision=HIGHEST)
+    return jnp.sum(jnp.where(valid[None, :], jnp.sqrt(jnp.maximum(d2, 0)), 0), axis=1)
 
 
-@functools.partial(jax.jit, static_argnames=("n_max", "block_size"))
-def _fps_step(d_min, chosen, new, x, x_padded, starts, sizes, frame_of_row, *, n_max, block_size):
-    rows = jax.lax.dynamic_slice_in_dim(x_padded, starts[new], n_max)
-    valid = jnp.arange(n_max) < sizes[new]
-    sums = _distance_row_sums(x, rows, valid, block_size)
-    mean = jax.ops.segment_sum(sums, frame_of_row, num_segments=sizes.shape[0])
-    mean = mean / (sizes * sizes[new]).astype(x.dtype)
-    d_min = jnp.minimum(d_min, mean)
-    chosen = chosen.at[new].set(True)
-    return d_min, chosen, jnp.argmax(jnp.where(chosen, -jnp.inf, d_min))
+def _frame_distance_sums(blocks: list, n: int, rows: np.ndarray) -> np.ndarray:
+    """sum_j |x_i - rows_j| (n,) for the dataset in device ``blocks`` of FPS_BLOCK rows:
+    programs keyed by the chunk's power of two (16 .. FPS_CHUNK) only."""
+    total = np.zeros(n, np.float64)
+    for start in range(0, len(rows), FPS_CHUNK):
+        chunk = rows[start : start + FPS_CHUNK]
+        capacity = max(16, 1 << (len(chunk) - 1).bit_length())
+        padded = np.zeros((capacity, rows.shape[1]), rows.dtype)
+        padded[: len(chunk)] = chunk
+        valid = np.arange(capacity) < len(chunk)
+        sums = [_distance_row_sums(block, padded, valid) for block in blocks]
+        total += np.concatenate([np.asarray(s) for s in sums])[:n]
+    return total
 
 
 def fps(
@@ -261,29 +223,24 @@ def fps(
     """
     size = _check_size(size, data.n_frames)
     ent = _frame_entropies(data, _check_h(h), batch_size) if entropies is None else entropies
-    lay = _Layout(data, default_dtype())
-    block_size = min(batch_size or 1024, max(data.n_envs, 1))
-    d_min = jnp.full(data.n_frames, jnp.inf, lay.x.dtype)
-    chosen = jnp.zeros(data.n_frames, bool)
+    x = np.asarray(data.x, default_dtype())
+    padded = np.zeros((-(-len(x) // FPS_BLOCK) * FPS_BLOCK, x.shape[1]), x.dtype)
+    padded[: len(x)] = x
+    blocks = [jnp.asarray(b) for b in padded.reshape(-1, FPS_BLOCK, x.shape[1])]
+    d_min = np.full(data.n_frames, np.inf)
+    chosen = np.zeros(data.n_frames, bool)
     order = [int(np.argmax(ent))]
     with Progress(size, "fps", enabled=progress) as bar:
         bar.update(1)
         while len(order) < size:
-            d_min, chosen, nxt = _fps_step(
-                d_min,
-                chosen,
-                order[-1],
-                lay.x,
-                lay.x_padded,
-                lay.starts,
-                lay.sizes,
-                lay.frame_of_row,
-                n_max=lay.n_max,
-                block_size=block_size,
-            )
-            order.append(nxt)
+            new = order[-1]
+            chosen[new] = True
+            sums = _frame_distance_sums(blocks, len(x), data.frame(new).astype(x.dtype))
+            mean = np.add.reduceat(sums, data.starts) / (data.sizes * data.sizes[new])
+            d_min = np.minimum(d_min, mean)
+            order.append(int(np.argmax(np.where(chosen, -np.inf, d_min))))
             bar.update(1)
-    return np.asarray(jnp.stack(order)).astype(np.int64)
+    return np.array(order, dtype=np.int64)
 
 
 # --------------------------------------------------------------------------------------
