@@ -22,10 +22,6 @@ SILICON_TEST = os.path.join(
 IMPORT_EVERYTHING = r"""
 import json, logging, pkgutil, sys, warnings, importlib
 import numpy as np
-
-SILICON_TEST = os.path.join(
-    os.path.dirname(os.path.abspath(__file__)), "..", "examples", "data", "mlearn_si", "test.xyz"
-)
 import jax, scipy.special, scipy.spatial
 np.random.seed(1234)
 

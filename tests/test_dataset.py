@@ -10,7 +10,7 @@ from ase import Atoms
 import quests_jax as qj
 import quests_jax.describe._dataset as ds
 from conftest import cu_cluster, cu_slab, cubic_cu, molecules, small_triclinic_cell, triclinic_cu
-from quests_jax._core.progress import Progress
+from quests_jax._core.progress import Progress, quiet
 from quests_jax.compilation import track
 
 
@@ -99,9 +99,17 @@ def test_float32_rows_do_not_depend_on_where_the_frame_sits():
 
 def test_progress_bar_reports_to_stream():
     stream = io.StringIO()
-    with Progress(3, "descriptors", enabled=True, stream=stream, interval=0) as bar:
+    with Progress(3, "descriptors", enabled=True, stream=stream, interval=0, delay=0) as bar:
         for _ in range(3):
             bar.update()
     out = stream.getvalue()
-    assert "descriptors" in out and "3/3 frames" in out
+    assert "descriptors" in out and "3/3" in out and "frames" in out
     assert Progress(3, "x", stream=io.StringIO()).enabled is False  # not a terminal
+    # short work stays silent (delay), and nothing is drawn inside quiet()
+    stream = io.StringIO()
+    with Progress(3, "short", enabled=True, stream=stream) as bar:
+        bar.update(3)
+    assert stream.getvalue() == ""
+    with quiet(), Progress(3, "x", enabled=True, stream=stream, delay=0) as bar:
+        bar.update(3)
+    assert stream.getvalue() == "" and not bar.enabled

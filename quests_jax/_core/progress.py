@@ -1,16 +1,39 @@
-"""A dependency-free progress bar for long host loops (written to stderr)."""
+"""Progress bars for long host loops (tqdm, on stderr).
+
+A bar appears only on a terminal (``enabled=None``) and only for work that runs longer
+than ``delay`` seconds (default :data:`DELAY`), with what is being done, the count, the
+rate and an estimate of the time left. :func:`quiet` turns every bar off for a block
+(the command line's ``--quiet``). tqdm is imported when a bar is first drawn.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import sys
-import time
+
+DELAY = 2.0
+"""Seconds of work before a bar appears: short calls stay silent."""
+
+_QUIET: contextvars.ContextVar[bool] = contextvars.ContextVar("quests_jax_quiet", default=False)
+
+
+@contextlib.contextmanager
+def quiet(enabled: bool = True):
+    """No progress bar inside the block (``with quiet():``)."""
+    token = _QUIET.set(enabled)
+    try:
+        yield
+    finally:
+        _QUIET.reset(token)
 
 
 class Progress:
-    """Counts work units and redraws one status line at most ``interval`` s apart.
+    """Counts work units; draws a tqdm bar once ``delay`` seconds have passed.
 
-    ``enabled=None`` shows the bar only when stderr is a terminal. Use as a context
-    manager; ``update(n)`` adds n units.
+    ``enabled=None`` shows the bar only when ``stream`` (stderr) is a terminal; nothing is
+    drawn inside :func:`quiet`. Use as a context manager; ``update(n)`` adds n units.
+    ``total=0``: unknown (count and rate, no estimate).
     """
 
     def __init__(
@@ -22,7 +45,7 @@ class Progress:
         enabled: bool | None = None,
         interval: float = 0.2,
         stream=None,
-        delay: float = 0.0,
+        delay: float = DELAY,
     ):
         self.total = max(int(total), 0)
         self.label = label
@@ -30,50 +53,35 @@ class Progress:
         self.stream = stream if stream is not None else sys.stderr
         if enabled is None:
             enabled = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.enabled = enabled
+        self.enabled = bool(enabled) and not _QUIET.get()
         self.interval = interval
-        self.delay = delay  # nothing is drawn for work that ends sooner than this (s)
-        self.drawn = False
+        self.delay = delay
         self.done = 0
-        self._start = time.perf_counter()
-        self._last_draw = 0.0
+        self._bar = None
 
     def __enter__(self):
-        self._start = time.perf_counter()
+        if self.enabled:
+            from tqdm import tqdm
+
+            self._bar = tqdm(
+                total=self.total or None,
+                desc=self.label,
+                unit=" " + self.unit,
+                file=self.stream,
+                delay=self.delay,
+                mininterval=self.interval,
+                dynamic_ncols=True,
+                leave=True,
+            )
         return self
 
     def __exit__(self, *exc):
-        if self.enabled and (self.drawn or time.perf_counter() - self._start >= self.delay):
-            self._draw(final=True)
-            self.stream.write("\n")
-            self.stream.flush()
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
         return False
 
     def update(self, n: int = 1) -> None:
         self.done += n
-        if self.enabled:
-            now = time.perf_counter()
-            if now - self._start < self.delay:
-                return
-            if now - self._last_draw >= self.interval or self.done >= self.total:
-                self._draw()
-                self._last_draw = now
-
-    def _draw(self, final: bool = False) -> None:
-        elapsed = time.perf_counter() - self._start
-        rate = self.done / elapsed if elapsed > 0 else 0.0
-        frac = self.done / self.total if self.total else 1.0
-        width = 24
-        filled = int(round(width * min(frac, 1.0)))
-        bar = "#" * filled + "-" * (width - filled)
-        if final or self.done >= self.total:
-            tail = f"{elapsed:.1f} s"
-        elif rate > 0:
-            tail = f"ETA {(self.total - self.done) / rate:.1f} s"
-        else:
-            tail = "ETA ?"
-        self.drawn = True
-        self.stream.write(
-            f"\r{self.label} [{bar}] {self.done}/{self.total} {self.unit} ({rate:.1f}/s, {tail})"
-        )
-        self.stream.flush()
+        if self._bar is not None:
+            self._bar.update(n)

@@ -25,6 +25,7 @@ from .._core.collectives import guarded
 from .._core.compilation import enable_compilation_cache, logger, track
 from .._core.lazy import defer_package_init
 from .._core.output_files import Terminated, exit_on_signals
+from .._core.progress import quiet
 from . import supervisor
 from .analysis import (
     cmd_approx_dh,
@@ -92,6 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="show tracebacks of errors, and where the seconds go (reading, describing, "
         "compiling, summing)",
+    )
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no progress bars (shown on a terminal for work longer than ~2 s)",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -335,7 +342,11 @@ def _add_dataset_commands(sub) -> None:
         default=0.0,
         help="dH above which an environment is novel (default: 0)",
     )
-    p.add_argument("--progress", action="store_true", help="count the frames first, show a bar")
+    p.add_argument(
+        "--progress",
+        action="store_true",
+        help="count the frames first, for an estimate of the time left in the progress bar",
+    )
     p.add_argument(
         "--per-atom",
         "--per_atom",
@@ -519,7 +530,8 @@ def _run(args, argv) -> int:
         guard: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
         if watch is not None:
             guard = guarded(supervisor.guard_collectives(args.timeout, watch.me, watch.n))
-        with track() as compiled, guard:
+        bars = quiet() if args.quiet else contextlib.nullcontext()
+        with track() as compiled, guard, bars:
             args.run(args)
         logger.debug("XLA: %s", compiled.describe())
     except (UserError, ValueError, TypeError, OSError, supervisor.PeerError) as err:

@@ -346,7 +346,6 @@ def cmd_dh_traj(args) -> None:
             dtype=args.dtype,
             on_frame=on_frame,
             total=total,
-            progress=args.progress or None,
         )
         if stream is not None:
             stream.close()

@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._core.array_types import Float, Rows
+from .._core.progress import Progress
 from .._core.settings import DescriptorSettings
 from .._core.validation import check_frame, check_rows, static_pbc
 from ..describe import (
@@ -56,15 +57,44 @@ class MonteCarloResult:
 
 def _annealing(step, n_steps, n_cycles=3, t_min=1e-3):
     """The reference's schedule: kT falls linearly from 1 to 0 in each of n_cycles."""
-    period = max(n_steps // n_cycles, 1)
+    period = jnp.maximum(n_steps // n_cycles, 1)  # n_steps may be traced
     phase = (step % period) / period
     return jnp.maximum(1.0 - phase, t_min)
 
 
-@functools.partial(jax.jit, static_argnames=("pbc", "spec", "settings", "n_steps", "block_size"))
-def _run(
-    key,
-    positions,
+SEGMENT = 50
+"""Monte Carlo steps per compiled call: the program does not depend on the number of
+steps, and a progress bar advances between calls."""
+
+
+def _score(r, cell, ref, h, target, *, pbc, spec, settings, block_size):
+    x, overflow = descriptor_with_overflow(r, cell, pbc, spec, k=settings.k, cutoff=settings.cutoff)
+    dh = -log_kernel_sums(x, ref, h[None], block_size=block_size)[:, 0]
+    return jnp.mean(jnp.abs(dh - target)), dh, overflow
+
+
+@functools.partial(jax.jit, static_argnames=("pbc", "spec", "settings", "block_size"))
+def _start(key, positions, cell, ref, h, target, *, pbc, spec, settings, block_size):
+    """The chain's first state: (key, r, s, best_r, best_s, best_dh, accepted, overflows)."""
+    s0, dh0, _ = _score(
+        positions,
+        cell,
+        ref,
+        h,
+        target,
+        pbc=pbc,
+        spec=spec,
+        settings=settings,
+        block_size=block_size,
+    )
+    return (key, positions, s0, positions, s0, dh0, 0, 0)
+
+
+@functools.partial(jax.jit, static_argnames=("pbc", "spec", "settings", "length", "block_size"))
+def _segment(
+    carry,
+    first,
+    n_steps,
     cell,
     ref,
     h,
@@ -75,40 +105,43 @@ def _run(
     pbc,
     spec,
     settings: DescriptorSettings,
-    n_steps,
+    length,
     block_size,
 ):
-    def score_of(r):
-        x, overflow = descriptor_with_overflow(
-            r, cell, pbc, spec, k=settings.k, cutoff=settings.cutoff
-        )
-        dh = -log_kernel_sums(x, ref, h[None], block_size=block_size)[:, 0]
-        return jnp.mean(jnp.abs(dh - target)), dh, overflow
-
-    s0, dh0, _ = score_of(positions)
+    """Steps first .. first + length - 1 of the chain (those >= n_steps change nothing):
+    (carry, scores (length,))."""
 
     def step(carry, i):
         key, r, s, best_r, best_s, best_dh, accepted, overflows = carry
+        active = i < n_steps
         key, k_move, k_acc = jax.random.split(key, 3)
         trial = r + step_size * jax.random.normal(k_move, r.shape, r.dtype)
-        s_new, dh_new, overflow = score_of(trial)
+        s_new, dh_new, overflow = _score(
+            trial,
+            cell,
+            ref,
+            h,
+            target,
+            pbc=pbc,
+            spec=spec,
+            settings=settings,
+            block_size=block_size,
+        )
         kt = temperature * _annealing(i, n_steps)
         p = jnp.exp(-(s_new - s) / kt)
         ok = (p > jax.random.uniform(k_acc, dtype=r.dtype)) & ~overflow & jnp.isfinite(s_new)
+        ok = ok & active
         r = jnp.where(ok, trial, r)
         s = jnp.where(ok, s_new, s)
-        better = (s_new < best_s) & ~overflow
+        better = (s_new < best_s) & ~overflow & active
         best_r = jnp.where(better, trial, best_r)
         best_s = jnp.where(better, s_new, best_s)
         best_dh = jnp.where(better, dh_new, best_dh)
-        carry = (key, r, s, best_r, best_s, best_dh, accepted + ok, overflows + overflow)
+        overflows = overflows + (overflow & active)
+        carry = (key, r, s, best_r, best_s, best_dh, accepted + ok, overflows)
         return carry, jnp.where(overflow, jnp.nan, s_new)
 
-    init = (key, positions, s0, positions, s0, dh0, 0, 0)
-    (_, _, _, best_r, best_s, best_dh, accepted, overflows), scores = jax.lax.scan(
-        step, init, jnp.arange(n_steps)
-    )
-    return best_r, best_s, best_dh, scores, accepted, overflows
+    return jax.lax.scan(step, carry, first + jnp.arange(length))
 
 
 def monte_carlo(
@@ -125,6 +158,7 @@ def monte_carlo(
     batch_size: int | None = None,
     capacity_multiplier: float = 1.5,
     seed: int = 0,
+    progress: bool | None = None,
 ) -> MonteCarloResult:
     """Anneal the positions of ``atoms`` (cell fixed) so that the dH of its
     environments against ``reference`` (n_ref, d) approaches ``target`` nats.
@@ -134,6 +168,7 @@ def monte_carlo(
         reference: (n_ref, 2k - 1) descriptors of the dataset to add to.
         step_size: standard deviation of each atom's trial displacement (A).
         capacity_multiplier: neighbour-search room for atoms that move together.
+        progress: a progress bar (default: on a terminal, for runs longer than ~2 s).
     """
     if n_steps < 1:
         raise ValueError(f"n_steps must be >= 1, got {n_steps}")
@@ -149,27 +184,37 @@ def monte_carlo(
         positions, cell, pbc, cutoff=settings.cutoff, capacity_multiplier=capacity_multiplier
     )
     dtype = reference.dtype if reference.dtype in (np.float32, np.float64) else np.float32
-    best_r, best_s, best_dh, scores, accepted, overflows = _run(
-        jax.random.PRNGKey(seed),
-        jnp.asarray(positions, dtype),
-        jnp.asarray(cell, dtype),
-        jnp.asarray(reference, dtype),
-        jnp.asarray(h, dtype),
-        jnp.asarray(target, dtype),
-        jnp.asarray(temperature, dtype),
-        jnp.asarray(step_size, dtype),
-        pbc=pbc,
-        spec=spec,
-        settings=settings,
-        n_steps=n_steps,
-        block_size=batch_size,
+    static = {"pbc": pbc, "spec": spec, "settings": settings, "block_size": batch_size}
+    cell_, ref, h_, target_ = (jnp.asarray(a, dtype) for a in (cell, reference, h, target))
+    carry = _start(
+        jax.random.PRNGKey(seed), jnp.asarray(positions, dtype), cell_, ref, h_, target_, **static
     )
+    parts = []
+    with Progress(n_steps, "Monte Carlo", unit="steps", enabled=progress) as bar:
+        for first in range(0, n_steps, SEGMENT):
+            carry, part = _segment(
+                carry,
+                first,
+                n_steps,
+                cell_,
+                ref,
+                h_,
+                target_,
+                jnp.asarray(temperature, dtype),
+                jnp.asarray(step_size, dtype),
+                length=SEGMENT,
+                **static,
+            )
+            parts.append(np.asarray(part))
+            bar.update(min(SEGMENT, n_steps - first))
+    _, _, _, best_r, best_s, best_dh, accepted, overflows = carry
+    scores = np.concatenate(parts)[:n_steps]
     best = atoms.copy()
     best.positions = np.asarray(best_r, dtype=np.float64)
     return MonteCarloResult(
         atoms=best,
         best_score=float(best_s),
-        scores=np.asarray(scores),
+        scores=scores,
         dh=np.asarray(best_dh),
         acceptance=float(accepted) / n_steps,
         rejected_overflow=int(overflows),

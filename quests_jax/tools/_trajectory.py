@@ -85,7 +85,8 @@ def analyse_trajectory(
         on_frame: called as ``on_frame(i, atoms, per_atom)`` with the per-atom dH
             arrays (``{"dH_self": (n,), "dH_reference": (n,), "dH_previous": (n,)}``,
             as available), e.g. to write them into the structures.
-        total: number of frames, when known, for the progress bar.
+        total: number of frames, when known, for the progress bar's estimate.
+        progress: a progress bar (default: on a terminal, for runs longer than ~2 s).
 
     Returns:
         one dict per frame (see the module docstring).
@@ -99,7 +100,7 @@ def analyse_trajectory(
         train = ReferenceRows(reference, h, batch_size)
     context: list[np.ndarray] = []  # the last `window` frames' rows, before a chunk
     records: list[dict] = []
-    with Progress(total or 0, "trajectory", enabled=progress if total else False) as bar:
+    with Progress(total or 0, "trajectory", enabled=progress) as bar:
         for chunk in _chunks(frames):
             sizes = [len(atoms) for atoms in chunk]
             x = get_descriptors(chunk, k=k, cutoff=cutoff, dtype=dtype)
