@@ -31,6 +31,26 @@ def test_best_frame_and_its_reported_dh_agree(make):
     np.testing.assert_array_equal(again.atoms.positions, result.atoms.positions)
 
 
+def test_the_chain_does_not_depend_on_its_segments(monkeypatch):
+    """The chain runs in compiled segments of SEGMENT steps (a progress bar between
+    them; no program per number of steps): segments of 4 and one of 50 give the same
+    chain, step for step, and a second length compiles nothing."""
+    from quests_jax.compilation import track
+    from quests_jax.tools import _monte_carlo
+
+    atoms = cubic_cu(2, seed=5)
+    ref = qj.get_descriptors([cubic_cu(2, seed=s) for s in range(2)])
+    whole = monte_carlo(atoms, ref, n_steps=10, seed=1)
+    monkeypatch.setattr(_monte_carlo, "SEGMENT", 4)
+    parts = monte_carlo(atoms, ref, n_steps=10, seed=1)
+    np.testing.assert_array_equal(parts.scores, whole.scores)
+    np.testing.assert_array_equal(parts.atoms.positions, whole.atoms.positions)
+    assert parts.acceptance == whole.acceptance and parts.scores.shape == (10,)
+    with track() as stats:
+        monte_carlo(atoms, ref, n_steps=7, seed=2)
+    assert stats.programs == 0, stats
+
+
 def test_monte_carlo_errors():
     atoms = cubic_cu(2)
     ref = qj.get_descriptors([atoms])
