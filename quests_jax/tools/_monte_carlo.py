@@ -6,8 +6,10 @@ Each step moves every atom by a Gaussian displacement, recomputes the frame's
 descriptors and its dH against the reference (in log space: finite everywhere),
 and accepts by Metropolis on the score mean_i |dH_i - target| (lower is better)
 at a temperature that falls linearly to ~0 three times over the run. The best
-frame seen is returned. A move whose neighbour search would overflow the frame's
-static capacity (atoms crowding) is rejected and counted, never used.
+frame seen is returned, its dH and score recomputed exactly (the chain compares
+scores from plain float32 distances, ~2x faster than the per-row arithmetic). A move
+whose neighbour search would overflow the frame's static capacity (atoms crowding) is
+rejected and counted, never used.
 """
 
 from __future__ import annotations
@@ -26,9 +28,10 @@ from .._core.settings import DescriptorSettings
 from .._core.validation import check_frame, check_rows, static_pbc
 from ..describe import (
     descriptor_with_overflow,
+    get_descriptors,
     plan_neighbors,
 )
-from ..information import DEFAULT_BANDWIDTH, DEFAULT_TARGET, log_kernel_sums
+from ..information import DEFAULT_BANDWIDTH, DEFAULT_TARGET, delta_entropy, log_kernel_sums
 
 if TYPE_CHECKING:
     from ase import Atoms
@@ -69,7 +72,9 @@ steps, and a progress bar advances between calls."""
 
 def _score(r, cell, ref, h, target, *, pbc, spec, settings, block_size):
     x, overflow = descriptor_with_overflow(r, cell, pbc, spec, k=settings.k, cutoff=settings.cutoff)
-    dh = -log_kernel_sums(x, ref, h[None], block_size=block_size)[:, 0]
+    # plain float32 distances (~2x faster than the per-row split arithmetic): the chain
+    # only compares scores; the best frame's dH is recomputed exactly at the end
+    dh = -log_kernel_sums(x, ref, h[None], block_size=block_size, wide=False)[:, 0]
     return jnp.mean(jnp.abs(dh - target)), dh, overflow
 
 
@@ -207,15 +212,18 @@ def monte_carlo(
             )
             parts.append(np.asarray(part))
             bar.update(min(SEGMENT, n_steps - first))
-    _, _, _, best_r, best_s, best_dh, accepted, overflows = carry
+    _, _, _, best_r, _, _, accepted, overflows = carry
     scores = np.concatenate(parts)[:n_steps]
     best = atoms.copy()
     best.positions = np.asarray(best_r, dtype=np.float64)
+    best_dh = np.asarray(
+        delta_entropy(get_descriptors([best], k=k, cutoff=cutoff, dtype=dtype), reference, h)
+    )
     return MonteCarloResult(
         atoms=best,
-        best_score=float(best_s),
+        best_score=float(np.mean(np.abs(best_dh - target))),
         scores=scores,
-        dh=np.asarray(best_dh),
+        dh=best_dh,
         acceptance=float(accepted) / n_steps,
         rejected_overflow=int(overflows),
     )
