@@ -6,7 +6,8 @@ on them (as the reference ``quests.entropy``, same names and argument order).
   ``entropy_and_diversity``, ``delta_entropy``, ``overlap``, ``get_all_metrics``,
   ``kernel_sum``, ``log_kernel_sum``, ``weighted_kernel_sum``,
   ``approx_delta_entropy``, ``perfect_entropy``; ``ReferenceRows`` (a reference set
-  prepared once for the dH of many query sets); ``BandwidthWarning``; the defaults;
+  prepared once for the dH of many query sets); ``ResidentRows`` (a dataset kept on
+  the device for kernel sums against many small sets); ``BandwidthWarning``; the defaults;
   ``get_bandwidth``, ``volume_per_atom``.
 * Pure kernel sums (jit, vmap, grad; the building blocks of the entropy forces):
   ``log_kernel_sums``, ``self_kernel_sums``, ``cross_kernel_sums``,
@@ -28,7 +29,12 @@ from typing import TYPE_CHECKING
 from .._core.lazy import lazy_members
 from . import execution, streaming
 from ._bandwidth import get_bandwidth, volume_per_atom
-from ._frames import frame_entropies, frames_self_metrics, frames_window_delta_entropy
+from ._frames import (
+    ResidentRows,
+    frame_entropies,
+    frames_self_metrics,
+    frames_window_delta_entropy,
+)
 from ._kernels import (
     cross_kernel_sums,
     default_block_size,
@@ -69,6 +75,7 @@ __all__ = [
     "DEFAULT_TARGET",
     "BandwidthWarning",
     "ReferenceRows",
+    "ResidentRows",
     "approx_delta_entropy",
     "cross_kernel_sums",
     "default_block_size",

@@ -44,6 +44,7 @@ from ..information import (
     DEFAULT_BANDWIDTH,
     DEFAULT_EPS,
     BandwidthWarning,
+    ResidentRows,
     delta_entropy,
     entropy_and_diversity,
     frame_entropies,
@@ -93,10 +94,10 @@ def _check_h(h) -> float:
 
 
 def _msc_loop(data, ent, size, h, batch_size, log_acc, first, label, progress):
-    """The greedy loop of msc: each step one kernel sum between the dataset and the
-    frame just chosen (block programs keyed by the settings and the frame's
-    power-of-two block, never by the dataset: a new dataset compiles nothing), folded
-    into the log accumulator on the host, where the next frame is picked."""
+    """The greedy loop of msc: each step one kernel sum between the dataset (kept on the
+    device) and the frame just chosen (a program keyed by the frame's power-of-two
+    size, never by the dataset: a new dataset compiles nothing), folded into the log
+    accumulator on the host, where the next frame is picked."""
     dtype = default_dtype()
     x = np.asarray(data.x, dtype)
     ent = np.asarray(ent, np.float64)
@@ -109,12 +110,13 @@ def _msc_loop(data, ent, size, h, batch_size, log_acc, first, label, progress):
         return int(np.argmax(np.where(chosen, -np.inf, ent - least)))
 
     order = [pick() if first is None else int(first)]
+    resident = ResidentRows(x, batch_size)
     with Progress(size, label, enabled=progress) as bar:
         bar.update(1)
         while len(order) < size:
             new = order[-1]
             chosen[new] = True
-            log_k = -np.asarray(delta_entropy(x, data.frame(new).astype(dtype), h, batch_size))
+            log_k = np.asarray(resident.log_sums(data.frame(new).astype(dtype), h))
             log_acc = np.logaddexp(log_acc, log_k.astype(np.float64))
             order.append(pick())
             bar.update(1)
