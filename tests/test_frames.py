@@ -118,3 +118,26 @@ def test_frame_sizes_are_checked():
         frames_self_metrics(x, [10, 0])
     with pytest.raises(ValueError, match="window"):
         frames_window_delta_entropy(x, [10], 0)
+
+
+def test_resident_rows_log_sums_equal_a_brute_force():
+    """A dataset kept on the device against small sets in turn (compression's steps):
+    compact sets in one program per size, dataset rows of other phases (far from the
+    set) to a relative 1e-6; a set with an outlying row (1e3..1e16 entries) takes the
+    exact path."""
+    from hostile_data import brute_log_sums
+
+    x = hostile_rows(5, 3000, 0.0, 0.0)  # three phases ~0.7 apart
+    resident = _frames.ResidentRows(x.astype(np.float32))
+    one_phase = x[np.argsort(np.linalg.norm(x - x[0], axis=1))[:40]]
+    got = resident.log_sums(one_phase.astype(np.float32), H)
+    expected = brute_log_sums(x, one_phase, H)
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=2e-5)
+    outlier = one_phase.copy()
+    outlier[3, 5] = 1e12
+    got = resident.log_sums(outlier.astype(np.float32), H)
+    np.testing.assert_allclose(got, brute_log_sums(x, outlier, H), rtol=1e-6, atol=2e-5)
+    with track() as stats:  # another dataset, another set of the same power of two
+        again = _frames.ResidentRows(hostile_rows(6, 1000, 0.0, 0.0).astype(np.float32))
+        again.log_sums(one_phase[:35].astype(np.float32), H)
+    assert stats.programs == 0, stats

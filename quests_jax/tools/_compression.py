@@ -175,7 +175,7 @@ def _frame_entropies(data: FrameSet, h, batch_size):
 # fps
 
 
-FPS_BLOCK = 1024
+FPS_BLOCK = 8192
 """Dataset rows per call of the fps distance program."""
 
 FPS_CHUNK = 256
