@@ -358,7 +358,8 @@ def _group_log_sums(y, rows, valid, h):
 class ResidentRows:
     """A dataset's rows (N, d) kept on the device in fixed groups of DATASET_GROUP rows,
     for kernel sums against many small sets in turn (the greedy steps of compression):
-    each call is a few calls of one program keyed by the small set's power-of-two size.
+    each call is a few calls of one program keyed by the small set's ladder step
+    (:data:`CAPACITY_LADDER`).
 
     Accuracy: distances in split arithmetic centred on the small set, whose rows are
     compact (a set with a row beyond the trusted limit goes through the exact
@@ -379,7 +380,7 @@ class ResidentRows:
         """log sum_j K(x_i, rows_j) (N,) or (N, H) for every dataset row."""
         rows = np.asarray(rows, self.x.dtype)
         hv, vector = as_bandwidths(h, self.x.dtype)
-        capacity = frame_capacity(len(rows))
+        capacity = ladder_capacity(len(rows))
         if capacity > MAX_CAPACITY:
             return shape_out(_log_p(self.x, rows, hv, self.batch_size)[0], vector)
         padded = np.zeros((capacity, rows.shape[1]), rows.dtype)
