@@ -111,14 +111,14 @@ def commands(data: dict, out: str) -> dict[str, tuple[list, list]]:
     # the reference's metrics cannot write its JSON (ndarray values): it prints only
     result["metrics"] = (result["metrics"][0][:-3], result["metrics"][1])
     result["uq"] = (None, ["uq", test, train, "--overwrite", "-o", o("jax_uq")])
+    # dH_traj: the trajectory, or a training set read as one (warms the other's cache)
+    traj = data.get("traj", train)
+    result["dH_traj"] = (
+        ["dH_traj", traj, "--overwrite", "-o", o("ref_dH_traj")],
+        ["dH_traj", traj, "--overwrite", "-o", o("jax_dH_traj")],
+    )
     if "traj" in data:
-        result = {
-            "dH_traj": (
-                ["dH_traj", data["traj"], "--overwrite", "-o", o("ref_dH_traj")],
-                ["dH_traj", data["traj"], "--overwrite", "-o", o("jax_dH_traj")],
-            ),
-            "entropy": result["entropy"],
-        }
+        result = {"dH_traj": result["dH_traj"], "entropy": result["entropy"]}
     return result
 
 
