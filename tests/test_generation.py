@@ -31,6 +31,7 @@ def test_best_frame_and_its_reported_dh_agree(make):
     np.testing.assert_array_equal(again.atoms.positions, result.atoms.positions)
 
 
+@pytest.mark.slow
 def test_the_chain_does_not_depend_on_its_segments(monkeypatch):
     """The chain runs in compiled segments of SEGMENT steps (a progress bar between
     them; no program per number of steps): segments of 4 and one of 50 give the same
