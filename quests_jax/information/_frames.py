@@ -2,9 +2,8 @@
 frame itself (the reference's ``dH_traj``) and against the frames just before it (a
 trajectory's window).
 
-Frames are padded to a *capacity* (for their own sums, the step of
-:data:`CAPACITY_LADDER` that holds them; for the window, the power of two of the largest
-frame, at least :data:`MIN_CAPACITY`), and evaluated in groups
+Frames are padded to a *capacity*, the step of :data:`CAPACITY_LADDER` (32, 128 or 512
+rows) that holds them (for the window: the largest frame), and evaluated in groups
 of a fixed number of frames (:data:`GROUP_ROWS` / capacity) by one vmapped program, the
 last group padded with empty frames. The programs depend on the capacity (and the
 settings) only, never on the number of frames or rows: a trajectory of thousands of
@@ -284,7 +283,7 @@ def frames_window_delta_entropy(
     sizes = check_frame_sizes(frame_sizes, x.shape[0])
     host = np.asarray(x)
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    capacity = frame_capacity(int(sizes.max()))
+    capacity = ladder_capacity(int(sizes.max()))
     frames = np.arange(skip, len(sizes))
     if capacity > MAX_CAPACITY:  # frame by frame, block-streamed
         log_p = [_window_log_p(host, starts, sizes, int(f), window, h, batch_size) for f in frames]
