@@ -96,7 +96,7 @@ def _check_h(h) -> float:
 def _msc_loop(data, ent, size, h, batch_size, log_acc, first, label, progress):
     """The greedy loop of msc: each step one kernel sum between the dataset (kept on the
     device) and the frame just chosen (a program keyed by the frame's padded size, one
-    of three, never by the dataset: a new dataset compiles nothing), folded into the log
+    of five, never by the dataset: a new dataset compiles nothing), folded into the log
     accumulator on the host, where the next frame is picked."""
     dtype = default_dtype()
     x = np.asarray(data.x, dtype)
@@ -196,11 +196,11 @@ def _distance_row_sums(y, rows, valid):
 
 def _frame_distance_sums(blocks: list, n: int, rows: np.ndarray) -> np.ndarray:
     """sum_j |x_i - rows_j| (n,) for the dataset in device ``blocks`` of FPS_BLOCK rows:
-    programs keyed by the chunk's padded size (32, 128 or FPS_CHUNK rows) only."""
+    programs keyed by the chunk's padded size (32 .. FPS_CHUNK rows, powers of two) only."""
     total = np.zeros(n, np.float64)
     for start in range(0, len(rows), FPS_CHUNK):
         chunk = rows[start : start + FPS_CHUNK]
-        capacity = next(c for c in (32, 128, FPS_CHUNK) if c >= len(chunk))
+        capacity = next(c for c in (32, 64, 128, 256, FPS_CHUNK) if c >= len(chunk))
         padded = np.zeros((capacity, rows.shape[1]), rows.dtype)
         padded[: len(chunk)] = chunk
         valid = np.arange(capacity) < len(chunk)
