@@ -141,3 +141,10 @@ def test_resident_rows_log_sums_equal_a_brute_force():
         again = _frames.ResidentRows(hostile_rows(6, 1000, 0.0, 0.0).astype(np.float32))
         again.log_sums(one_phase[:35].astype(np.float32), H)
     assert stats.programs == 0, stats
+
+
+def test_small_groups_of_frames_join_a_larger_capacity_only_when_cheap():
+    few_small = np.array([32] * 5 + [64] * 3 + [256] * 2)
+    assert set(_frames.merged_capacities(few_small)) == {256}
+    many_small = np.array([32] * 10_000 + [512])
+    assert list(_frames.merged_capacities(many_small)) == list(many_small)

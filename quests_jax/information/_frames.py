@@ -74,6 +74,24 @@ def ladder_capacity(n: int) -> int:
     return frame_capacity(n)
 
 
+MERGE_PAIRS = 2.4e7
+"""Frames of a small capacity join the next larger one when the padding adds at most
+this many kernel entries (~0.15 s on a 2-core CPU: what tracing one more program costs
+in every process)."""
+
+
+def merged_capacities(capacities: np.ndarray) -> np.ndarray:
+    """Per-frame capacities with small groups moved up to the next step where that costs
+    less than tracing their own program (a dataset of many sizes: one or two programs)."""
+    capacities = np.array(capacities)
+    steps = sorted(set(capacities.tolist()))
+    for small, big in zip(steps, steps[1:], strict=False):
+        moved = capacities == small
+        if np.count_nonzero(moved) * (big * big - small * small) <= MERGE_PAIRS:
+            capacities[moved] = big
+    return capacities
+
+
 def group_frames(capacity: int) -> int:
     """Frames per call for a capacity (a fixed number: no program per dataset)."""
     return max(1, GROUP_ROWS // capacity)
@@ -231,7 +249,7 @@ def frames_self_metrics(
     n_h = np.shape(h)[0]
     entropies = np.empty((len(sizes), n_h), x.dtype)
     per_frame: list[np.ndarray | None] = [None] * len(sizes)
-    capacities = np.array([ladder_capacity(n) for n in sizes])
+    capacities = merged_capacities(np.array([ladder_capacity(n) for n in sizes]))
     # frames padded to their own ladder step: a few programs shared by every dataset
     for capacity in np.unique(capacities):
         frames = np.flatnonzero(capacities == capacity)
