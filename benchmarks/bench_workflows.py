@@ -28,16 +28,15 @@ import argparse
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_descriptors import machine
 from bench_first_run import heterogeneous
+from bench_first_run import run as timed_process
 
 SI_DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples", "data")
 SI_DATA = os.path.join(SI_DATA, "mlearn_si")
@@ -123,12 +122,8 @@ def commands(data: dict, out: str) -> dict[str, tuple[list, list]]:
 
 
 def run(argv: list, env: dict) -> float:
-    t0 = time.perf_counter()
-    done = subprocess.run(argv, env=env, capture_output=True, text=True)
-    elapsed = time.perf_counter() - t0
-    if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv)} failed: {done.stderr.strip()[-800:]}")
-    return elapsed
+    """Seconds of one whole process (bench_first_run's runner; raises if it fails)."""
+    return timed_process(argv, env)[0]
 
 
 def target(ratio_target: float, floor: float, ref: float | None) -> float:

@@ -69,8 +69,6 @@ from ._kernels import (
 # read of a memory map.
 HOST_CHUNK_ROWS = 1 << 16
 
-# A progress bar (on a terminal) appears for sums that run longer than this (s).
-PROGRESS_DELAY = 2.0
 # Whether to show it: None on a terminal only, False never (module-wide default).
 SHOW_PROGRESS: bool | None = None
 
@@ -285,7 +283,6 @@ def self_sums(x, h, *, block_size=None, wide=False, resident=True, label="entrop
             label,
             unit="block pairs",
             enabled=SHOW_PROGRESS,
-            delay=PROGRESS_DELAY,
         ) as bar:
             for i in range(nb):
                 centre_i, radius_i = sets.extent(i)
@@ -412,7 +409,6 @@ def log_sums(
             label,
             unit="block pairs",
             enabled=SHOW_PROGRESS,
-            delay=PROGRESS_DELAY,
         ) as bar:
             for i in range(queries.n_blocks):
                 yq, y_valid = jax.device_put(queries.host_block(i))

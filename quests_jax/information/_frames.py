@@ -33,6 +33,7 @@ from .._core.array_types import Bandwidths, FrameSizes, Rows
 from .._core.validation import check_block_size
 from ._arguments import DEFAULT_BANDWIDTH, as_bandwidths, shape_out
 from ._kernels import (
+    _block_log_sums,
     _far_rows,
     _matmul_sq_distances,
     entropy_diversity_from_log_p,
@@ -112,11 +113,11 @@ EXACT_GROUP_FLOATS = 1 << 25
 differences, (G, C, R, d) floats at once: in groups of at most this many (128 MiB)."""
 
 
-def _frame_sq_distances(y, y_valid, x, x_valid, h, *, wide: bool, exact: bool):
-    """|y_i - x_j|^2 (C, R) of one padded frame's rows y (C, d) against rows x (R, d),
-    centred on x's robust centre, and whether a valid row lies beyond the limit where
-    matmul distances are trusted (the caller then runs the group again ``exact``: those
-    rows' distances from explicit differences, :func:`exact_block_sq_distances`)."""
+def _centred_sq_distances(y, y_valid, x, x_valid, h, *, wide: bool, exact: bool):
+    """|y_i - x_j|^2 (C, R) of rows y (C, d) against rows x (R, d), centred on x's
+    robust centre, with the valid rows of each beyond the limit where matmul distances
+    are trusted, (C,) and (R,) (``exact``: those rows' distances from explicit
+    differences, :func:`exact_block_sq_distances`, and no row flagged)."""
     centre = robust_centres(x[None], x_valid[None])[0]
     # padding rows sit at the centre: they leave the split's grid alone
     x = jnp.where(x_valid[:, None], x, centre)
@@ -126,11 +127,24 @@ def _frame_sq_distances(y, y_valid, x, x_valid, h, *, wide: bool, exact: bool):
     limit = exact_limit(h, x.dtype, wide)
     if exact:
         d2 = exact_block_sq_distances(y, x, centre, sq, wide, limit, y_valid, x_valid)
-        return d2, jnp.zeros((), bool)
+        return d2, jnp.zeros_like(y_valid), jnp.zeros_like(x_valid)
     d2 = _matmul_sq_distances(y, x, centre, sq, wide, limit)
-    y_far, x_far = _far_rows(y, centre, sq, limit, y_valid, x_valid)
+    return d2, *_far_rows(y, centre, sq, limit, y_valid, x_valid)
+
+
+def _frame_sq_distances(y, y_valid, x, x_valid, h, *, wide: bool, exact: bool):
+    """:func:`_centred_sq_distances` of one padded frame, and whether any valid row is
+    beyond the trusted limit (the caller then runs the group again ``exact``)."""
+    d2, y_far, x_far = _centred_sq_distances(y, y_valid, x, x_valid, h, wide=wide, exact=exact)
     # (rows against no rows at all have nothing to be exact about)
     return d2, (jnp.any(y_far) & jnp.any(x_valid)) | jnp.any(x_far)
+
+
+def _log_sums_to_nearest(d2, valid, scales):
+    """log sum_j K (C, H) over the ``valid`` (R,) columns of d2 (C, R), relative to each
+    row's nearest (:func:`_block_log_sums`); -inf for a row with no valid column."""
+    nearest, rel, _ = _block_log_sums(jnp.where(valid[None, :], d2, jnp.inf), scales)
+    return (scales[:, None] * nearest[None, :] + rel).T
 
 
 @functools.partial(jax.jit, static_argnames=("wide", "exact"))
@@ -164,11 +178,7 @@ def _padded_window_dh(frames, mask, previous, previous_mask, h, *, exact):
 
     def one(y, ym, x, xm):
         d2, far = _frame_sq_distances(y, ym, x, xm, h, wide=True, exact=exact)
-        d2 = jnp.where(xm[None, :], d2, jnp.inf)
-        nearest = jnp.min(d2, axis=1)
-        gap = jnp.where(xm[None, :], d2 - nearest[:, None], jnp.inf)
-        logs = [s * nearest + jnp.log(jnp.sum(jnp.exp(s * gap), axis=1)) for s in scales]
-        return -jnp.stack(logs, axis=-1), far
+        return -_log_sums_to_nearest(d2, xm, scales), far
 
     dh, far = jax.vmap(one)(frames, mask, previous, previous_mask)
     return dh, jnp.any(far)
@@ -209,6 +219,16 @@ def _run_padded(frames: np.ndarray, group: int, exact_group: int, build, program
             yield sub, [np.asarray(r)[: len(sub)] for r in results], mask[: len(sub)]
 
 
+def _frames_arguments(x, frame_sizes, h, batch_size):
+    """Checked arguments of the per-frame quantities: (rows on the host (N, d),
+    bandwidths (H,), whether h was a vector, frame sizes (F,), first rows (F,))."""
+    x = _as_descriptors(x, "x")
+    h, vector = as_bandwidths(h, x.dtype)
+    check_block_size(batch_size)  # accepted for the common signature; frames are one block
+    sizes = check_frame_sizes(frame_sizes, x.shape[0])
+    return np.asarray(x), h, vector, sizes, np.concatenate([[0], np.cumsum(sizes)[:-1]])
+
+
 def _rows(host: np.ndarray, starts, sizes, f: int) -> np.ndarray:
     return host[starts[f] : starts[f] + sizes[f]]
 
@@ -240,14 +260,9 @@ def frames_self_metrics(
     Returns:
         (entropies (F,) or (F, H), dH (N,) or (N, H)).
     """
-    x = _as_descriptors(x, "x")
-    h, vector = as_bandwidths(h, x.dtype)
-    check_block_size(batch_size)
-    sizes = check_frame_sizes(frame_sizes, x.shape[0])
-    host = np.asarray(x)
-    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    host, h, vector, sizes, starts = _frames_arguments(x, frame_sizes, h, batch_size)
     n_h = np.shape(h)[0]
-    entropies = np.empty((len(sizes), n_h), x.dtype)
+    entropies = np.empty((len(sizes), n_h), host.dtype)
     per_frame: list[np.ndarray | None] = [None] * len(sizes)
     capacities = merged_capacities(np.array([ladder_capacity(n) for n in sizes]))
     # frames padded to their own ladder step: a few programs shared by every dataset
@@ -264,7 +279,7 @@ def frames_self_metrics(
             padded, mask = _padded(host, starts, sizes, part, capacity, group)
             return (padded, mask, h), mask
 
-        exact_group = max(1, EXACT_GROUP_FLOATS // (int(capacity) ** 2 * x.shape[1]))
+        exact_group = max(1, EXACT_GROUP_FLOATS // (int(capacity) ** 2 * host.shape[1]))
         group = group_frames(int(capacity))
         for part, (ent, dh), mask in _run_padded(
             frames, group, exact_group, build, _padded_self_metrics, wide=per_row
@@ -296,17 +311,12 @@ def frames_window_delta_entropy(
     """
     if window < 1:
         raise ValueError(f"window must be >= 1, got {window}")
-    x = _as_descriptors(x, "x")
-    h, vector = as_bandwidths(h, x.dtype)
-    check_block_size(batch_size)
-    sizes = check_frame_sizes(frame_sizes, x.shape[0])
-    host = np.asarray(x)
-    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    host, h, vector, sizes, starts = _frames_arguments(x, frame_sizes, h, batch_size)
     capacity = ladder_capacity(int(sizes.max()))
     frames = np.arange(skip, len(sizes))
     if capacity > MAX_CAPACITY:  # frame by frame, block-streamed
         log_p = [_window_log_p(host, starts, sizes, int(f), window, h, batch_size) for f in frames]
-        empty = np.zeros((0, np.shape(h)[0]), x.dtype)
+        empty = np.zeros((0, np.shape(h)[0]), host.dtype)
         return shape_out(-np.concatenate(log_p) if log_p else empty, vector)
 
     def build(part, group):
@@ -318,8 +328,8 @@ def frames_window_delta_entropy(
         previous_mask = previous_mask.reshape(group, window * capacity)
         return (padded, mask, previous, previous_mask, h), mask
 
-    rows = [np.zeros((0, np.shape(h)[0]), x.dtype)]
-    exact_group = max(1, EXACT_GROUP_FLOATS // (capacity * window * capacity * x.shape[1]))
+    rows = [np.zeros((0, np.shape(h)[0]), host.dtype)]
+    exact_group = max(1, EXACT_GROUP_FLOATS // (capacity * window * capacity * host.shape[1]))
     group = group_frames(capacity * (window + 1))
     for _, (dh,), mask in _run_padded(frames, group, exact_group, build, _padded_window_dh):
         rows.append(dh[mask])
@@ -360,17 +370,10 @@ def _group_log_sums(y, rows, valid, h):
     ``rows`` (C, d) (valid (C,)), in split arithmetic centred on the set's robust
     centre, relative to the nearest row; and whether a valid row of the set lies beyond
     the trusted limit (then the caller takes the exact path)."""
-    centre = robust_centres(rows[None], valid[None])[0]
-    rows = jnp.where(valid[:, None], rows, centre)
-    xc = rows - centre
-    sq = jnp.sum(xc * xc, axis=1)
-    limit = exact_limit(h, y.dtype, True)
-    d2 = _matmul_sq_distances(y, rows, centre, sq, True, limit)
-    d2 = jnp.where(valid[None, :], d2, jnp.inf)
-    nearest = jnp.min(d2, axis=1)
-    gap = d2 - nearest[:, None]
-    logs = [s * nearest + jnp.log(jnp.sum(jnp.exp(s * gap), axis=1)) for s in scales_of(h, y.dtype)]
-    return jnp.stack(logs, axis=-1), jnp.any((sq > limit) & valid)
+    d2, _, far = _centred_sq_distances(
+        y, jnp.ones(y.shape[0], bool), rows, valid, h, wide=True, exact=False
+    )
+    return _log_sums_to_nearest(d2, valid, scales_of(h, y.dtype)), jnp.any(far)
 
 
 class ResidentRows:
@@ -399,13 +402,13 @@ class ResidentRows:
         rows = np.asarray(rows, self.x.dtype)
         hv, vector = as_bandwidths(h, self.x.dtype)
         capacity = ladder_capacity(len(rows))
-        if capacity > MAX_CAPACITY:
-            return shape_out(_log_p(self.x, rows, hv, self.batch_size)[0], vector)
-        padded = np.zeros((capacity, rows.shape[1]), rows.dtype)
-        padded[: len(rows)] = rows
-        valid = np.arange(capacity) < len(rows)
-        parts = [_group_log_sums(g, padded, valid, hv) for g in self.groups]
-        if any(bool(far) for _, far in parts):  # the set's own outliers: the exact path
-            return shape_out(_log_p(self.x, rows, hv, self.batch_size)[0], vector)
-        out = np.concatenate([np.asarray(p) for p, _ in parts])[: len(self.x)]
-        return shape_out(out, vector)
+        if capacity <= MAX_CAPACITY:
+            padded = np.zeros((capacity, rows.shape[1]), rows.dtype)
+            padded[: len(rows)] = rows
+            valid = np.arange(capacity) < len(rows)
+            parts = [_group_log_sums(g, padded, valid, hv) for g in self.groups]
+            if not any(bool(far) for _, far in parts):
+                out = np.concatenate([np.asarray(p) for p, _ in parts])[: len(self.x)]
+                return shape_out(out, vector)
+        # a large set, or one with outlying rows: the exact block-streamed sums
+        return shape_out(_log_p(self.x, rows, hv, self.batch_size)[0], vector)

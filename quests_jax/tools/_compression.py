@@ -116,7 +116,7 @@ def _msc_loop(data, ent, size, h, batch_size, log_acc, first, label, progress):
         while len(order) < size:
             new = order[-1]
             chosen[new] = True
-            log_k = np.asarray(resident.log_sums(data.frame(new).astype(dtype), h))
+            log_k = np.asarray(resident.log_sums(data.frame(new), h))
             log_acc = np.logaddexp(log_acc, log_k.astype(np.float64))
             order.append(pick())
             bar.update(1)

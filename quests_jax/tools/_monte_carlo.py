@@ -81,17 +81,8 @@ def _score(r, cell, ref, h, target, *, pbc, spec, settings, block_size):
 @functools.partial(jax.jit, static_argnames=("pbc", "spec", "settings", "block_size"))
 def _start(key, positions, cell, ref, h, target, *, pbc, spec, settings, block_size):
     """The chain's first state: (key, r, s, best_r, best_s, best_dh, accepted, overflows)."""
-    s0, dh0, _ = _score(
-        positions,
-        cell,
-        ref,
-        h,
-        target,
-        pbc=pbc,
-        spec=spec,
-        settings=settings,
-        block_size=block_size,
-    )
+    static = {"pbc": pbc, "spec": spec, "settings": settings, "block_size": block_size}
+    s0, dh0, _ = _score(positions, cell, ref, h, target, **static)
     return (key, positions, s0, positions, s0, dh0, 0, 0)
 
 
@@ -115,23 +106,14 @@ def _segment(
 ):
     """Steps first .. first + length - 1 of the chain (those >= n_steps change nothing):
     (carry, scores (length,))."""
+    static = {"pbc": pbc, "spec": spec, "settings": settings, "block_size": block_size}
 
     def step(carry, i):
         key, r, s, best_r, best_s, best_dh, accepted, overflows = carry
         active = i < n_steps
         key, k_move, k_acc = jax.random.split(key, 3)
         trial = r + step_size * jax.random.normal(k_move, r.shape, r.dtype)
-        s_new, dh_new, overflow = _score(
-            trial,
-            cell,
-            ref,
-            h,
-            target,
-            pbc=pbc,
-            spec=spec,
-            settings=settings,
-            block_size=block_size,
-        )
+        s_new, dh_new, overflow = _score(trial, cell, ref, h, target, **static)
         kt = temperature * _annealing(i, n_steps)
         p = jnp.exp(-(s_new - s) / kt)
         ok = (p > jax.random.uniform(k_acc, dtype=r.dtype)) & ~overflow & jnp.isfinite(s_new)

@@ -103,14 +103,16 @@ def analyse_trajectory(
     with Progress(total or 0, "trajectory", enabled=progress) as bar:
         for chunk in _chunks(frames):
             sizes = [len(atoms) for atoms in chunk]
+            bounds = np.cumsum([0, *sizes])  # each frame's rows in the chunk
             x = get_descriptors(chunk, k=k, cutoff=cutoff, dtype=dtype)
             if reference is not None and x.shape[1] != reference.shape[1]:
                 raise ValueError(
                     f"frame {len(records)} has descriptors of width {x.shape[1]}, the "
                     f"reference {reference.shape[1]}"
                 )
-            per_atom = {"dH_self": frames_self_metrics(x, sizes, h, batch_size)}
-            entropies, per_atom["dH_self"] = (np.asarray(a) for a in per_atom["dH_self"])
+            entropies, dh_self = frames_self_metrics(x, sizes, h, batch_size)
+            entropies = np.asarray(entropies)
+            per_atom = {"dH_self": np.asarray(dh_self)}
             if train is not None:
                 per_atom["dH_reference"] = np.asarray(train.delta_entropy(x))
             if window:
@@ -121,22 +123,19 @@ def analyse_trajectory(
                         rows, previous_sizes, window, h, batch_size, skip=len(context)
                     )
                 )
-                ends = np.cumsum(sizes)
-                context = (context + np.split(x, ends[:-1]))[-window:]
-            ends = np.cumsum([0, *sizes])
+                context = (context + np.split(x, bounds[1:-1]))[-window:]
             for j, atoms in enumerate(chunk):
                 i = len(records)
-                rows_j = slice(ends[j], ends[j + 1])
+                rows_j = slice(bounds[j], bounds[j + 1])
                 frame_values = {name: v[rows_j] for name, v in per_atom.items()}
+                # the first frame has no previous frames: None values, no per-atom array
+                no_previous = i == 0 and frame_values.pop("dH_previous", None) is not None
                 record: dict[str, object] = {"frame": i, "n_atoms": len(atoms)}
                 record["entropy"] = float(entropies[j])
                 for name, dh in frame_values.items():
-                    if name == "dH_previous" and i == 0:
-                        record.update(dict.fromkeys(_stats(np.zeros(1), 0, "previous")))
-                        continue
                     record.update(_stats(dh, threshold, name.removeprefix("dH_")))
-                if i == 0:
-                    frame_values.pop("dH_previous", None)
+                if no_previous:
+                    record.update(dict.fromkeys(_stats(np.zeros(1), 0, "previous")))
                 records.append(record)
                 if on_frame is not None:
                     on_frame(i, atoms, frame_values)
