@@ -39,6 +39,7 @@ from ase.build import bulk
 from jax_md import energy, simulate, space
 
 import quests_jax as qj
+from quests_jax.forces import CountAboveDH
 from quests_jax.forces.jaxmd import bias_energy_fn, jax_md_float64_warnings_ignored
 
 MASS = 63.546  # amu; with eV and A, JAX-MD's time unit is 10.18 fs
@@ -63,12 +64,10 @@ def experiment(seed: int, steps: int, strength: float, smooth) -> dict:
 
     reference = qj.descriptor(first, cell, True)  # for the analysis
     cv = qj.collective_variable(
-        "dH_count_above",
+        CountAboveDH(threshold=0.0, width=1.0),
         first,
         cell,
         True,
-        threshold=0.0,
-        width=1.0,
         smooth=smooth,
         reference=qj.descriptor(first, cell, True, smooth=smooth),
     )

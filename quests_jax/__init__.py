@@ -9,7 +9,7 @@ behind it are private); the most used names are repeated here. See
   ``get_descriptors_multicomponent`` (lists of ``ase.Atoms``, as ``quests``);
   ``descriptor``, ``descriptor_with_overflow``, ``find_neighbors``,
   ``plan_neighbors``, ``NeighborSpec`` (frame level: jit, vmap, grad);
-  ``DescriptorSettings``.
+  ``DescriptorSettings``; ``Features`` (another descriptor, used by every path).
 * ``quests_jax.information``: descriptor rows -> kernel sums -> entropy, diversity,
   dH. ``entropy``, ``diversity``, ``delta_entropy``, ``overlap``,
   ``get_all_metrics``, ``frame_entropies``, the kernel sums, ``approx_delta_entropy``,
@@ -20,6 +20,9 @@ behind it are private); the most used names are repeated here. See
 * ``quests_jax.forces``: ``collective_variable``, ``CollectiveVariable``,
   ``energy_forces``, ``energy_forces_stress``; submodules ``jaxmd``,
   ``metadynamics``; an ASE calculator; gradient-based structure generation.
+* ``InputError`` (``InputValueError``, ``InputTypeError``: also ``ValueError`` and
+  ``TypeError``): what every check of an argument, frame or file raises; any other
+  exception from the library is a bug.
 * ``quests_jax.compilation``: the persistent compilation cache
   (``enable_compilation_cache``, opt-in) and counting compiled programs.
 
@@ -42,11 +45,13 @@ finally:
     del _numpy_random_state
 
 from . import compilation  # noqa: E402
+from ._core.errors import InputError, InputTypeError, InputValueError  # noqa: E402
 from ._core.lazy import lazy_members  # noqa: E402
 from ._version import __version__ as __version__  # noqa: E402
 from .compilation import enable_compilation_cache  # noqa: E402
 from .describe import (  # noqa: E402
     DescriptorSettings,
+    Features,
     features_from_vectors,
     get_descriptors,
     get_descriptors_multicomponent,
@@ -119,6 +124,10 @@ __getattr__, __dir__ = lazy_members(__name__, _LAZY, globals())
 
 __all__ = [
     "DescriptorSettings",
+    "Features",
+    "InputError",
+    "InputTypeError",
+    "InputValueError",
     "CollectiveVariable",
     "collective_variable",
     "energy_forces",

@@ -56,6 +56,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._core.compilation import track
+from ._core.errors import InputValueError
 from ._core.precision import HIGHEST
 
 # Dense float32 peak (TFLOP/s, no TF32 / reduced precision) by device kind substring.
@@ -518,7 +519,7 @@ def run_suite(quick: bool = True, only: list[str] | None = None, log=print) -> d
     kinds = only or list(sizes)
     unknown = sorted(set(kinds) - set(sizes))
     if unknown:
-        raise ValueError(f"unknown workloads {unknown}; choose from {sorted(sizes)}")
+        raise InputValueError(f"unknown workloads {unknown}; choose from {sorted(sizes)}")
     info = device_info()
     peak, peak_source = peak_gflops(info["kind"])
     log(
@@ -676,9 +677,9 @@ def load_report(path: str) -> dict:
         with open(path) as f:
             report = json.load(f)
     except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: not a quests-jax bench report (not JSON: {err})") from None
+        raise InputValueError(f"{path}: not a quests-jax bench report (not JSON: {err})") from None
     if not isinstance(report, dict):
-        raise ValueError(f"{path}: not a quests-jax bench report (not a JSON object)")
+        raise InputValueError(f"{path}: not a quests-jax bench report (not a JSON object)")
     results = report.get("results")
     parts: dict[str, list] = {"": [report], "device": [report.get("device")]}
     parts["results[]"] = results if isinstance(results, list) else []
@@ -687,5 +688,5 @@ def load_report(path: str) -> dict:
             missing = [k for k in fields if not isinstance(part, dict) or k not in part]
             if missing:
                 field = f"{where}.{missing[0]}" if where else missing[0]
-                raise ValueError(f"{path}: not a quests-jax bench report (no {field!r})")
+                raise InputValueError(f"{path}: not a quests-jax bench report (no {field!r})")
     return report

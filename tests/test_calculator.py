@@ -14,6 +14,7 @@ from ase.md.verlet import VelocityVerlet
 
 import quests_jax as qj
 from conftest import cu_cluster, cubic_cu
+from quests_jax.forces import CountAboveDH
 from quests_jax.forces._calculator import EntropyBiasCalculator, with_bias
 from quests_jax.forces._collective import collective_variable
 
@@ -51,13 +52,13 @@ def test_energy_forces_stress_match_the_cv_and_ase_numerics():
 def test_sum_with_emt_and_molecular_dynamics():
     ref = _reference()
     atoms = cubic_cu(2, seed=54)
-    bias = EntropyBiasCalculator(ref, kind="dH_count_above", strength=-0.2, threshold=2.0)
+    bias = EntropyBiasCalculator(ref, kind=CountAboveDH(threshold=2.0), strength=-0.2)
     atoms.calc = with_bias(EMT(), bias)
     e_total = atoms.get_potential_energy()
     plain = atoms.copy()
     plain.calc = EMT()
     alone = atoms.copy()
-    alone.calc = EntropyBiasCalculator(ref, kind="dH_count_above", strength=-0.2, threshold=2.0)
+    alone.calc = EntropyBiasCalculator(ref, kind=CountAboveDH(threshold=2.0), strength=-0.2)
     assert e_total == pytest.approx(
         plain.get_potential_energy() + alone.get_potential_energy(), rel=1e-6
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -14,7 +15,15 @@ from ase.io import read, write
 
 import quests_jax as qj
 from conftest import cu_cluster, cubic_cu, free_port, write_lammps_dump
-from quests_jax.cli import main
+from quests_jax import InputValueError
+from quests_jax.cli import analysis, main
+from quests_jax.cli.common import (
+    ImagePath,
+    InputPath,
+    OutputPath,
+    check_all_outputs,
+    input_paths,
+)
 from quests_jax.describe._files import read_descriptor_file
 
 
@@ -190,6 +199,33 @@ def test_user_errors_are_one_line(files, capsys, argv, message):
 
 
 @pytest.mark.parametrize(
+    "raised, code, expected",
+    [
+        (ValueError("boom"), 70, "internal error (ValueError: boom). This is a fault in"),
+        (KeyError("rows"), 70, "internal error (KeyError: 'rows')"),
+        (InputValueError("x has NaN entries"), 1, "error: x has NaN entries"),
+    ],
+)
+def test_bugs_are_told_from_bad_input(files, capsys, monkeypatch, raised, code, expected):
+    """A library input error is the user's (one line, status 1); any other exception
+    is a bug: one line saying so and asking for a report (status 70), its traceback
+    with --debug. Before, every ValueError / TypeError read as bad input."""
+    root = files[0]
+
+    def broken(*args, **kwargs):
+        raise raised
+
+    monkeypatch.setattr(analysis, "compute_entropy_and_diversity", broken)
+    status, _, err = run(capsys, "entropy", root / "solid.xyz")
+    assert status == code
+    errors = [line for line in err.splitlines() if line.startswith("quests-jax: error:")]
+    assert len(errors) == 1 and expected in errors[0] and "Traceback" not in err, err
+    assert ("please report" in err) == (code == 70)
+    with pytest.raises(type(raised)):
+        main(["--debug", "entropy", str(root / "solid.xyz")])
+
+
+@pytest.mark.parametrize(
     "argv",
     [
         ["entropy", "x.xyz", "-b", "0"],
@@ -210,6 +246,28 @@ def test_bad_option_values_exit_2(capsys, argv):
     err = capsys.readouterr().err
     assert err.startswith("quests-jax: error: ") and err.count("\n") == 1, err
     assert "usage:" not in err and "--help)" in err
+
+
+def test_an_option_declares_itself_an_input_or_an_output(tmp_path):
+    """A new command's options need no registry: their type says what they are. An
+    output option of a name no command had is checked before compute (it exists, it is
+    an input); an input option is fingerprinted (input_paths)."""
+    source = tmp_path / "data.xyz"
+    source.write_text("x")
+    report = tmp_path / "report.json"
+    report.write_text("{}")
+    args = argparse.Namespace(
+        data=InputPath(source), summary_report=OutputPath(report), overwrite=False
+    )
+    assert input_paths(args) == [str(source)]
+    with pytest.raises(OSError, match=f"output {report} exists"):
+        check_all_outputs(args)
+    args.summary_report = OutputPath(source)
+    with pytest.raises(qj.InputError, match="--summary-report .* is an input of this command"):
+        check_all_outputs(args)
+    args.summary_report, args.figure = OutputPath(tmp_path / "new.json"), ImagePath("f.xyz")
+    with pytest.raises(qj.InputError, match="--figure f.xyz: give a file ending in one of"):
+        check_all_outputs(args)
 
 
 def test_refuses_to_overwrite(files, capsys, tmp_path):

@@ -13,6 +13,7 @@ from scipy.special import expit, logsumexp
 
 import quests_jax as qj
 from conftest import cu_cluster, cubic_cu, rattle
+from quests_jax.forces import CountAboveDH, SmoothMaxDH, SumAboveDH
 from quests_jax.forces._collective import KINDS, collective_variable
 from quests_jax.forces._mechanics import energy_forces_stress
 
@@ -51,17 +52,22 @@ def _expected(kind, x, ref):
     return np.sum(expit((dh - THRESHOLD) / WIDTH))
 
 
+# the named kinds, with this file's parameters
+REDUCTIONS = {
+    "dH_max": SmoothMaxDH(beta=BETA),
+    "dH_sum_above": SumAboveDH(threshold=THRESHOLD, width=WIDTH),
+    "dH_count_above": CountAboveDH(threshold=THRESHOLD, width=WIDTH),
+}
+
+
 def _cv(kind, atoms, ref, smooth=None, **kw):
     return collective_variable(
-        kind,
+        REDUCTIONS.get(kind, kind),
         atoms.positions,
         atoms.cell.array,
         atoms.pbc,
         reference=ref,
         smooth=smooth,
-        threshold=THRESHOLD,
-        width=WIDTH,
-        beta=BETA,
         **kw,
     )
 
@@ -264,12 +270,12 @@ def test_gradient_memory_does_not_grow_with_atoms_or_reference():
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"kind": "entropie"}, "kind must be one of"),
+        ({"kind": "entropie"}, "kind must be 'entropy', one of"),
+        ({"kind": 3}, "a callable"),
         ({"kind": "dH_mean", "reference": None}, "needs reference descriptors"),
         ({"reference": np.zeros((5, 30))}, r"reference must be \(n, 63\)"),
         ({"reference": np.full((5, 63), np.nan)}, "reference has NaN"),
         ({"h": 0.0}, "h must be"),
-        ({"width": -1.0}, "width must be"),
         ({"smooth": 0.0}, "smooth must be"),
     ],
 )
@@ -277,9 +283,58 @@ def test_bad_input_is_named(kwargs, match):
     atoms, _ = _frames()
     args = {"kind": "dH_mean", "reference": np.zeros((5, 63)), **kwargs}
     kind = args.pop("kind")
-    with pytest.raises(ValueError, match=match):
+    error = TypeError if kind == 3 else ValueError
+    with pytest.raises(error, match=match):
         collective_variable(kind, atoms.positions, atoms.cell.array, True, **args)
     bad = atoms.positions.copy()
     bad[3, 1] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         collective_variable("entropy", bad, atoms.cell.array, True)
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: SmoothMaxDH(beta=0.0), "beta must be"),
+        (lambda: SumAboveDH(width=-1.0), "width must be"),
+        (lambda: CountAboveDH(threshold=np.nan), "threshold must be"),
+    ],
+)
+def test_bad_reduction_parameters_are_named(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_a_reduction_is_any_pure_function_of_dh():
+    """A new kind is a function passed in: here the mean of dH^2, checked against the
+    information functions and NumPy; the CV's kind is the function itself."""
+
+    def mean_square(dh, mask):
+        return jnp.sum(jnp.where(mask, dh * dh, 0.0)) / jnp.sum(mask)
+
+    atoms, reference = _frames()
+    with jax.enable_x64(True):
+        ref = _reference_descriptors(reference)
+        cv = _cv(mean_square, atoms, ref)
+        x = np.asarray(qj.descriptor(atoms.positions, atoms.cell.array, True))
+        dh = np.asarray(qj.delta_entropy(x, ref, 0.015), np.float64)
+        got = float(cv(jnp.asarray(atoms.positions), jnp.asarray(atoms.cell.array)))
+        np.testing.assert_allclose(got, np.mean(dh**2), rtol=1e-10)
+    assert cv.kind is mean_square
+    assert _cv("dH_max", atoms, ref).kind == SmoothMaxDH(beta=BETA)
+    assert _cv("dH_mean", atoms, ref).kind == "dH_mean"
+
+
+def test_an_unhashable_reduction_is_refused_by_name():
+    atoms, _ = _frames()
+
+    class Unhashable:
+        __hash__ = None
+
+        def __call__(self, dh, mask):
+            return jnp.sum(dh)
+
+    with pytest.raises(TypeError, match="the reduction Unhashable must be hashable"):
+        collective_variable(
+            Unhashable(), atoms.positions, atoms.cell.array, True, reference=np.zeros((4, 63))
+        )

@@ -28,6 +28,8 @@ import signal
 import stat
 import tempfile
 
+from .errors import InputValueError
+
 
 class OutputExistsError(FileExistsError):
     """The output file exists (or appeared while the result was being computed)."""
@@ -43,22 +45,24 @@ def check_outputs(outputs: dict, inputs=(), overwrite: bool = False) -> None:
             continue
         real = os.path.realpath(path)
         if real in seen:
-            raise ValueError(f"{option} {path} is also {seen[real]}: give distinct outputs")
+            raise InputValueError(f"{option} {path} is also {seen[real]}: give distinct outputs")
         if real in real_inputs:
-            raise ValueError(f"{option} {path} is an input of this command: it would be replaced")
+            raise InputValueError(
+                f"{option} {path} is an input of this command: it would be replaced"
+            )
         seen[real] = f"{option} {path}"
         if os.path.isdir(path):
-            raise ValueError(f"{option} {path} is a directory; give a file name")
+            raise InputValueError(f"{option} {path} is a directory; give a file name")
         kind = _kind(path)
         if kind in ("block device", "socket"):
-            raise ValueError(f"{option} {path} is a {kind}; give a file name")
+            raise InputValueError(f"{option} {path} is a {kind}; give a file name")
         if kind == "stream":
             continue  # written into (module docstring)
         if os.path.lexists(path) and not overwrite:
             raise OutputExistsError(f"output {path} exists; pass --overwrite to replace it")
         parent = os.path.dirname(os.path.abspath(path))
         if not os.path.isdir(parent):
-            raise ValueError(f"output directory {parent} does not exist")
+            raise InputValueError(f"output directory {parent} does not exist")
         if not os.access(parent, os.W_OK | os.X_OK):
             raise PermissionError(f"output directory {parent} is not writable")
 

@@ -14,6 +14,8 @@ from contextlib import AbstractContextManager, nullcontext
 import jax
 import numpy as np
 
+from .errors import InputValueError
+
 HIGHEST = jax.lax.Precision.HIGHEST
 
 
@@ -24,7 +26,7 @@ def resolve_dtype(dtype) -> np.dtype:
     except TypeError:
         dt = None
     if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+        raise InputValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
     return dt
 
 

@@ -12,6 +12,8 @@ import os
 import jax
 import numpy as np
 
+from .errors import InputTypeError, InputValueError
+
 # A periodic cell is degenerate when its (periodic) lattice vectors span less than
 # this fraction of the volume/area of the box of their lengths.
 DEGENERACY_TOLERANCE = 1e-8
@@ -34,7 +36,7 @@ def check_finite_rows(a: np.ndarray, name: str, first_row: int = 0) -> None:
     finite = np.isfinite(a).all(axis=1)
     if not finite.all():
         bad = first_row + int(np.argmin(finite))
-        raise ValueError(f"{name} has NaN or infinite entries (first in row {bad})")
+        raise InputValueError(f"{name} has NaN or infinite entries (first in row {bad})")
 
 
 def check_scale(reach: float, h, width: int, dtype, name: str = "x") -> None:
@@ -48,7 +50,7 @@ def check_scale(reach: float, h, width: int, dtype, name: str = "x") -> None:
     dtype_name = np.dtype(dtype).name
     if 2 * h_min * h_min < float(info.tiny) or 2 * h_max * h_max > float(info.max) / 8:
         limits = (np.sqrt(float(info.tiny)), np.sqrt(float(info.max) / 16))
-        raise ValueError(
+        raise InputValueError(
             f"h = {h_min if 2 * h_min * h_min < float(info.tiny) else h_max:g} is outside "
             f"what {dtype_name} kernels can represent ({limits[0]:.1g} to {limits[1]:.1g}); "
             f"{_wider(dtype_name)}"
@@ -57,7 +59,7 @@ def check_scale(reach: float, h, width: int, dtype, name: str = "x") -> None:
 
     far = float(far_beyond(reach, h, np))
     if width * (2 * far) ** 2 > float(info.max) / 8:
-        raise ValueError(
+        raise InputValueError(
             f"{name} has entries up to {reach:.3g}: their squared distances overflow "
             f"{dtype_name}; {_wider(dtype_name)}"
         )
@@ -68,7 +70,7 @@ def check_finite_dh(values, name: str, dtype) -> None:
     |y - x|^2 / 2h^2 itself overflowed the dtype."""
     if not np.isfinite(values).all():
         dtype_name = np.dtype(dtype).name
-        raise ValueError(
+        raise InputValueError(
             f"{name}: the kernel exponents |y - x|^2 / 2h^2 overflow {dtype_name} (rows "
             f"very far from the others at this bandwidth); {_wider(dtype_name)}"
         )
@@ -108,7 +110,7 @@ def check_neighbour_budget(n_atoms: int, cell, pbc, cutoff: float, where: str = 
     except (ValueError, OSError, AttributeError):
         memory = 16 << 30
     if pairs * PAIR_BYTES > PAIR_MEMORY_SHARE * memory:
-        raise ValueError(
+        raise InputValueError(
             f"{where}cutoff {cutoff:g} A reaches ~{pairs:.2g} atom pairs "
             f"(~{pairs * PAIR_BYTES / 2**30:.3g} GiB, more than this machine's memory allows); "
             "the descriptor needs only the k nearest neighbours: use a cutoff of a few A, "
@@ -121,23 +123,25 @@ def check_block_size(batch_size, name: str = "batch_size"):
     if batch_size is None:
         return None
     if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral):
-        raise TypeError(f"{name} must be an integer number of rows or None, got {batch_size!r}")
+        raise InputTypeError(
+            f"{name} must be an integer number of rows or None, got {batch_size!r}"
+        )
     if batch_size < 1:
-        raise ValueError(f"{name} must be >= 1, got {batch_size}")
+        raise InputValueError(f"{name} must be >= 1, got {batch_size}")
     return int(batch_size)
 
 
 def check_k_cutoff(k, cutoff) -> tuple[int, float]:
     """Validate the descriptor's static configuration; returns (int k, float cutoff)."""
     if isinstance(k, bool) or not isinstance(k, numbers.Integral):
-        raise TypeError(f"k must be an integer number of neighbours, got {k!r}")
+        raise InputTypeError(f"k must be an integer number of neighbours, got {k!r}")
     if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
+        raise InputValueError(f"k must be >= 1, got {k}")
     if isinstance(cutoff, bool) or not isinstance(cutoff, numbers.Real):
-        raise TypeError(f"cutoff must be a number (Angstrom), got {cutoff!r}")
+        raise InputTypeError(f"cutoff must be a number (Angstrom), got {cutoff!r}")
     cutoff = float(cutoff)
     if not np.isfinite(cutoff) or cutoff <= 0:
-        raise ValueError(f"cutoff must be a finite number > 0 (Angstrom), got {cutoff}")
+        raise InputValueError(f"cutoff must be a finite number > 0 (Angstrom), got {cutoff}")
     return int(k), cutoff
 
 
@@ -146,7 +150,9 @@ def check_smooth(smooth: float | None) -> float | None:
     if smooth is None:
         return None
     if isinstance(smooth, bool) or not np.isfinite(smooth) or smooth <= 0:
-        raise ValueError(f"smooth must be None or a switch width > 0 (Angstrom), got {smooth!r}")
+        raise InputValueError(
+            f"smooth must be None or a switch width > 0 (Angstrom), got {smooth!r}"
+        )
     return float(smooth)
 
 
@@ -169,11 +175,11 @@ def check_rows(a, name: str, *, width: int | None = None, allow_empty: bool = Fa
     a = native_byte_order(a if isinstance(a, np.memmap) else np.asarray(a))
     columns = "d" if width is None else str(width)
     if a.ndim != 2 or (width is not None and a.shape[1] != width):
-        raise ValueError(
+        raise InputValueError(
             f"{name} must be (n, {columns}) descriptors (a 2-D array), got shape {a.shape}"
         )
     if a.shape[0] == 0 and not allow_empty:
-        raise ValueError(
+        raise InputValueError(
             f"{name} is empty: descriptors must be non-empty (one environment or more)"
         )
     return a
@@ -184,34 +190,36 @@ def check_frame(positions, cell, pbc, atom_mask=None, where: str = "") -> None:
     "frame 12: "."""
     positions = np.asarray(positions)
     if positions.ndim != 2 or positions.shape[1] != 3:
-        raise ValueError(f"{where}positions must have shape (N, 3), got {positions.shape}")
+        raise InputValueError(f"{where}positions must have shape (N, 3), got {positions.shape}")
     if positions.shape[0] == 0:
-        raise ValueError(f"{where}positions is empty: a frame needs at least one atom")
+        raise InputValueError(f"{where}positions is empty: a frame needs at least one atom")
     if atom_mask is not None:
         atom_mask = np.asarray(atom_mask)
         if atom_mask.shape != positions.shape[:1]:
-            raise ValueError(
+            raise InputValueError(
                 f"{where}atom_mask must have shape ({positions.shape[0]},) like positions, "
                 f"got {atom_mask.shape}"
             )
         atom_mask = atom_mask.astype(bool)
         if not atom_mask.any():
-            raise ValueError(f"{where}atom_mask selects no atom: a frame needs at least one atom")
+            raise InputValueError(
+                f"{where}atom_mask selects no atom: a frame needs at least one atom"
+            )
     real = positions if atom_mask is None else positions[atom_mask]
     bad = ~np.isfinite(real).all(axis=1)
     if bad.any():
         first = int(np.flatnonzero(bad)[0])
-        raise ValueError(
+        raise InputValueError(
             f"{where}positions has {int(bad.sum())} atom(s) with NaN or infinite "
             f"coordinates (first: atom {first})"
         )
     cell = np.asarray(cell)
     if cell.shape != (3, 3):
-        raise ValueError(
+        raise InputValueError(
             f"{where}cell must have shape (3, 3) (lattice vectors as rows), got {cell.shape}"
         )
     if not np.isfinite(cell).all():
-        raise ValueError(f"{where}cell has NaN or infinite entries")
+        raise InputValueError(f"{where}cell has NaN or infinite entries")
     check_periodic_cell(cell, pbc, where)
 
 
@@ -225,7 +233,7 @@ def check_periodic_cell(cell, pbc, where: str = "") -> None:
     lengths = np.linalg.norm(vectors, axis=1)
     if (lengths == 0).any():
         d = axes[int(np.flatnonzero(lengths == 0)[0])]
-        raise ValueError(
+        raise InputValueError(
             f"{where}cell vector {d} is zero but pbc[{d}] is True: a periodic axis needs "
             "a lattice vector (or set pbc False along it)"
         )
@@ -233,7 +241,7 @@ def check_periodic_cell(cell, pbc, where: str = "") -> None:
     measure = np.sqrt(max(np.linalg.det(vectors @ vectors.T), 0.0))
     if measure <= DEGENERACY_TOLERANCE * np.prod(lengths):
         what = {3: "zero volume", 2: "zero area"}[len(axes)]
-        raise ValueError(
+        raise InputValueError(
             f"{where}cell is degenerate: its periodic lattice vectors {axes} span {what}"
         )
 
@@ -242,7 +250,7 @@ def static_pbc(pbc) -> tuple[bool, bool, bool]:
     """pbc as a hashable tuple of three Python bools (it fixes shapes, so it must be
     concrete)."""
     if isinstance(pbc, jax.core.Tracer):
-        raise TypeError(
+        raise InputTypeError(
             "pbc must be concrete (a bool or three bools), not a traced array: it "
             "decides which axes wrap, which fixes shapes; mark it static under jit"
         )
@@ -250,10 +258,10 @@ def static_pbc(pbc) -> tuple[bool, bool, bool]:
     if values.dtype.kind not in "biu" or (
         values.dtype.kind in "iu" and not np.isin(values, (0, 1)).all()
     ):
-        raise TypeError(f"pbc must be a bool or three bools, got {pbc!r}")
+        raise InputTypeError(f"pbc must be a bool or three bools, got {pbc!r}")
     arr = values.astype(bool)
     if arr.shape == ():
         arr = np.repeat(arr, 3)
     if arr.shape != (3,):
-        raise ValueError(f"pbc must be a bool or three bools, got shape {arr.shape}")
+        raise InputValueError(f"pbc must be a bool or three bools, got shape {arr.shape}")
     return bool(arr[0]), bool(arr[1]), bool(arr[2])

@@ -19,10 +19,12 @@ import argparse
 import contextlib
 import re
 import sys
+import traceback
 import warnings
 
 from .._core.collectives import guarded
 from .._core.compilation import enable_compilation_cache, logger, track
+from .._core.errors import InputError
 from .._core.lazy import defer_package_init
 from .._core.output_files import Terminated, exit_on_signals
 from .._core.progress import quiet
@@ -40,7 +42,8 @@ from .analysis import (
 from .bench import add_bench_command
 from .common import (
     PROG,
-    UserError,
+    InputPath,
+    OutputPath,
     add_descriptor_options,
     add_input_options,
     add_jobs_option,
@@ -103,7 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("entropy", help="entropy and diversity of a dataset")
-    p.add_argument("file", help="structures (any ASE format) or descriptors (.npz/.npy)")
+    p.add_argument(
+        "file", type=InputPath, help="structures (any ASE format) or descriptors (.npz/.npy)"
+    )
     add_descriptor_options(p)
     add_kernel_options(p)
     add_output_options(p, "JSON file for the results")
@@ -115,8 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
         ("overlap", cmd_overlap, "fraction of test environments with dH < eps"),
     ):
         p = sub.add_parser(name, help=about)
-        p.add_argument("test", help="test structures or descriptors")
-        p.add_argument("reference", help="reference structures or descriptors")
+        p.add_argument("test", type=InputPath, help="test structures or descriptors")
+        p.add_argument("reference", type=InputPath, help="reference structures or descriptors")
         add_descriptor_options(p, first="TEST")
         add_kernel_options(p)
         if name == "overlap":
@@ -137,11 +142,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "descriptors", aliases=["make_descriptors"], help="compute and save descriptors (.npz/.npy)"
     )
-    p.add_argument("file", help="structures (any ASE format)")
+    p.add_argument("file", type=InputPath, help="structures (any ASE format)")
     add_descriptor_options(p)
     p.add_argument(
         "-o",
         "--output",
+        type=OutputPath,
         default=None,
         help="output .npz (the reference reads it; with frame sizes, k, cutoff) or .npy "
         "(streamed, memory-mappable); without it, only the shape is printed",
@@ -157,7 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_descriptors)
 
     p = sub.add_parser("bandwidth", help="bandwidth from the volume per atom")
-    p.add_argument("source", help="periodic structures, or a volume per atom in A^3")
+    p.add_argument(
+        "source", type=InputPath, help="periodic structures, or a volume per atom in A^3"
+    )
     add_input_options(p)
     p.add_argument(
         "-c",
@@ -183,7 +191,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _single_input(sub, name, about, run, first: str | None = None):
     p = sub.add_parser(name, help=about, description=about)
-    p.add_argument("file", help="structures (any ASE format) or descriptors (.npz/.npy)")
+    p.add_argument(
+        "file", type=InputPath, help="structures (any ASE format) or descriptors (.npz/.npy)"
+    )
     add_descriptor_options(p, first=first)
     add_kernel_options(p)
     p.set_defaults(run=run)
@@ -199,8 +209,8 @@ def _add_analysis_commands(sub) -> None:
     p = sub.add_parser(
         "approx_dH", help="dH from the n nearest reference environments (an upper bound)"
     )
-    p.add_argument("test", help="test structures or descriptors")
-    p.add_argument("reference", help="reference structures or descriptors")
+    p.add_argument("test", type=InputPath, help="test structures or descriptors")
+    p.add_argument("reference", type=InputPath, help="reference structures or descriptors")
     add_descriptor_options(p, first="TEST")
     add_kernel_options(p)
     p.add_argument(
@@ -324,7 +334,9 @@ def _add_dataset_commands(sub) -> None:
 
     about = "per-frame entropy and dH of a trajectory, streamed frame by frame"
     p = sub.add_parser("dH_traj", help=about, description=about)
-    p.add_argument("trajectory", help="trajectory (extxyz, LAMMPS dump, ... any ASE format)")
+    p.add_argument(
+        "trajectory", type=InputPath, help="trajectory (extxyz, LAMMPS dump, ... any ASE format)"
+    )
     add_descriptor_options(p, first="TRAJECTORY")
     add_kernel_options(p)
     p.add_argument("-r", "--reference", default=None, help="reference structures or descriptors")
@@ -361,8 +373,10 @@ def _add_dataset_commands(sub) -> None:
 
     about = "uncertainty report: dH of a test set against training data, worst atoms and frames"
     p = sub.add_parser("uq", help=about, description=about)
-    p.add_argument("test", help="test structures (or .npz descriptors with frame sizes)")
-    p.add_argument("reference", help="training structures or descriptors")
+    p.add_argument(
+        "test", type=InputPath, help="test structures (or .npz descriptors with frame sizes)"
+    )
+    p.add_argument("reference", type=InputPath, help="training structures or descriptors")
     add_descriptor_options(p, first="TEST")
     add_kernel_options(p)
     p.add_argument(
@@ -375,7 +389,10 @@ def _add_dataset_commands(sub) -> None:
     p.add_argument("--top", type=int, default=10, help="worst atoms and frames listed (10)")
     add_output_options(p, "JSON file for the report")
     p.add_argument(
-        "--structures", default=None, help="write the test frames with per-atom dH (.xyz)"
+        "--structures",
+        type=OutputPath,
+        default=None,
+        help="write the test frames with per-atom dH (.xyz)",
     )
     add_plot_option(p, "a histogram of dH with the threshold")
     p.set_defaults(run=cmd_uq)
@@ -414,7 +431,7 @@ def _add_mc_options(p) -> None:
 def _add_generation_commands(sub) -> None:
     about = "anneal one frame's positions toward a target dH against the dataset"
     p = sub.add_parser("mcmc", aliases=["generate"], help=about, description=about)
-    p.add_argument("reference", help="dataset (structures) to add to")
+    p.add_argument("reference", type=InputPath, help="dataset (structures) to add to")
     p.add_argument(
         "-i", "--index", type=int, default=None, help="frame to start from (default: random)"
     )
@@ -427,7 +444,7 @@ def _add_generation_commands(sub) -> None:
 
     about = "generations of Monte Carlo structures, each against the data so far"
     p = sub.add_parser("active_learning", help=about, description=about)
-    p.add_argument("reference", help="dataset (structures) to add to")
+    p.add_argument("reference", type=InputPath, help="dataset (structures) to add to")
     p.add_argument(
         "-s",
         "--structures",
@@ -444,14 +461,22 @@ def _add_generation_commands(sub) -> None:
     p.set_defaults(run=cmd_active_learning)
 
 
-def _debug_logging() -> None:
-    """The library's DEBUG records (phases and their seconds) on stderr."""
+@contextlib.contextmanager
+def _debug_logging():
+    """Within the block, the library's DEBUG records (phases and their seconds) on
+    stderr; the logger is as it was after (``main`` may run many times in a process)."""
     import logging
 
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(f"[{PROG} debug] %(message)s"))
+    level = logger.level
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 def main(argv=None) -> int:
@@ -466,12 +491,11 @@ def main(argv=None) -> int:
         import jax
 
         jax.config.update("jax_enable_x64", True)
-    if args.debug:
-        _debug_logging()
+    debug = _debug_logging() if args.debug else contextlib.nullcontext()
     shown = warnings.showwarning
     warnings.showwarning = _one_line_warning  # one line each, while the command runs
     try:
-        with exit_on_signals():  # SIGTERM / SIGHUP clean up like Ctrl-C
+        with exit_on_signals(), debug:  # SIGTERM / SIGHUP clean up like Ctrl-C
             return _run(args, argv)
     finally:
         warnings.showwarning = shown
@@ -515,6 +539,41 @@ def _out_of_memory(err: Exception, args) -> str | None:
     return f"out of memory{size}: {advice}"
 
 
+# the exit status of a fault in quests-jax itself (sysexits' EX_SOFTWARE); bad input: 1
+INTERNAL_ERROR = 70
+
+
+def _internal_error(err: Exception) -> str:
+    """One line for an exception that is no input error: a bug, said as one."""
+    return (
+        f"internal error ({type(err).__name__}: {first_line(err)}). This is a fault in "
+        f"quests-jax, not in your input: please report it, with the output of the same "
+        f"command run with --debug (which shows where it happened)"
+    )
+
+
+def _failed(err: Exception, args, watch) -> int:
+    """Report a command's exception in one line and return its exit status (1 for bad
+    input: options, files, peers, memory; INTERNAL_ERROR for anything else, a bug).
+    With --debug the exception propagates (its traceback). A process of a multi-process
+    run tells its peers and leaves at once, without waiting for them."""
+    code = 1
+    if isinstance(err, (InputError, OSError, supervisor.PeerError)):
+        message = first_line(err)
+    else:
+        message = _out_of_memory(err, args) or _internal_error(err)
+        code = 1 if message.startswith("out of memory") else INTERNAL_ERROR
+    if args.debug:
+        if watch is None:
+            raise err
+        traceback.print_exc()
+    if watch is not None:
+        supervisor.report_error(message)
+        supervisor.exit_now(message, code)
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return code
+
+
 def _run(args, argv) -> int:
     watch = None
     try:
@@ -534,24 +593,8 @@ def _run(args, argv) -> int:
         with track() as compiled, guard, bars:
             args.run(args)
         logger.debug("XLA: %s", compiled.describe())
-    except (UserError, ValueError, TypeError, OSError, supervisor.PeerError) as err:
-        if watch is not None:  # tell the peers, and leave without waiting for them
-            supervisor.report_error(first_line(err))
-            supervisor.exit_now(first_line(err))
-        if args.debug:
-            raise
-        print(f"{PROG}: error: {first_line(err)}", file=sys.stderr)
-        return 1
-    except Exception as err:
-        message = _out_of_memory(err, args)
-        if message is not None and watch is None and not args.debug:
-            print(f"{PROG}: error: {message}", file=sys.stderr)
-            return 1
-        if watch is None:
-            raise
-        message = message or f"{type(err).__name__}: {first_line(err)}"
-        supervisor.report_error(message)
-        supervisor.exit_now(message)
+    except Exception as err:  # noqa: BLE001 (every failure is reported: _failed)
+        return _failed(err, args, watch)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from .common import PROG, UserError, log, write_json
+from .common import PROG, OutputPath, UserError, log, write_json
 
 
 def cmd_bench(args) -> None:
@@ -60,6 +60,6 @@ def add_bench_command(sub) -> None:
         metavar=("A.json", "B.json"),
         help="print two reports side by side (runs nothing)",
     )
-    p.add_argument("-o", "--output", default=None, help="JSON file for the report")
+    p.add_argument("-o", "--output", type=OutputPath, default=None, help="JSON file for the report")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.set_defaults(run=cmd_bench)

@@ -14,6 +14,7 @@ import time
 import numpy as np
 
 from .._core.compilation import logger
+from .._core.errors import InputError
 from .._core.npy_files import FileChangedError, load_npy, read_rows
 
 DEFAULT_CUTOFF = 5.0
@@ -21,8 +22,9 @@ DEFAULT_K = 32
 PROG = "quests-jax"
 
 
-class UserError(Exception):
-    """A mistake in the command's input: reported in one line, no traceback."""
+class UserError(InputError):
+    """A mistake in the command's input (an option, a file): reported in one line, no
+    traceback, as are the library's own input errors (:mod:`quests_jax._core.errors`)."""
 
 
 # --------------------------------------------------------------------------------------
@@ -70,15 +72,36 @@ def log(message: str) -> None:
 # Whether this command may replace existing outputs (--overwrite): set once by main.
 _OVERWRITE = {"allowed": False}
 
-# Options that name files a command writes, and files it reads.
-OUTPUT_OPTIONS = {"output": "-o", "plot": "--plot", "structures": "--structures"}
-INPUT_OPTIONS = ("file", "test", "reference", "trajectory", "source")
+
+class InputPath(str):
+    """A file a command reads. An option declares it where it is defined
+    (``add_argument(..., type=InputPath)``): the multi-process runs fingerprint it and
+    no output may replace it. The value is the path itself (a ``str``)."""
+
+
+class OutputPath(str):
+    """A file a command writes (``type=OutputPath``): checked before any compute
+    (usable, distinct from the other outputs and from the inputs, not replaced without
+    --overwrite)."""
+
+
+class ImagePath(OutputPath):
+    """An image a command draws (``type=ImagePath``): an output whose extension names a
+    format matplotlib writes."""
+
+
+def _declared(args, kind: type) -> dict[str, str]:
+    """{option: path} of the parsed options declared as ``kind`` (set ones only)."""
+    return {
+        "--" + dest.replace("_", "-"): str(value)
+        for dest, value in vars(args).items()
+        if isinstance(value, kind)
+    }
 
 
 def input_paths(args) -> list[str]:
     """The files this command reads (those that exist)."""
-    paths = [getattr(args, name, None) for name in INPUT_OPTIONS]
-    return [p for p in paths if isinstance(p, str) and os.path.exists(p)]
+    return [p for p in _declared(args, InputPath).values() if os.path.exists(p)]
 
 
 def jax_processes() -> int:
@@ -92,18 +115,17 @@ def check_all_outputs(args) -> None:
 
     overwrite = bool(getattr(args, "overwrite", False))
     _OVERWRITE["allowed"] = overwrite
-    outputs = {flag: getattr(args, dest, None) for dest, flag in OUTPUT_OPTIONS.items()}
-    outputs = {flag: p if isinstance(p, str) else None for flag, p in outputs.items()}
+    outputs = _declared(args, OutputPath)
     check_outputs(outputs, input_paths(args), overwrite)
-    if outputs["--plot"]:
-        _check_plot_format(outputs["--plot"])
+    for option, image in _declared(args, ImagePath).items():
+        _check_plot_format(option, image)
 
 
-def _check_plot_format(path: str) -> None:
+def _check_plot_format(option: str, path: str) -> None:
     supported = ("png", "pdf", "svg", "svgz", "eps", "ps", "jpg", "jpeg", "tif", "tiff", "webp")
     ext = os.path.splitext(path)[1].lower().lstrip(".")
     if ext not in supported:
-        raise UserError(f"--plot {path}: give a file ending in one of .{', .'.join(supported)}")
+        raise UserError(f"{option} {path}: give a file ending in one of .{', .'.join(supported)}")
 
 
 def check_output(path: str | None, overwrite: bool) -> None:
@@ -305,7 +327,7 @@ def describe(path: str, loaded: Described, args) -> Described:
         x = get_descriptors(
             frames, k=args.nbrs, cutoff=args.cutoff, dtype=args.dtype, first_frame=mine.start
         )
-    except (ValueError, TypeError) as err:
+    except InputError as err:
         raise UserError(f"{path}: {first_line(err)}") from None
     seconds = time.perf_counter() - t0
     which = f" (process {process()[0]})" if process()[1] > 1 else ""
@@ -684,9 +706,15 @@ def check_plot(args) -> None:
 
 
 def add_plot_option(p, what: str) -> None:
-    p.add_argument("--plot", default=None, metavar="PNG", help=f"draw {what} to this image file")
+    p.add_argument(
+        "--plot",
+        type=ImagePath,
+        default=None,
+        metavar="PNG",
+        help=f"draw {what} to this image file",
+    )
 
 
 def add_output_options(p, what: str) -> None:
-    p.add_argument("-o", "--output", default=None, help=what)
+    p.add_argument("-o", "--output", type=OutputPath, default=None, help=what)
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")

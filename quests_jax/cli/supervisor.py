@@ -40,6 +40,8 @@ import sys
 import threading
 import time
 
+from .._core.errors import InputValueError
+
 WORKER_ENV = "QUESTS_JAX_WORKER"
 PREFIX = "quests-jax/"  # keys in the coordination service's store
 ERROR_KEY = PREFIX + "error"
@@ -326,13 +328,13 @@ def agree(argv: list[str], inputs: list[str], timeout: float) -> None:
         return  # the others compare with process 0 (each of them reports its mismatch)
     theirs = json.loads(client.blocking_key_value_get(f"{PREFIX}fingerprint/0", int(timeout * 1e3)))
     if theirs["argv"] != mine["argv"]:
-        raise ValueError(
+        raise InputValueError(
             f"process {me} was started with other arguments than process 0: "
             f"{' '.join(mine['argv'])!r} vs {' '.join(theirs['argv'])!r}"
         )
     for path, value in mine["inputs"].items():
         if theirs["inputs"].get(path) != value:
-            raise ValueError(
+            raise InputValueError(
                 f"input {path} differs between process {me} and process 0 "
                 "(size or content): every process must read the same files"
             )

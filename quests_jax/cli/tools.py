@@ -3,9 +3,11 @@ active_learning. Each command reads, calls one library function, reports."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, TextIO
 
 import numpy as np
 
@@ -293,47 +295,65 @@ def _check_trajectory_arguments(args) -> None:
         raise UserError("dH_traj needs a trajectory of structures, not saved descriptors")
 
 
+def _trajectory_reference(args) -> np.ndarray | None:
+    """dH_traj's reference descriptors (None without one), described with -k / -c."""
+    if not args.reference:
+        return None
+    ref_loaded = load(args.reference, args, reference=True)
+    trajectory = Described(None, [])  # structures, described here with -k / -c
+    check_same_settings(args, (args.trajectory, trajectory), (args.reference, ref_loaded))
+    return describe(args.reference, ref_loaded, args).x
+
+
+@contextlib.contextmanager
+def _structures_output(args) -> Iterator[TextIO | None]:
+    """The extended-XYZ stream of dH_traj's -o (None for a JSON output or none): written
+    beside the target, published when the block ends without error, removed if not."""
+    if not args.output or _is_json(args.output):
+        yield None
+        return
+    if not args.output.lower().endswith(STRUCTURE_SUFFIXES):
+        raise UserError("structures with per-atom dH are written as extended XYZ (.xyz)")
+    tmp = temporary_beside(args.output)
+    try:
+        with open(tmp, "w") as stream:
+            yield stream
+        publish(tmp, args.output, overwrite_allowed())
+        log(f"frames with per-atom dH written to {args.output}")
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
 def cmd_dh_traj(args) -> None:
     from ..tools import analyse_trajectory, plots
 
     _check_trajectory_arguments(args)
     h = _single_bandwidth(args)
-    reference = None
-    if args.reference:
-        ref_loaded = load(args.reference, args, reference=True)
-        trajectory = Described(None, [])  # structures, described here with -k / -c
-        check_same_settings(args, (args.trajectory, trajectory), (args.reference, ref_loaded))
-        reference = describe(args.reference, ref_loaded, args).x
-    xyz = args.output and not _is_json(args.output)
-    tmp = None
-    if xyz:
-        if not args.output.lower().endswith(STRUCTURE_SUFFIXES):
-            raise UserError("structures with per-atom dH are written as extended XYZ (.xyz)")
-        tmp = temporary_beside(args.output)
-    stream = open(tmp, "w") if tmp else None
-
+    reference = _trajectory_reference(args)
     per_atom_lists: dict[str, list[np.ndarray]] = {
         "dH_self": [],
         "dH_reference": [],
         "dH_previous": [],
     }
-
-    def on_frame(i, atoms, per_atom):
-        if args.per_atom:
-            for name, values in per_atom_lists.items():
-                values.append(per_atom[name].astype(float).tolist() if name in per_atom else None)
-        if stream is None:
-            return
-        from ase.io import write
-
-        for name, values in per_atom.items():  # the frame keeps its energy and forces
-            atoms.set_array(name, values)
-        write(stream, atoms, format="extxyz")
-
     total = _count_frames(args.trajectory, args.index, args.format) if args.progress else None
     number = file_frame_numbers(args.trajectory, args.index, args.format)
     t0 = time.perf_counter()
-    try:
+    with _structures_output(args) as stream:
+
+        def on_frame(i, atoms, per_atom):
+            if args.per_atom:
+                for name, values in per_atom_lists.items():
+                    values.append(
+                        per_atom[name].astype(float).tolist() if name in per_atom else None
+                    )
+            if stream is not None:
+                from ase.io import write
+
+                for name, values in per_atom.items():  # the frame keeps energy and forces
+                    atoms.set_array(name, values)
+                write(stream, atoms, format="extxyz")
+
         records = analyse_trajectory(
             iread_frames(args.trajectory, args.index, args.format, args.types, number),
             reference=reference,
@@ -347,16 +367,6 @@ def cmd_dh_traj(args) -> None:
             on_frame=on_frame,
             total=total,
         )
-        if stream is not None:
-            stream.close()
-            assert tmp is not None  # (made with the stream)
-            publish(tmp, args.output, overwrite_allowed())
-            log(f"frames with per-atom dH written to {args.output}")
-    finally:
-        if stream is not None and not stream.closed:
-            stream.close()
-        if tmp is not None and os.path.exists(tmp):
-            os.remove(tmp)
     seconds = time.perf_counter() - t0
     for record in records:  # frames count from the start of the file, as messages do
         record["frame"] = number(record["frame"])

@@ -18,6 +18,7 @@ import numpy as np
 
 from .. import information as _info
 from .. import tools as _tools
+from .._core.errors import InputValueError
 from .descriptor import DEFAULT_CUTOFF, DEFAULT_K, EPS, get_descriptors
 from .entropy import (
     DEFAULT_BANDWIDTH,
@@ -97,7 +98,7 @@ def _score(dh, method: str, target_dH: float) -> float:
         return float(-dh.mean())
     if method == "target":
         return float(np.abs(dh - target_dH).mean())
-    raise ValueError(f"Method {method} does not exist")
+    raise InputValueError(f"Method {method} does not exist")
 
 
 class ExactIndex:

@@ -8,8 +8,13 @@ k = 32), as pure JAX.
   capacities): ``descriptor``, ``descriptor_with_overflow``,
   ``descriptor_multicomponent_with_overflow``, ``find_neighbors``, ``plan_neighbors``,
   ``NeighborSpec``, ``Neighbors``, ``merge_specs``.
-* Settings: ``DescriptorSettings`` (k, cutoff, smooth, dtype: one static value).
-* Building blocks for other rooms (entropy forces, MD): ``features_from_vectors``,
+* Settings: ``DescriptorSettings`` (k, cutoff, smooth, dtype, features: one static
+  value).
+* Another descriptor: subclass ``Features`` (width, rows from neighbour vectors) and
+  pass it as ``features=`` to ``get_descriptors``, ``descriptor`` and
+  ``collective_variable``: every path (datasets, frames, forces, JAX-MD) uses it.
+* Building blocks for other rooms (entropy forces, MD): ``rows_from_vectors`` (the
+  one door from neighbour vectors to rows), ``features_from_vectors`` (QUESTS),
   ``map_neighbor_chunks``, ``map_atom_chunks``, ``chunk_size_for``, ``k_smallest``,
   ``k_smallest_with_ties``, ``tiebreak_keys``, ``safe_norm``.
 * ``DescriptorTieWarning``: frames whose k-th and (k+1)-th neighbours are
@@ -27,9 +32,9 @@ are kept).
 from typing import TYPE_CHECKING
 
 from .._core.lazy import lazy_members
-from .._core.settings import DescriptorSettings
+from .._core.settings import DescriptorSettings, Features
 from ._dataset import get_descriptors, get_descriptors_multicomponent
-from ._features import features_from_vectors
+from ._features import features_from_vectors, rows_from_vectors
 from ._files import NoDescriptorsError, read_descriptor_file, save_descriptor_file
 from ._geometry import safe_norm
 from ._ties import DescriptorTieWarning
@@ -81,6 +86,7 @@ __getattr__, __dir__ = lazy_members(__name__, _LAZY, globals())
 __all__ = [
     "DescriptorSettings",
     "DescriptorTieWarning",
+    "Features",
     "NeighborSpec",
     "Neighbors",
     "NoDescriptorsError",
@@ -100,6 +106,7 @@ __all__ = [
     "multicomponent_width",
     "plan_neighbors",
     "read_descriptor_file",
+    "rows_from_vectors",
     "safe_norm",
     "tiebreak_keys",
     "save_descriptor_file",

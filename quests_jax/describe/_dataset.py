@@ -17,6 +17,7 @@ sizes, cells and periodicity, and is kept in the persistent compilation cache
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 from collections.abc import Sequence
@@ -26,12 +27,13 @@ import numpy as np
 
 from .._core.array_types import DType
 from .._core.compilation import logger
+from .._core.errors import InputTypeError, InputValueError
 from .._core.padding import pad_rows
 from .._core.precision import x64_scope
 from .._core.progress import Progress
-from .._core.settings import DescriptorSettings
+from .._core.settings import DescriptorSettings, Features
 from .._core.validation import check_frame, check_neighbour_budget
-from ._features import features_from_vectors
+from ._features import rows_from_vectors
 from ._neighbor_lists import Pairs, frame_pairs, k_nearest
 from ._sorting import sort_leading_axis_unrolled
 from ._ties import warn_ties
@@ -56,12 +58,14 @@ def _check_dataset(dset, first_frame: int = 0) -> list:
     try:
         frames = list(dset)
     except TypeError:
-        raise TypeError(f"dset must be a list of ase.Atoms, got {type(dset).__name__}") from None
+        raise InputTypeError(
+            f"dset must be a list of ase.Atoms, got {type(dset).__name__}"
+        ) from None
     if not frames:
-        raise ValueError("dset is empty: nothing to describe")
+        raise InputValueError("dset is empty: nothing to describe")
     for i, atoms in enumerate(frames):
         if not all(hasattr(atoms, a) for a in ("positions", "cell", "pbc")):
-            raise TypeError(
+            raise InputTypeError(
                 f"dset[{first_frame + i}] is not an ase.Atoms (got {type(atoms).__name__})"
             )
     return frames
@@ -88,10 +92,10 @@ def _check_budgets(arrays, cutoff: float, first_frame: int = 0) -> None:
         check_neighbour_budget(positions.shape[0], cell, pbc, cutoff, where)
 
 
-@functools.partial(jax.jit, static_argnames=("cutoff",))
-def _features(vectors, valid, *, cutoff):
-    """(C, k, 3), (C, k) -> (C, 2k - 1): the one compiled descriptor program."""
-    return features_from_vectors(vectors, valid, cutoff, sort=sort_leading_axis_unrolled)
+@functools.partial(jax.jit, static_argnames=("settings",))
+def _features(vectors, valid, *, settings: DescriptorSettings):
+    """(C, k, 3), (C, k) -> (C, width): the one compiled descriptor program."""
+    return rows_from_vectors(settings, vectors, valid, sort=sort_leading_axis_unrolled)
 
 
 def _groups(arrays, cutoff):
@@ -108,7 +112,7 @@ def _groups(arrays, cutoff):
         yield first, len(parts), Pairs.concatenate(parts)
 
 
-def _dispatch(vectors, valid, cutoff):
+def _dispatch(vectors, valid, settings: DescriptorSettings):
     """Device calls over chunks of atoms (the last one padded with absent
     neighbours): a list of results, still on the device (on an accelerator they run
     while the host prepares the next group)."""
@@ -117,7 +121,7 @@ def _dispatch(vectors, valid, cutoff):
     for start in range(0, vectors.shape[0], chunk):
         v = pad_rows(vectors[start : start + chunk], chunk, np)
         m = pad_rows(valid[start : start + chunk], chunk, np)
-        results.append(_features(v, m, cutoff=cutoff))
+        results.append(_features(v, m, settings=settings))
     return results
 
 
@@ -135,6 +139,8 @@ def _compute(
     out = np.empty((total, width), dtype=dtype)
     starts = np.cumsum([0] + [a[0].shape[0] for a in arrays])
     x64 = x64_scope(dtype)
+    # the program's static value: what its arithmetic depends on (not the host dtype)
+    program_settings = dataclasses.replace(settings, dtype="float32")
     seconds = {"host": 0.0, "device": 0.0}
     tied = np.zeros(total, bool)  # atoms whose k-th and (k+1)-th neighbours tie
 
@@ -163,7 +169,7 @@ def _compute(
             atoms = slice(starts[first], starts[first] + pairs.n_atoms)
             for block, keep in enumerate(keeps):
                 vectors, valid = k_nearest(pairs, k, cutoff, keep, dtype, tied[atoms])
-                results = _dispatch(vectors, valid, cutoff)
+                results = _dispatch(vectors, valid, program_settings)
                 pending.append((starts[first], pairs.n_atoms, block, results))
             seconds["host"] += time.perf_counter() - t0
             while len(pending) > n_blocks:
@@ -195,6 +201,7 @@ def get_descriptors(
     *,
     progress: bool | None = None,
     first_frame: int = 0,
+    features: Features | None = None,
 ):
     """QUESTS descriptors of every atom of a dataset, frame by frame.
 
@@ -208,11 +215,17 @@ def get_descriptors(
         progress: show a progress bar (default: when stderr is a terminal).
         first_frame: number of the first frame in error messages (for a chunk of a
             larger dataset: ``dset[first_frame + i]``).
+        features: None (QUESTS) or another descriptor
+            (:class:`~quests_jax.describe.Features`): rows of ``features.width(k)``.
 
     Returns:
         (n_envs, 2k - 1) NumPy array, rows in frame order (or (x1, x2)).
     """
-    settings = DescriptorSettings(k, cutoff, dtype=dtype)
+    settings = DescriptorSettings(k, cutoff, dtype=dtype, features=features)
+    if not concat and features is not None:
+        raise InputValueError(
+            "concat=False splits QUESTS rows into x1 and x2; with features=... leave concat=True"
+        )
     arrays = _frame_arrays(_check_dataset(dset, first_frame), first_frame)
     _check_budgets(arrays, settings.cutoff, first_frame)
     x = _compute(arrays, settings, None, 1, progress)
@@ -250,7 +263,7 @@ def get_descriptors_multicomponent(
         species = sorted({s for atoms in frames for s in atoms.get_chemical_symbols()})
     species = sorted(species)
     if not species:
-        raise ValueError("species is empty: give at least one chemical symbol")
+        raise InputValueError("species is empty: give at least one chemical symbol")
     lookup = {sym: i for i, sym in enumerate(species)}
 
     def species_of(atoms):

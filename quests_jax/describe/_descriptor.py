@@ -46,8 +46,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._core.array_types import AtomMask, Cell, Pbc, Positions
+from .._core.errors import InputTypeError
 from .._core.retry import until_it_fits
-from .._core.settings import DescriptorSettings
+from .._core.settings import DescriptorSettings, Features
 from .._core.validation import check_frame, concrete_or_none, static_pbc
 from ._features import (  # noqa: F401  (re-exported: the descriptor's arithmetic)
     DISTANCE_SOFTNESS,
@@ -56,6 +57,7 @@ from ._features import (  # noqa: F401  (re-exported: the descriptor's arithmeti
     SMOOTH_EXTRA,
     SORT_SOFTNESS,
     features_from_vectors,
+    rows_from_vectors,
     smooth_features,
     smoothstep,
 )
@@ -73,6 +75,7 @@ def descriptor_with_overflow(
     cutoff: float = 5.0,
     atom_mask: AtomMask = None,
     smooth: float | None = None,
+    features: Features | None = None,
 ):
     """QUESTS descriptors of one frame and whether the neighbour search overflowed.
 
@@ -96,11 +99,13 @@ def descriptor_with_overflow(
             neighbour and their descriptor rows are zero.
         smooth: switch width (Angstrom) of the continuous variant (module
             docstring); plan ``spec`` with ``cutoff + smooth``.
+        features: None (QUESTS) or another descriptor
+            (:class:`~quests_jax.describe.Features`, static).
 
     Returns:
-        (descriptors (N, 2k - 1), overflow () bool)
+        (descriptors (N, width), overflow () bool); width is 2k - 1 for QUESTS
     """
-    settings = DescriptorSettings(k, cutoff, smooth)
+    settings = DescriptorSettings(k, cutoff, smooth, features=features)
     return _descriptor_jit(
         positions, cell, atom_mask, pbc=static_pbc(pbc), spec=spec, settings=settings
     )
@@ -123,7 +128,7 @@ def smooth_chunks(spec: NeighborSpec, n_atoms: int, k: int) -> NeighborSpec:
 @functools.partial(jax.jit, static_argnames=("pbc", "spec", "settings"))
 def _descriptor_jit(positions, cell, atom_mask, *, pbc, spec, settings: DescriptorSettings):
     def rows(query, vectors, index, shift, valid):
-        return features_from_vectors(vectors, valid, settings.cutoff, settings.smooth)
+        return rows_from_vectors(settings, vectors, valid)
 
     if settings.smooth is not None:  # its sorts hold ~k^3 numbers per atom: smaller chunks
         spec = smooth_chunks(spec, positions.shape[0], settings.k)
@@ -152,6 +157,7 @@ def descriptor(
     atom_mask: AtomMask = None,
     spec: NeighborSpec | None = None,
     smooth: float | None = None,
+    features: Features | None = None,
 ):
     """QUESTS descriptors (N, 2k - 1) of one frame.
 
@@ -179,8 +185,10 @@ def descriptor(
             ``cutoff + smooth``).
         smooth: None (the reference's descriptor) or a switch width in Angstrom for
             the continuous variant used for forces (see the module docstring).
+        features: None (QUESTS) or another descriptor
+            (:class:`~quests_jax.describe.Features`): rows of ``features.width(k)``.
     """
-    settings = DescriptorSettings(k, cutoff, smooth)
+    settings = DescriptorSettings(k, cutoff, smooth, features=features)
     pbc = static_pbc(pbc)
     pos_now = concrete_or_none(positions)
     cell_now = concrete_or_none(cell)
@@ -189,7 +197,7 @@ def descriptor(
         pos_now is not None and cell_now is not None and (atom_mask is None or mask_now is not None)
     )
     if not concrete and spec is None:
-        raise TypeError(
+        raise InputTypeError(
             "descriptor() got abstract (traced) inputs and no `spec`: the neighbour "
             "search has static sizes that must come from concrete data. Compute "
             "spec = quests_jax.plan_neighbors(positions, cell, pbc, cutoff=...) outside "

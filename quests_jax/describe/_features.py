@@ -1,9 +1,11 @@
 """Descriptor rows from neighbour displacement vectors: the arithmetic of the QUESTS
 descriptor (see :mod:`quests_jax.describe._descriptor` for its definition and the smooth
-variant), shared by both ways of finding the neighbours: the traced per-frame search
-(:mod:`quests_jax.describe._neighbors`, for jit / grad / MD) and the host neighbour lists of
-whole datasets (:mod:`quests_jax.describe._neighbor_lists`, one compiled program for any
-frames). Imports no neighbour search, so the dataset path loads only what it runs.
+variant) and the one door from vectors to rows (:func:`rows_from_vectors`: QUESTS, or
+the settings' :class:`~quests_jax.describe.Features`), shared by both ways of finding
+the neighbours: the traced per-frame search (:mod:`quests_jax.describe._neighbors`, for
+jit / grad / MD) and the host neighbour lists of whole datasets
+(:mod:`quests_jax.describe._neighbor_lists`, one compiled program for any frames).
+Imports no neighbour search, so the dataset path loads only what it runs.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from .._core.array_types import Array, Bool, Float
-from .._core.settings import SMOOTH_EXTRA
+from .._core.settings import SMOOTH_EXTRA, DescriptorSettings
 from ._geometry import safe_norm, safe_sqrt, sqrt_weight
 from ._sorting import smooth_sort_last_axis, sort_leading_axis
 
@@ -33,6 +35,22 @@ EPS_X2 = 1e-15
 # are blended rather than ordered.
 SORT_SOFTNESS = 1e-3
 DISTANCE_SOFTNESS = 1e-2
+
+
+def rows_from_vectors(
+    settings: DescriptorSettings,
+    vectors: Float[Array, "atoms k 3"],
+    valid: Bool[Array, "atoms k"],
+    *,
+    sort: Callable[[Array], Array] = sort_leading_axis,
+):
+    """(Q, settings.width) descriptor rows of the environments whose nearest
+    neighbours are ``vectors`` (Q, settings.search_k, 3) / ``valid``: the settings'
+    features, or QUESTS (:func:`features_from_vectors`, ``sort`` its sorting
+    network). Every path that turns neighbours into rows calls this."""
+    if settings.features is not None:
+        return settings.features(vectors, valid, settings.cutoff)
+    return features_from_vectors(vectors, valid, settings.cutoff, settings.smooth, sort=sort)
 
 
 def smoothstep(t):

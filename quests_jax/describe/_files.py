@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .._core.array_types import AnyArray, Float, FrameSizes, PathLike
+from .._core.errors import InputValueError
 from .._core.npy_files import load_npy
 from .._core.output_files import write_atomically
 from .._core.validation import check_rows
@@ -78,7 +79,7 @@ def save_descriptor_file(
     x = check_rows(x, "x", allow_empty=True)
     sizes = None if frame_sizes is None else np.asarray(frame_sizes, np.int64).reshape(-1)
     if sizes is not None and sizes.sum() != x.shape[0]:
-        raise ValueError(f"frame sizes sum to {sizes.sum()}, but x has {x.shape[0]} rows")
+        raise InputValueError(f"frame sizes sum to {sizes.sum()}, but x has {x.shape[0]} rows")
     stored = x
     if reshape and sizes is not None and np.unique(sizes).size == 1:
         stored = x.reshape(sizes.size, int(sizes[0]), x.shape[1])

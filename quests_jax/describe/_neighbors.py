@@ -44,6 +44,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._core.array_types import Array, AtomMask, Bool, Cell, Float, Int, Pbc, Positions
+from .._core.errors import InputValueError
 from .._core.validation import check_frame, check_k_cutoff, check_neighbour_budget, static_pbc
 from ._geometry import (
     PLANNING_TOLERANCE,
@@ -99,17 +100,21 @@ class NeighborSpec:
 
     def __post_init__(self):
         if self.method not in ("dense", "cells"):
-            raise ValueError(f"NeighborSpec.method must be 'dense' or 'cells', got {self.method!r}")
+            raise InputValueError(
+                f"NeighborSpec.method must be 'dense' or 'cells', got {self.method!r}"
+            )
         for name in ("images", "grid", "stencil"):
             value = getattr(self, name)
             if len(value) != 3 or any(int(v) != v or v < 0 for v in value):
-                raise ValueError(
+                raise InputValueError(
                     f"NeighborSpec.{name} must be three non-negative ints, got {value!r}"
                 )
         if self.method == "cells" and (min(self.grid) < 1 or self.bin_capacity < 1):
-            raise ValueError("a 'cells' NeighborSpec needs grid >= 1 and bin_capacity >= 1")
+            raise InputValueError("a 'cells' NeighborSpec needs grid >= 1 and bin_capacity >= 1")
         if int(self.tie_extra) != self.tie_extra or self.tie_extra < 1:
-            raise ValueError(f"NeighborSpec.tie_extra must be an int >= 1, got {self.tie_extra!r}")
+            raise InputValueError(
+                f"NeighborSpec.tie_extra must be an int >= 1, got {self.tie_extra!r}"
+            )
 
     def candidates_per_atom(self, n_atoms: int) -> int:
         """Candidate neighbours examined for each atom of an n_atoms frame."""
@@ -197,9 +202,9 @@ def plan_neighbors(
     Raises ValueError for invalid frames (see :func:`quests_jax._core.validation.check_frame`).
     """
     if method not in ("auto", "dense", "cells"):
-        raise ValueError(f"method must be 'auto', 'dense' or 'cells', got {method!r}")
+        raise InputValueError(f"method must be 'auto', 'dense' or 'cells', got {method!r}")
     if not capacity_multiplier >= 1:
-        raise ValueError(f"capacity_multiplier must be >= 1, got {capacity_multiplier}")
+        raise InputValueError(f"capacity_multiplier must be >= 1, got {capacity_multiplier}")
     _, cutoff = check_k_cutoff(1, cutoff)
     pbc = static_pbc(pbc)
     check_frame(positions, cell, pbc, atom_mask)
@@ -234,7 +239,7 @@ def plan_neighbors(
         sizes[d] = (sizes[d] + 1) // 2
     if grid is not None:
         if any(f > g for f, g in zip(grid, sizes, strict=True)):
-            raise ValueError(f"grid {grid} is finer than this frame allows ({tuple(sizes)})")
+            raise InputValueError(f"grid {grid} is finer than this frame allows ({tuple(sizes)})")
         sizes = list(grid)
     reach: list[int] = []
     for d in range(3):
@@ -295,7 +300,7 @@ def merge_specs(specs: Iterable[NeighborSpec]) -> NeighborSpec:
     specs = list(specs)
     methods = {s.method for s in specs}
     if len(methods) != 1:
-        raise ValueError(f"cannot merge specs of different methods: {sorted(methods)}")
+        raise InputValueError(f"cannot merge specs of different methods: {sorted(methods)}")
     first = specs[0]
     chunks = [s.chunk_size for s in specs if s.chunk_size is not None]
     chunk = min(chunks) if chunks else None
@@ -305,7 +310,7 @@ def merge_specs(specs: Iterable[NeighborSpec]) -> NeighborSpec:
         return NeighborSpec("dense", images=images, chunk_size=chunk, tie_extra=tie_extra)
     grids = {s.grid for s in specs}
     if len(grids) != 1:
-        raise ValueError(
+        raise InputValueError(
             f"cannot merge cell-list specs of different grids {sorted(grids)}: plan each "
             "frame with plan_neighbors(..., grid=common_grid) first"
         )

@@ -17,6 +17,7 @@ periodicity or outgrows it, so compiled code is reused along a trajectory.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import equinox as eqx
@@ -26,8 +27,8 @@ from ase.calculators.calculator import Calculator, PropertyNotImplementedError, 
 from ase.calculators.mixing import SumCalculator
 
 from .._core.array_types import Rows
+from .._core.errors import InputTypeError, InputValueError
 from .._core.retry import until_it_fits
-from ..information import DEFAULT_BANDWIDTH
 from ._collective import collective_variable
 from ._mechanics import energy_forces, energy_forces_stress, voigt
 
@@ -49,9 +50,11 @@ class EntropyBiasCalculator(Calculator):
         strength: eV per nat.
         dtype: "float32" (default) or "float64" (needs ``jax_enable_x64``).
 
-    ``kind``, ``h``, ``k``, ``cutoff``, ``smooth``, ``beta``, ``threshold`` and ``width``
-    are those of the CV (:func:`quests_jax.collective_variable`); ``smooth`` defaults to
-    0.5 A, the continuous descriptor.
+    ``kind``, ``smooth`` and the other keywords (``h``, ``k``, ``cutoff``,
+    ``features``, ...) are those of the CV, passed to
+    :func:`quests_jax.collective_variable`; ``smooth`` defaults to 0.5 A, the
+    continuous descriptor. ``kind`` is a name or a reduction, e.g.
+    ``CountAboveDH(threshold=2.0)``.
     """
 
     implemented_properties = ["energy", "free_energy", "forces", "stress"]
@@ -60,38 +63,21 @@ class EntropyBiasCalculator(Calculator):
         self,
         reference: Rows | None = None,
         *,
-        kind: str = "dH_mean",
+        kind: str | Callable = "dH_mean",
         strength: float = -0.1,
-        h: float = DEFAULT_BANDWIDTH,
-        k: int = 32,
-        cutoff: float = 5.0,
         smooth: float | None = 0.5,
-        beta: float = 1.0,
-        threshold: float = 0.0,
-        width: float = 1.0,
-        capacity_multiplier: float = 1.5,
         dtype: str = "float32",
-        **kwargs,
+        **cv_options: Any,
     ):
-        super().__init__(**kwargs)
+        super().__init__()
         if not np.isfinite(strength):
-            raise ValueError(f"strength must be a finite number (eV per nat), got {strength}")
+            raise InputValueError(f"strength must be a finite number (eV per nat), got {strength}")
         if dtype not in ("float32", "float64"):
-            raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+            raise InputValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
         self.dtype = np.dtype(dtype)
         self.reference = None if reference is None else np.asarray(reference, self.dtype)
         self.strength = float(strength)
-        self.cv_options: dict[str, Any] = dict(
-            reference=self.reference,
-            h=h,
-            k=k,
-            cutoff=cutoff,
-            smooth=smooth,
-            beta=beta,
-            threshold=threshold,
-            width=width,
-            capacity_multiplier=capacity_multiplier,
-        )
+        self.cv_options: dict[str, Any] = dict(cv_options, reference=self.reference, smooth=smooth)
         self.kind = kind
         self.cv = None
         self._signature = None
@@ -134,5 +120,5 @@ class EntropyBiasCalculator(Calculator):
 def with_bias(calculator: Calculator, bias: EntropyBiasCalculator) -> SumCalculator:
     """``calculator`` + ``bias`` as one ASE calculator (ASE's ``SumCalculator``)."""
     if not isinstance(bias, EntropyBiasCalculator):
-        raise TypeError(f"bias must be an EntropyBiasCalculator, got {type(bias).__name__}")
+        raise InputTypeError(f"bias must be an EntropyBiasCalculator, got {type(bias).__name__}")
     return SumCalculator([calculator, bias])

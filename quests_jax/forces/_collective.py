@@ -8,21 +8,27 @@ for structure generation (:mod:`quests_jax.forces._mechanics`, :mod:`quests_jax.
 
 A :class:`CollectiveVariable` is an equinox module (a pytree): its configuration is
 static, its reference descriptors are data. Calling it on (positions, cell) returns
-one number, in nats:
+one number, in nats. What it reduces is its ``kind``:
 
 ``"entropy"``
     H of the frame's own environments; with a reference, H of the union of the
     reference set and the frame's environments (the entropy the frame would give the
     dataset).
-``"dH_mean"``
-    mean_i dH_i, dH_i = -log sum_j K(x_i, x_ref_j) of each atom against the reference.
-``"dH_max"``
-    smooth maximum (1/beta) log sum_i exp(beta dH_i), within log(N)/beta above max_i dH_i.
-``"dH_sum_above"``
-    sum_i w softplus((dH_i - t)/w): the dH in excess of a threshold t summed over
-    atoms, smoothed over a width w.
-``"dH_count_above"``
-    sum_i sigmoid((dH_i - t)/w): a smooth count of atoms with dH_i > t.
+a dH reduction
+    of dH_i = -log sum_j K(x_i, x_ref_j), each atom's dH against the reference: any
+    pure callable ``(dh, mask) -> ()`` (:class:`Reduction`), or by name, with default
+    parameters:
+
+    ``"dH_mean"`` (:class:`MeanDH`)
+        mean_i dH_i.
+    ``"dH_max"`` (:class:`SmoothMaxDH`, ``beta``)
+        smooth maximum (1/beta) log sum_i exp(beta dH_i), within log(N)/beta above
+        max_i dH_i.
+    ``"dH_sum_above"`` (:class:`SumAboveDH`, ``threshold``, ``width``)
+        sum_i w softplus((dH_i - t)/w): the dH in excess of a threshold t summed over
+        atoms, smoothed over a width w.
+    ``"dH_count_above"`` (:class:`CountAboveDH`, ``threshold``, ``width``)
+        sum_i sigmoid((dH_i - t)/w): a smooth count of atoms with dH_i > t.
 
 Cost: descriptors through the static-size neighbour search (linear in the number of
 atoms), dH through streamed kernel sums whose custom VJPs keep reverse mode at
@@ -39,47 +45,143 @@ energy drift).
 
 from __future__ import annotations
 
+import abc
 import dataclasses
+from collections.abc import Callable
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._core.array_types import Array, AtomMask, Cell, Float, Pbc, Positions, Rows
-from .._core.settings import DescriptorSettings
+from .._core.array_types import Array, AtomMask, Bool, Cell, Float, Pbc, Positions, Rows
+from .._core.errors import InputTypeError, InputValueError
+from .._core.settings import DescriptorSettings, Features
 from .._core.validation import check_frame, check_rows, static_pbc
 from ..describe import NeighborSpec, descriptor_with_overflow, plan_neighbors
 from ..information import DEFAULT_BANDWIDTH, log_kernel_sums, self_kernel_sums
 
-KINDS = ("entropy", "dH_mean", "dH_max", "dH_sum_above", "dH_count_above")
-"""The collective variables :func:`collective_variable` builds (module docstring)."""
 
+class Reduction(abc.ABC):
+    """A dH collective variable's reduction of the per-atom dH of a frame to one
+    number: ``reduction(dh, mask) -> ()``, pure JAX (differentiable).
 
-def reduce_delta_entropy(
-    dh: Float[Array, " atoms"],
-    kind: str,
-    *,
-    beta: float = 1.0,
-    threshold: float = 0.0,
-    width: float = 1.0,
-    mask: AtomMask = None,
-):
-    """Reduce per-atom dH (N,) to one number (see the module docstring for ``kind``).
-
-    ``mask`` (N,) bool drops padding atoms from every reduction.
+    Any callable of that signature may be passed as ``kind`` to
+    :func:`collective_variable`; subclass this (a frozen dataclass, so that equal
+    settings compare equal and compile once) for one with parameters. ``dh`` is (N,)
+    with the padding atoms' entries 0; ``mask`` (N,) bool is False there.
     """
+
+    @abc.abstractmethod
+    def __call__(self, dh: Float[Array, " atoms"], mask: Bool[Array, " atoms"]) -> Array: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class MeanDH(Reduction):
+    """``"dH_mean"``: mean_i dH_i."""
+
+    def __call__(self, dh, mask):
+        return jnp.sum(dh) / jnp.sum(mask)
+
+
+@dataclasses.dataclass(frozen=True)
+class SmoothMaxDH(Reduction):
+    """``"dH_max"``: (1/beta) log sum_i exp(beta dH_i), within log(N)/beta above max_i
+    dH_i; ``beta`` in 1/nats."""
+
+    beta: float = 1.0
+
+    def __post_init__(self) -> None:
+        _check_positive("beta", self.beta)
+
+    def __call__(self, dh, mask):
+        return jax.nn.logsumexp(jnp.where(mask, self.beta * dh, -jnp.inf)) / self.beta
+
+
+@dataclasses.dataclass(frozen=True)
+class SumAboveDH(Reduction):
+    """``"dH_sum_above"``: sum_i w softplus((dH_i - t)/w), the dH in excess of the
+    threshold t summed over atoms, smoothed over the width w (both nats)."""
+
+    threshold: float = 0.0
+    width: float = 1.0
+
+    def __post_init__(self) -> None:
+        _check_threshold_width(self.threshold, self.width)
+
+    def __call__(self, dh, mask):
+        excess = self.width * jax.nn.softplus((dh - self.threshold) / self.width)
+        return jnp.sum(jnp.where(mask, excess, 0.0))
+
+
+@dataclasses.dataclass(frozen=True)
+class CountAboveDH(Reduction):
+    """``"dH_count_above"``: sum_i sigmoid((dH_i - t)/w), a smooth count of the atoms
+    with dH_i > t (threshold t and width w in nats)."""
+
+    threshold: float = 0.0
+    width: float = 1.0
+
+    def __post_init__(self) -> None:
+        _check_threshold_width(self.threshold, self.width)
+
+    def __call__(self, dh, mask):
+        return jnp.sum(jnp.where(mask, jax.nn.sigmoid((dh - self.threshold) / self.width), 0.0))
+
+
+def _check_positive(name: str, value) -> None:
+    if isinstance(value, bool) or not (np.isfinite(value) and value > 0):
+        raise InputValueError(f"{name} must be a finite number > 0, got {value!r}")
+
+
+def _check_threshold_width(threshold, width) -> None:
+    if isinstance(threshold, bool) or not np.isfinite(threshold):
+        raise InputValueError(f"threshold must be a finite number (nats), got {threshold!r}")
+    _check_positive("width", width)
+
+
+REDUCTIONS: dict[str, Reduction] = {
+    "dH_mean": MeanDH(),
+    "dH_max": SmoothMaxDH(),
+    "dH_sum_above": SumAboveDH(),
+    "dH_count_above": CountAboveDH(),
+}
+"""The named dH reductions, with their default parameters."""
+
+KINDS = ("entropy", *REDUCTIONS)
+"""The kinds :func:`collective_variable` builds by name (module docstring)."""
+
+
+def reduce_delta_entropy(dh: Float[Array, " atoms"], reduction, mask: AtomMask = None):
+    """Reduce per-atom dH (N,) to one number with ``reduction`` (a name of
+    :data:`REDUCTIONS` or a callable ``(dh, mask) -> ()``); ``mask`` (N,) bool drops
+    padding atoms (their dH takes part in no branch, nor in the gradient)."""
+    reduction = _reduction(reduction)
     valid = jnp.ones(dh.shape, bool) if mask is None else jnp.asarray(mask, bool)
-    dh = jnp.where(valid, dh, 0.0)  # keep padding out of every branch (and its gradient)
-    if kind == "dH_mean":
-        return jnp.sum(dh) / jnp.sum(valid)
-    if kind == "dH_max":
-        return jax.nn.logsumexp(jnp.where(valid, beta * dh, -jnp.inf)) / beta
-    if kind == "dH_sum_above":
-        return jnp.sum(jnp.where(valid, width * jax.nn.softplus((dh - threshold) / width), 0.0))
-    if kind == "dH_count_above":
-        return jnp.sum(jnp.where(valid, jax.nn.sigmoid((dh - threshold) / width), 0.0))
-    raise ValueError(f"kind must be one of {KINDS[1:]} for a dH reduction, got {kind!r}")
+    return reduction(jnp.where(valid, dh, 0.0), valid)
+
+
+def _reduction(kind) -> Callable:
+    if isinstance(kind, str):
+        if kind not in REDUCTIONS:
+            raise InputValueError(
+                f"kind must be 'entropy', one of {tuple(REDUCTIONS)} or a reduction "
+                f"(a callable (dh, mask) -> scalar), got {kind!r}"
+            )
+        return REDUCTIONS[kind]
+    if not callable(kind):
+        raise InputTypeError(
+            "kind must be 'entropy', a dH reduction's name or a callable (dh, mask) -> "
+            f"scalar, got {type(kind).__name__}"
+        )
+    try:
+        hash(kind)
+    except TypeError:
+        raise InputTypeError(
+            f"the reduction {type(kind).__name__} must be hashable (a static value): make "
+            "it a frozen dataclass or a function"
+        ) from None
+    return kind
 
 
 class CollectiveVariable(eqx.Module):
@@ -93,15 +195,20 @@ class CollectiveVariable(eqx.Module):
 
     reference: Float[Array, "n d"] | None  # the reference descriptors, fixed
     reference_log_p: Float[Array, " n"] | None  # log sum_j K among the reference rows
-    kind: str = eqx.field(static=True)
+    reduction: Callable | None = eqx.field(static=True)  # None: the entropy
     pbc: tuple[bool, bool, bool] = eqx.field(static=True)
     spec: NeighborSpec = eqx.field(static=True)
     h: float = eqx.field(static=True)
     settings: DescriptorSettings = eqx.field(static=True)
-    beta: float = eqx.field(static=True)
-    threshold: float = eqx.field(static=True)
-    width: float = eqx.field(static=True)
     block_size: int | None = eqx.field(static=True)
+
+    @property
+    def kind(self) -> str | Callable:
+        """``"entropy"``, the name of a built-in reduction, or the reduction itself."""
+        if self.reduction is None:
+            return "entropy"
+        names = [name for name, r in REDUCTIONS.items() if r == self.reduction]
+        return names[0] if names else self.reduction
 
     @property
     def k(self) -> int:
@@ -116,7 +223,8 @@ class CollectiveVariable(eqx.Module):
         return self.settings.smooth
 
     def descriptors(self, positions, cell, atom_mask=None):
-        """(descriptors (N, 2k - 1), overflow) of a frame with this CV's settings."""
+        """(descriptors (N, width), overflow) of a frame with this CV's settings
+        (width: 2k - 1 for QUESTS, or that of its features)."""
         return descriptor_with_overflow(
             positions,
             cell,
@@ -126,12 +234,13 @@ class CollectiveVariable(eqx.Module):
             cutoff=self.cutoff,
             atom_mask=atom_mask,
             smooth=self.smooth,
+            features=self.settings.features,
         )
 
     def delta_entropy(self, positions, cell, atom_mask=None):
         """(N,) dH of each atom's environment against the reference (NaN on overflow)."""
         if self.reference is None:
-            raise ValueError("this collective variable has no reference set")
+            raise InputValueError("this collective variable has no reference set")
         x, overflow = self.descriptors(positions, cell, atom_mask)
         dh = self._dh(x, atom_mask)
         return jnp.where(overflow, jnp.nan, dh)
@@ -150,17 +259,10 @@ class CollectiveVariable(eqx.Module):
         return jnp.where(overflow, jnp.nan, self.value_from_descriptors(x, atom_mask))
 
     def value_from_descriptors(self, x, atom_mask=None):
-        """The CV of a frame whose descriptors (N, 2k - 1) are given."""
-        if self.kind == "entropy":
+        """The CV of a frame whose descriptors (N, width) are given."""
+        if self.reduction is None:
             return self._entropy(x, atom_mask)
-        return reduce_delta_entropy(
-            self._dh(x, atom_mask),
-            self.kind,
-            beta=self.beta,
-            threshold=self.threshold,
-            width=self.width,
-            mask=atom_mask,
-        )
+        return reduce_delta_entropy(self._dh(x, atom_mask), self.reduction, atom_mask)
 
     def _entropy(self, x, atom_mask):
         h = jnp.asarray([self.h], x.dtype)
@@ -205,7 +307,7 @@ def _plan(positions, cell, pbc, settings: DescriptorSettings, capacity_multiplie
 
 
 def collective_variable(
-    kind: str,
+    kind: str | Callable,
     positions: Positions,
     cell: Cell,
     pbc: Pbc,
@@ -215,65 +317,48 @@ def collective_variable(
     k: int = 32,
     cutoff: float = 5.0,
     smooth: float | None = None,
-    beta: float = 1.0,
-    threshold: float = 0.0,
-    width: float = 1.0,
+    features: Features | None = None,
     capacity_multiplier: float = 1.5,
     block_size: int | None = None,
 ) -> CollectiveVariable:
     """Build a :class:`CollectiveVariable` for frames like (positions, cell, pbc).
 
     Args:
-        kind: one of ``"entropy"``, ``"dH_mean"``, ``"dH_max"``, ``"dH_sum_above"``,
-            ``"dH_count_above"`` (module docstring).
+        kind: ``"entropy"``; a dH reduction by name, ``"dH_mean"``, ``"dH_max"``,
+            ``"dH_sum_above"``, ``"dH_count_above"`` (module docstring; default
+            parameters); or a reduction itself, any pure callable ``(dh, mask) -> ()``
+            (e.g. ``SmoothMaxDH(beta=4.0)``, ``CountAboveDH(threshold=2.0)``, or your
+            own: :class:`Reduction`).
         positions: (atoms, 3) positions (Angstrom) of a representative frame, used to
             size the static neighbour search.
         cell: (3, 3) its cell, lattice vectors as rows.
         pbc: its periodicity, one flag or three.
-        reference: (n_ref, 2k - 1) descriptors of the reference set (required for the
+        reference: (n_ref, width) descriptors of the reference set (required for the
             dH kinds; for ``"entropy"``, the dataset the frame joins). Describe it with
-            the same ``smooth`` setting, e.g. ``quests_jax.descriptor(..., smooth=...)``.
+            the same settings (``k``, ``cutoff``, ``smooth``, ``features``), e.g.
+            ``quests_jax.descriptor(..., smooth=...)``.
         h: bandwidth (1/A).
+        k, cutoff: the descriptor's neighbours and cutoff radius (Angstrom).
         smooth: None for the reference's descriptor, or the switch width (A) of the
             continuous variant (recommended for forces in MD).
-        beta: sharpness of ``"dH_max"`` (1/nats).
-        threshold: t of ``"dH_sum_above"`` / ``"dH_count_above"`` (nats).
-        width: w of ``"dH_sum_above"`` / ``"dH_count_above"`` (nats).
+        features: None (QUESTS) or another descriptor
+            (:class:`~quests_jax.describe.Features`).
         capacity_multiplier: room in the neighbour search for atoms that move.
         block_size: rows per kernel block (static).
     """
-    if kind not in KINDS:
-        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-    settings = DescriptorSettings(k, cutoff, smooth)
-    if not (np.isfinite(h) and h > 0):
-        raise ValueError(f"h must be a finite number > 0 (1/A), got {h}")
-    for name, value in (("beta", beta), ("width", width)):
-        if not (np.isfinite(value) and value > 0):
-            raise ValueError(f"{name} must be a finite number > 0, got {value}")
-    if not np.isfinite(threshold):
-        raise ValueError(f"threshold must be finite, got {threshold}")
+    reduction = None if kind == "entropy" else _reduction(kind)
+    settings = DescriptorSettings(k, cutoff, smooth, features=features)
+    _check_positive("h", h)
     pbc = static_pbc(pbc)
     ref, ref_log_p = None, None
     if reference is not None:
         ref = jnp.asarray(check_rows(reference, "reference", width=settings.width))
         if not bool(jnp.all(jnp.isfinite(ref))):
-            raise ValueError("reference has NaN or infinite entries")
-        if kind == "entropy":
+            raise InputValueError("reference has NaN or infinite entries")
+        if reduction is None:
             h_arr = jnp.asarray([h], ref.dtype)
             ref_log_p = jnp.log(self_kernel_sums(ref, h_arr, block_size=block_size))[:, 0]
-    elif kind != "entropy":
-        raise ValueError(f"kind {kind!r} needs reference descriptors (reference=...)")
+    elif reduction is not None:
+        raise InputValueError(f"kind {kind!r} needs reference descriptors (reference=...)")
     spec = _plan(positions, cell, pbc, settings, capacity_multiplier)
-    return CollectiveVariable(
-        ref,
-        ref_log_p,
-        kind,
-        pbc,
-        spec,
-        float(h),
-        settings,
-        float(beta),
-        float(threshold),
-        float(width),
-        block_size,
-    )
+    return CollectiveVariable(ref, ref_log_p, reduction, pbc, spec, float(h), settings, block_size)

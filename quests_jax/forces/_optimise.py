@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._core.array_types import Array, Cell, Float, Positions
+from .._core.errors import InputValueError
 from .._core.retry import until_it_fits
 from .._core.validation import check_frame, static_pbc
 from ..describe import (
@@ -115,25 +116,10 @@ def optimize_structure(
             entropy a frame gives a dataset is bounded and can be maximised.
         optimizer: an optax ``GradientTransformation`` replacing Adam.
     """
-    try:
-        import optax  # noqa: F401  (needed by the steps; fail here, with a hint)
-    except ImportError as err:
-        raise ImportError(
-            "optimize_structure uses optax: pip install 'quests_jax[generate]' (or optax)"
-        ) from err
-    if isinstance(n_steps, bool) or int(n_steps) != n_steps or n_steps < 1:
-        raise ValueError(f"n_steps must be a positive integer, got {n_steps}")
-    for name, value in (("learning_rate", learning_rate), ("r_min", r_min)):
-        if not (np.isfinite(value) and value > 0):
-            raise ValueError(f"{name} must be a finite number > 0, got {value}")
-    if target is not None:
-        if not np.isfinite(target):
-            raise ValueError(f"target must be a finite number (nats) or None, got {target}")
-        if cv.reference is None:
-            raise ValueError("a dH target needs a CV with a reference set")
+    _check_optimisation(cv, n_steps, learning_rate, r_min, target)
     pbc = static_pbc(atoms.pbc)
     if pbc != cv.pbc:
-        raise ValueError(f"atoms.pbc {pbc} differs from the CV's pbc {cv.pbc}")
+        raise InputValueError(f"atoms.pbc {pbc} differs from the CV's pbc {cv.pbc}")
     positions, cell = np.asarray(atoms.positions), np.asarray(atoms.cell[:])
     check_frame(positions, cell, pbc, where="atoms: ")
     dtype = cv.reference.dtype if cv.reference is not None else jnp.result_type(float)
@@ -181,6 +167,26 @@ def optimize_structure(
         min_distance=_min_distance(result),
         replans=replans,
     )
+
+
+def _check_optimisation(cv, n_steps, learning_rate, r_min, target) -> None:
+    """optimize_structure's arguments (and optax), before any work."""
+    try:
+        import optax  # noqa: F401  (needed by the steps; fail here, with a hint)
+    except ImportError as err:
+        raise ImportError(
+            "optimize_structure uses optax: pip install 'quests_jax[generate]' (or optax)"
+        ) from err
+    if isinstance(n_steps, bool) or int(n_steps) != n_steps or n_steps < 1:
+        raise InputValueError(f"n_steps must be a positive integer, got {n_steps}")
+    for name, value in (("learning_rate", learning_rate), ("r_min", r_min)):
+        if not (np.isfinite(value) and value > 0):
+            raise InputValueError(f"{name} must be a finite number > 0, got {value}")
+    if target is not None:
+        if not np.isfinite(target):
+            raise InputValueError(f"target must be a finite number (nats) or None, got {target}")
+        if cv.reference is None:
+            raise InputValueError("a dH target needs a CV with a reference set")
 
 
 @functools.lru_cache(maxsize=32)

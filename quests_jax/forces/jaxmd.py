@@ -58,11 +58,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._core.array_types import AnyArray, Array, DType, Float
+from .._core.errors import InputTypeError, InputValueError
 from ..describe import (
     chunk_size_for,
-    features_from_vectors,
     k_smallest_with_ties,
     map_atom_chunks,
+    rows_from_vectors,
     tiebreak_keys,
 )
 from ._collective import CollectiveVariable
@@ -94,7 +95,7 @@ def box_to_cell(box: Float[AnyArray, ...], dtype: DType = None):
         return jnp.diag(box)
     if box.shape == (3, 3):
         return box.T
-    raise ValueError(f"box must be None, a number, (3,) or (3, 3); got shape {box.shape}")
+    raise InputValueError(f"box must be None, a number, (3,) or (3, 3); got shape {box.shape}")
 
 
 class EntropyBias(eqx.Module):
@@ -132,15 +133,16 @@ class EntropyBias(eqx.Module):
         return self.strength * self.cv.value_from_descriptors(x)
 
     def descriptors_from_neighbor_list(self, R, neighbor, box=None, perturbation=None):
-        """(N, 2k - 1) descriptors from a JAX-MD ``Dense`` neighbour list."""
+        """(N, width) descriptors (the CV's features) from a JAX-MD ``Dense`` neighbour
+        list."""
         if self.displacement_fn is None:
-            raise ValueError(
+            raise InputValueError(
                 "a JAX-MD neighbour list needs the displacement function it was built with: "
                 "bias_energy_fn(..., displacement_fn=displacement)"
             )
         idx = neighbor.idx
         if idx.ndim != 2 or idx.shape[0] != R.shape[0]:
-            raise ValueError(
+            raise InputValueError(
                 f"neighbor must be a Dense JAX-MD neighbour list of shape (N, max_neighbors), "
                 f"got idx of shape {idx.shape}"
             )
@@ -165,7 +167,7 @@ class EntropyBias(eqx.Module):
             valid = d2_sel < cv.settings.search_cutoff**2
             chosen = jnp.minimum(sel, max_neighbors - 1)[..., None]
             chosen = jnp.where(valid[..., None], jnp.take_along_axis(vectors, chosen, 1), 0.0)
-            rows = features_from_vectors(chosen, valid, cv.cutoff, cv.smooth)
+            rows = rows_from_vectors(cv.settings, chosen, valid)
             return jnp.where(cut[:, None], jnp.nan, rows)
 
         # chunks of atoms, as in the CV's own search: the (N, k, k) pair matrices (and
@@ -207,19 +209,19 @@ def bias_energy_fn(
             neighbour lists (``neighbor=``).
     """
     if not isinstance(cv, CollectiveVariable):
-        raise TypeError(f"cv must be a quests_jax CollectiveVariable, got {type(cv).__name__}")
+        raise InputTypeError(f"cv must be a quests_jax CollectiveVariable, got {type(cv).__name__}")
     if not np.isfinite(strength):
-        raise ValueError(f"strength must be a finite number, got {strength}")
+        raise InputValueError(f"strength must be a finite number, got {strength}")
     periodic = box is not None
     if any(cv.pbc) != periodic or (periodic and not all(cv.pbc)):
         space = "periodic" if periodic else "free space"
-        raise ValueError(
+        raise InputValueError(
             f"the CV's pbc {cv.pbc} does not match the box ({space}): "
             "build the CV with pbc=True for a periodic box and pbc=False for box=None"
         )
     if fractional_coordinates:
         if box is None:
-            raise ValueError("fractional_coordinates needs a box")
+            raise InputValueError("fractional_coordinates needs a box")
         try:
             import jax_md  # noqa: F401
         except ImportError as err:

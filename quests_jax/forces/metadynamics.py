@@ -35,6 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._core.array_types import AnyArray, Array, Float, Int
+from .._core.errors import InputValueError
 
 if TYPE_CHECKING:
     from typing import Any
@@ -61,13 +62,13 @@ class WellTempered(eqx.Module):
         sigma = tuple(float(s) for s in np.atleast_1d(sigma))
         for name, value in (("height", height), ("kT", kT)):
             if not (np.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be a finite number > 0, got {value}")
+                raise InputValueError(f"{name} must be a finite number > 0, got {value}")
         if not all(np.isfinite(s) and s > 0 for s in sigma):
-            raise ValueError(f"sigma must be > 0 in every component, got {sigma}")
+            raise InputValueError(f"sigma must be > 0 in every component, got {sigma}")
         if not (np.isfinite(bias_factor) and bias_factor > 1):
-            raise ValueError(f"bias_factor must be > 1 (well-tempered), got {bias_factor}")
+            raise InputValueError(f"bias_factor must be > 1 (well-tempered), got {bias_factor}")
         if isinstance(stride, bool) or int(stride) != stride or stride < 1:
-            raise ValueError(f"stride must be a positive integer, got {stride}")
+            raise InputValueError(f"stride must be a positive integer, got {stride}")
         self.height = float(height)
         self.sigma = sigma
         self.bias_factor = float(bias_factor)
@@ -93,7 +94,7 @@ class Hills(eqx.Module):
     @classmethod
     def empty(cls, capacity: int, n_cv: int = 1, dtype=None) -> Hills:
         if int(capacity) < 1:
-            raise ValueError(f"capacity must be >= 1, got {capacity}")
+            raise InputValueError(f"capacity must be >= 1, got {capacity}")
         dtype = dtype or jnp.result_type(float)
         return cls(
             jnp.zeros((int(capacity), int(n_cv)), dtype),
@@ -106,7 +107,7 @@ class Hills(eqx.Module):
 def _as_cv_vector(s, n_cv):
     s = jnp.atleast_1d(s)
     if s.shape != (n_cv,):
-        raise ValueError(f"the CV has shape {s.shape}, the hills expect ({n_cv},)")
+        raise InputValueError(f"the CV has shape {s.shape}, the hills expect ({n_cv},)")
     return s
 
 
@@ -178,7 +179,7 @@ def run(
     Returns (state, hills, trace) with trace (n_deposits, n_cv) the CV at each deposit.
     """
     if int(n_deposits) < 1:
-        raise ValueError(f"n_deposits must be >= 1, got {n_deposits}")
+        raise InputValueError(f"n_deposits must be >= 1, got {n_deposits}")
 
     def block(carry, _):
         state, hills = carry

@@ -6,6 +6,7 @@ from __future__ import annotations
 import jax
 import numpy as np
 
+from .._core.errors import InputTypeError, InputValueError
 from .execution import is_traced
 
 DEFAULT_BANDWIDTH = 0.015
@@ -17,15 +18,15 @@ DEFAULT_EPS = 1e-5
 def as_bandwidths(h, dtype):
     """(bandwidths (H,), whether h was a vector): a host array unless h is traced."""
     if isinstance(h, bool) or (not is_traced(h) and np.asarray(h).dtype.kind not in "fiu"):
-        raise TypeError(f"h must be a number or a 1-D array of numbers (1/A), got {h!r}")
+        raise InputTypeError(f"h must be a number or a 1-D array of numbers (1/A), got {h!r}")
     arr = h if is_traced(h) else np.asarray(h, dtype)
     if arr.ndim > 1 or arr.size == 0:
-        raise ValueError(
+        raise InputValueError(
             f"h must be a positive number or a 1-D array of them, not shape {arr.shape}"
         )
     value = None if is_traced(h) else arr
     if value is not None and not (np.isfinite(value).all() and (value > 0).all()):
-        raise ValueError(f"h must be > 0 and finite (bandwidth in 1/A), got {value}")
+        raise InputValueError(f"h must be > 0 and finite (bandwidth in 1/A), got {value}")
     return arr.reshape(-1), arr.ndim == 1
 
 

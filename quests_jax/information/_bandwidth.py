@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .._core.array_types import AnyArray, Float
+from .._core.errors import InputValueError
 
 
 def get_bandwidth(volume: float | Float[AnyArray, " frames"], method: str = "gaussian"):
@@ -17,14 +18,14 @@ def get_bandwidth(volume: float | Float[AnyArray, " frames"], method: str = "gau
     """
     volume = np.asarray(volume, dtype=float)
     if not (np.isfinite(volume).all() and (volume > 0).all()):
-        raise ValueError(f"volume must be > 0 (A^3/atom), got {volume}")
+        raise InputValueError(f"volume must be > 0 (A^3/atom), got {volume}")
     if method == "gaussian":
         z = volume / 10.896
         return 0.0897141 * np.exp(-0.5 * z**2) + 0.0119417
     if method == "cutoff":
         z = np.minimum(np.log(volume) ** 2, 11.61172) / 11.61172
         return 0.086164 * (1 - z**2) ** 2 + 0.016
-    raise ValueError(f"method must be 'gaussian' or 'cutoff', got {method!r}")
+    raise InputValueError(f"method must be 'gaussian' or 'cutoff', got {method!r}")
 
 
 def volume_per_atom(frames: Sequence) -> float:
@@ -33,11 +34,11 @@ def volume_per_atom(frames: Sequence) -> float:
     atoms_count = 0
     for i, atoms in enumerate(frames):
         if not np.all(atoms.pbc):
-            raise ValueError(
+            raise InputValueError(
                 f"frame {i} is not periodic along all axes: the volume per atom is undefined"
             )
         volume += abs(atoms.get_volume())
         atoms_count += len(atoms)
     if atoms_count == 0:
-        raise ValueError("no atoms: the volume per atom is undefined")
+        raise InputValueError("no atoms: the volume per atom is undefined")
     return volume / atoms_count

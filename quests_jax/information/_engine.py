@@ -48,6 +48,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._core.errors import InputValueError
 from .._core.npy_files import read_rows
 from .._core.precision import x64_scope
 from .._core.progress import Progress
@@ -353,6 +354,26 @@ class References:
         return self._blocks
 
 
+def _references_for(y, x, h, by, weights, block_size, wide, resident, reach):
+    """(References, exact limit, query order or None, weights in the references'
+    order) for :func:`log_sums`: ``x`` as given when prepared, else prepared here in
+    compact blocks (in memory only: a memory map is read in its own order)."""
+    dtype = np.dtype(x.dtype)
+    if isinstance(x, References):
+        if weights is not None:
+            raise InputValueError("weighted sums take the reference rows themselves")
+        y_order = _order_if_wide(y, by, x.limit) if x.resident else None
+        return x, x.limit, y_order, weights
+    h = np.asarray(h, dtype).reshape(-1)
+    bx = block_for(x.shape[0], block_size)
+    limit = exact_limit(h, dtype, wide, np)
+    y_order, x_order = _orders(y, x, by, bx, limit) if resident else (None, None)
+    refs = References(x, h, bx, wide=wide, resident=resident, order=x_order, reach=reach)
+    if refs.order is not None and weights is not None:
+        weights = np.asarray(weights)[refs.order]
+    return refs, limit, y_order, weights
+
+
 def log_sums(
     y, x, h, *, weights=None, block_size=None, wide=True, resident=True, label="dH", reach=None
 ):
@@ -366,20 +387,9 @@ def log_sums(
     """
     dtype = np.dtype(x.dtype)
     by = block_for(y.shape[0], block_size)
-    if isinstance(x, References):
-        if weights is not None:
-            raise ValueError("weighted sums take the reference rows themselves")
-        refs, limit = x, x.limit
-        y_order = _order_if_wide(y, by, limit) if refs.resident else None
-    else:
-        h = np.asarray(h, dtype).reshape(-1)
-        bx = block_for(x.shape[0], block_size)
-        limit = exact_limit(h, dtype, wide, np)
-        # compact blocks (in memory only: a memory map is read in its own order)
-        y_order, x_order = _orders(y, x, by, bx, limit) if resident else (None, None)
-        refs = References(x, h, bx, wide=wide, resident=resident, order=x_order, reach=reach)
-        if refs.order is not None and weights is not None:
-            weights = np.asarray(weights)[refs.order]
+    refs, limit, y_order, weights = _references_for(
+        y, x, h, by, weights, block_size, wide, resident, reach
+    )
     h, wide = refs.h, refs.wide
     n_h, bx = h.shape[0], refs.block_size
     if y_order is not None:

@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._core.array_types import Bandwidths, FrameSizes, Rows
+from .._core.errors import InputValueError
 from .._core.validation import check_block_size
 from ._arguments import DEFAULT_BANDWIDTH, as_bandwidths, shape_out
 from ._kernels import (
@@ -102,9 +103,9 @@ def check_frame_sizes(frame_sizes, n_rows: int) -> np.ndarray:
     """Frame sizes as an int array, checked against the rows they split."""
     sizes = np.asarray(frame_sizes, dtype=np.int64).reshape(-1)
     if sizes.size == 0 or (sizes < 1).any():
-        raise ValueError("frame_sizes must be a non-empty list of positive atom counts")
+        raise InputValueError("frame_sizes must be a non-empty list of positive atom counts")
     if sizes.sum() != n_rows:
-        raise ValueError(f"frame_sizes sum to {sizes.sum()}, but x has {n_rows} rows")
+        raise InputValueError(f"frame_sizes sum to {sizes.sum()}, but x has {n_rows} rows")
     return sizes
 
 
@@ -310,7 +311,7 @@ def frames_window_delta_entropy(
         (N',) or (N', H) for the rows of frames ``skip`` onwards.
     """
     if window < 1:
-        raise ValueError(f"window must be >= 1, got {window}")
+        raise InputValueError(f"window must be >= 1, got {window}")
     host, h, vector, sizes, starts = _frames_arguments(x, frame_sizes, h, batch_size)
     capacity = ladder_capacity(int(sizes.max()))
     frames = np.arange(skip, len(sizes))

@@ -68,6 +68,7 @@ from .._core.array_types import (
     RowMask,
     Rows,
 )
+from .._core.errors import InputValueError
 from .._core.padding import far_beyond, pad_rows
 from .._core.precision import HIGHEST
 
@@ -363,7 +364,7 @@ def exact_block_sq_distances(y, rows, centre, sq, wide: bool, limit, y_valid, x_
 def _matmul_sq_distances(y, rows, centre, sq, wide, limit):
     if wide and y.dtype == jnp.float32:
         if limit is None:
-            raise ValueError("compensated float32 distances need the exact limit")
+            raise InputValueError("compensated float32 distances need the exact limit")
         return jnp.maximum(_compensated_sq_distances(y, rows, centre, sq, limit), 0.0)
     yc = y - centre
     xc = rows - centre

@@ -36,6 +36,7 @@ from .._core.array_types import (
     RowMask,
     Rows,
 )
+from .._core.errors import InputTypeError, InputValueError
 from .._core.npy_files import read_rows
 from .._core.validation import (
     check_block_size,
@@ -76,18 +77,18 @@ def _as_descriptors(a, name: str):
     if not traced:
         a = native_byte_order(a if isinstance(a, np.memmap) else np.asarray(a))
     if getattr(a, "ndim", None) != 2:
-        raise ValueError(
+        raise InputValueError(
             f"{name} must be a 2-D (n_environments, width) array, got shape {np.shape(a)}"
         )
     if a.shape[0] == 0:
-        raise ValueError(f"{name} is empty: it needs at least one environment")
+        raise InputValueError(f"{name} is empty: it needs at least one environment")
     if a.dtype.kind == "c":
-        raise TypeError(f"{name} must be real descriptors, got complex dtype {a.dtype}")
+        raise InputTypeError(f"{name} must be real descriptors, got complex dtype {a.dtype}")
     if not traced and a.dtype.kind not in "fiub":
         try:
             a = np.asarray(a, np.float64)
         except (TypeError, ValueError):
-            raise TypeError(f"{name} must be a numeric array, got dtype {a.dtype}") from None
+            raise InputTypeError(f"{name} must be a numeric array, got dtype {a.dtype}") from None
     floating = jnp.issubdtype(a.dtype, jnp.floating)
     if traced:
         return a if floating else a.astype(jnp.result_type(float))
@@ -108,16 +109,16 @@ def _as_mask(mask, n: int, name: str):
     traced = is_traced(mask)
     mask = mask.astype(bool) if traced else np.asarray(mask, bool)
     if mask.shape != (n,):
-        raise ValueError(f"{name} must have shape ({n},), got {mask.shape}")
+        raise InputValueError(f"{name} must have shape ({n},), got {mask.shape}")
     if not traced and not mask.any():
-        raise ValueError(f"{name} selects no environment")
+        raise InputValueError(f"{name} selects no environment")
     return mask
 
 
 def _check_widths(queries, width: int, names=("y", "x")) -> None:
     """Queries of the references' width (``names``: the user's names of both)."""
     if queries.shape[1] != width:
-        raise ValueError(
+        raise InputValueError(
             f"mismatched descriptor widths: {names[0]} has {queries.shape[1]} columns, "
             f"{names[1]} has {width} (were they made with the same k, or one "
             "multicomponent?)"
@@ -518,9 +519,11 @@ def weighted_kernel_sum(
     x, y = _descriptor_pair(x, y, ("x", "y"))
     w = w if is_traced(w) else np.asarray(w, y.dtype)
     if w.shape != (y.shape[0],):
-        raise ValueError(f"w must have shape ({y.shape[0]},) like the rows of y, got {w.shape}")
+        raise InputValueError(
+            f"w must have shape ({y.shape[0]},) like the rows of y, got {w.shape}"
+        )
     if not is_traced(w) and not np.isfinite(w).all():
-        raise ValueError("w has NaN or infinite entries")
+        raise InputValueError("w has NaN or infinite entries")
     h, vector = as_bandwidths(h, y.dtype)
     log_p, q = _cross_log_sums(x, y, h, None, None, batch_size, execution, weights=w)
     return shape_out(q, vector), shape_out(_xp(log_p).exp(log_p), vector)
@@ -537,7 +540,7 @@ def overlap(
 ):
     """Fraction of the rows of y with dH(y | X) < eps: () or (H,)."""
     if not np.isfinite(eps):
-        raise ValueError(f"eps must be a finite number, got {eps}")
+        raise InputValueError(f"eps must be a finite number, got {eps}")
     log_p, vector = _log_p(y, x, h, batch_size, execution=execution)
     return shape_out(_xp(log_p).mean(-log_p < eps, axis=0), vector)
 
@@ -563,9 +566,9 @@ def approx_delta_entropy(
     del graph_neighbors, nndescent_kwargs
     y, x = _descriptor_pair(y, x)
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
+        raise InputValueError(f"n must be a positive integer, got {n!r}")
     if n > x.shape[0]:
-        raise ValueError(f"n = {n} exceeds the {x.shape[0]} reference environments in x")
+        raise InputValueError(f"n = {n} exceeds the {x.shape[0]} reference environments in x")
     h, vector = as_bandwidths(h, x.dtype)
     batch_size = check_block_size(batch_size)
     y = y.astype(x.dtype)

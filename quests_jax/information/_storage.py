@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sized
 
 import numpy as np
 
+from .._core.errors import InputValueError
 from .._core.npy_files import load_npy
 from .._core.output_files import OutputExistsError, publish, temporary_beside
 from .._core.progress import Progress
@@ -34,7 +35,7 @@ def _npy_header(shape, dtype) -> bytes:
     text = repr(fields).encode("latin1")
     room = _HEADER_BYTES - 10 - len(text) - 1
     if room < 0:
-        raise ValueError(f"shape {shape} too long for the .npy header")
+        raise InputValueError(f"shape {shape} too long for the .npy header")
     body = text + b" " * room + b"\n"
     return b"\x93NUMPY\x01\x00" + len(body).to_bytes(2, "little") + body
 
@@ -60,11 +61,11 @@ def write_descriptors(
     from ..describe import get_descriptors
 
     if not str(path).endswith(".npy"):
-        raise ValueError(f"path must end in .npy, got {path!r}")
+        raise InputValueError(f"path must end in .npy, got {path!r}")
     if os.path.exists(path) and not overwrite:
         raise OutputExistsError(f"{path} exists; pass overwrite=True to replace it")
     if chunk_atoms < 1:
-        raise ValueError(f"chunk_atoms must be >= 1, got {chunk_atoms}")
+        raise InputValueError(f"chunk_atoms must be >= 1, got {chunk_atoms}")
     if total_frames is None and isinstance(frames, Sized):
         total_frames = len(frames)
     tmp = temporary_beside(path)  # unique: two runs never share it
@@ -98,7 +99,7 @@ def write_descriptors(
             if batch:
                 flush(batch)
             if rows == 0:
-                raise ValueError("frames is empty: nothing to describe")
+                raise InputValueError("frames is empty: nothing to describe")
             f.seek(0)
             f.write(_npy_header((rows, width), dtype))
         publish(tmp, path, overwrite)  # never replaces a file that appeared meanwhile

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 import jax
 import numpy as np
 
+from .._core.errors import InputValueError
 from .._core.npy_files import MAP_ABOVE_BYTES
 
 if TYPE_CHECKING:
@@ -55,11 +56,11 @@ def choose(arrays: Sequence[object], execution: str = "auto") -> str:
     an input is traced.
     """
     if execution not in EXECUTIONS:
-        raise ValueError(f"execution must be one of {EXECUTIONS}, got {execution!r}")
+        raise InputValueError(f"execution must be one of {EXECUTIONS}, got {execution!r}")
     arrays = [a for a in arrays if a is not None]
     if any(is_traced(a) for a in arrays):
         if execution != "auto":
-            raise ValueError(
+            raise InputValueError(
                 f'execution="{execution}" needs concrete arrays; inside jit / vmap / grad '
                 "only the traced path runs (leave execution='auto')"
             )

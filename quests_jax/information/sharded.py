@@ -35,6 +35,7 @@ from jax.sharding import PartitionSpec as P
 
 from .._core.array_types import AnyArray, Array, Bandwidths, Bool, Float, QueryRows, Rows
 from .._core.collectives import collective
+from .._core.errors import InputValueError
 from .._core.validation import check_block_size, check_finite_rows, check_rows, check_scale
 from ._arguments import DEFAULT_BANDWIDTH, DEFAULT_EPS, as_bandwidths, shape_out
 from ._kernels import (
@@ -123,7 +124,7 @@ def _same_in_every_process(**values) -> None:
         every = np.asarray(multihost_utils.process_allgather(mine)).reshape(-1)
     if (every != every[0]).any():
         names = ", ".join(sorted(values))
-        raise ValueError(f"{names} differ between processes: every process must pass the same")
+        raise InputValueError(f"{names} differ between processes: every process must pass the same")
 
 
 def shard_rows(
@@ -148,20 +149,22 @@ def shard_rows(
         return local_rows
     mesh = device_mesh() if mesh is None else mesh
     if len(mesh.axis_names) != 1:
-        raise ValueError(f"mesh must be 1-D, got axes {mesh.axis_names}")
+        raise InputValueError(f"mesh must be 1-D, got axes {mesh.axis_names}")
     a = _check_local_rows(local_rows, name)
     reach = float(np.abs(a).max()) if a.size else 0.0
     table = _gather_counts(a.shape[0], a.shape[1], reach)
     if (table[:, 1] != table[0, 1]).any():
         widths = sorted({int(w) for w in table[:, 1]})
-        raise ValueError(f"{name}: processes hold rows of different widths {widths}")
+        raise InputValueError(f"{name}: processes hold rows of different widths {widths}")
     counts = tuple(int(c) for c in table[:, 0])
     if sum(counts) == 0:
-        raise ValueError(f"{name} is empty: it needs at least one environment")
+        raise InputValueError(f"{name} is empty: it needs at least one environment")
     n_proc = len(counts)
     per_process = mesh.devices.size // n_proc
     if per_process * n_proc != mesh.devices.size:
-        raise ValueError("every process must contribute the same number of devices to the mesh")
+        raise InputValueError(
+            "every process must contribute the same number of devices to the mesh"
+        )
     capacity = max(per_process, -(-max(counts) // per_process) * per_process)
     padded = np.zeros((capacity, a.shape[1]), a.dtype)
     padded[: a.shape[0]] = a
@@ -355,9 +358,9 @@ def delta_entropy(
     ys = shard_rows(y, mesh, name="y")
     xs = shard_rows(x, ys.mesh if mesh is None else mesh, name="x")
     if ys.mesh != xs.mesh:
-        raise ValueError("y and x must be laid out on the same mesh")
+        raise InputValueError("y and x must be laid out on the same mesh")
     if ys.rows.shape[1] != xs.rows.shape[1]:
-        raise ValueError(
+        raise InputValueError(
             f"mismatched descriptor widths: y has {ys.rows.shape[1]} columns, "
             f"x has {xs.rows.shape[1]}"
         )
@@ -396,7 +399,7 @@ def overlap(
 ):
     """Fraction of the (valid) rows of y with dH(y | X) < eps: () or (H,)."""
     if not np.isfinite(eps):
-        raise ValueError(f"eps must be a finite number, got {eps}")
+        raise InputValueError(f"eps must be a finite number, got {eps}")
     ys = shard_rows(y, mesh, name="y")
     _same_in_every_process(eps=eps)
     dh = delta_entropy(ys, x, h, batch_size, mesh=ys.mesh)  # +inf (never < eps) on padding

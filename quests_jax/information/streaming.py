@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._core.array_types import Bandwidths, QueryRows, Rows
+from .._core.errors import InputValueError
 from . import _quantities as information
 from ._quantities import DEFAULT_BANDWIDTH
 
@@ -23,7 +24,7 @@ DEFAULT_CHUNK_ROWS = 1 << 16
 
 def _check_chunk(chunk_rows) -> None:
     if chunk_rows is not None and chunk_rows < 8:
-        raise ValueError(f"chunk_rows must be >= 8, got {chunk_rows}")
+        raise InputValueError(f"chunk_rows must be >= 8, got {chunk_rows}")
 
 
 def delta_entropy(

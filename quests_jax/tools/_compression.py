@@ -37,6 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._core.array_types import AnyArray, Bandwidths, Float, Int, Rows
+from .._core.errors import InputValueError
 from .._core.precision import HIGHEST, default_dtype
 from .._core.progress import Progress
 from .._core.validation import check_rows
@@ -68,28 +69,28 @@ def size_from(size: float, n_frames: int) -> int:
     reference CLI's ``--size``); a count above the dataset's size is an error."""
     size = float(size)
     if not np.isfinite(size) or size <= 0:
-        raise ValueError(f"size must be a fraction in (0, 1) or a count >= 1, got {size:g}")
+        raise InputValueError(f"size must be a fraction in (0, 1) or a count >= 1, got {size:g}")
     if size < 1:
         return max(1, int(np.round(n_frames * size)))
     if size != int(size):
-        raise ValueError(f"size above 1 must be a whole number of frames, got {size:g}")
+        raise InputValueError(f"size above 1 must be a whole number of frames, got {size:g}")
     if size > n_frames:
-        raise ValueError(f"size {int(size)} is larger than the dataset ({n_frames} frames)")
+        raise InputValueError(f"size {int(size)} is larger than the dataset ({n_frames} frames)")
     return int(size)
 
 
 def _check_size(size: int, n_frames: int) -> int:
     if not isinstance(size, int | np.integer) or size < 1:
-        raise ValueError(f"size must be a positive number of frames, got {size!r}")
+        raise InputValueError(f"size must be a positive number of frames, got {size!r}")
     if size > n_frames:
-        raise ValueError(f"size {size} is larger than the dataset ({n_frames} frames)")
+        raise InputValueError(f"size {size} is larger than the dataset ({n_frames} frames)")
     return int(size)
 
 
 def _check_h(h) -> float:
     h = float(h)
     if not np.isfinite(h) or h <= 0:
-        raise ValueError(f"h must be a positive bandwidth, got {h}")
+        raise InputValueError(f"h must be a positive bandwidth, got {h}")
     return h
 
 
@@ -270,7 +271,9 @@ def mean_fps(data: FrameSet, size: int, *, start: int | None = None, seed: int =
     if start is None:
         start = int(np.random.default_rng(seed).integers(data.n_frames))
     if not 0 <= start < data.n_frames:
-        raise ValueError(f"start must be a frame index in 0 .. {data.n_frames - 1}, got {start}")
+        raise InputValueError(
+            f"start must be a frame index in 0 .. {data.n_frames - 1}, got {start}"
+        )
     means = jnp.asarray(data.frame_means().astype(default_dtype()))
     return np.asarray(_mean_fps(means, jnp.asarray(start), size=size)).astype(np.int64)
 
@@ -336,7 +339,7 @@ def k_means(
     (``pick="entropy"``, the reference's ``k_means_entropy``; ``entropies`` per frame,
     computed at bandwidth ``h`` when not given). Returns (size,) distinct indices."""
     if pick not in ("centre", "entropy"):
-        raise ValueError(f"pick must be 'centre' or 'entropy', got {pick!r}")
+        raise InputValueError(f"pick must be 'centre' or 'entropy', got {pick!r}")
     size = _check_size(size, data.n_frames)
     rng = np.random.default_rng(seed)
     means = data.frame_means()
@@ -395,7 +398,7 @@ def compress(
         seed: for ``random``, ``mean_fps`` (start) and ``k_means`` (seeding).
     """
     if method not in METHODS:
-        raise ValueError(f"unknown compression method {method!r}; choose one of {METHODS}")
+        raise InputValueError(f"unknown compression method {method!r}; choose one of {METHODS}")
     size = size_from(size, data.n_frames) if isinstance(size, float) else size
     if method == "msc":
         return msc(data, size, h, batch_size, progress=progress)
@@ -422,9 +425,9 @@ def summary(
     (fraction of all environments with dH < eps), frame and environment counts."""
     selected = np.asarray(selected, dtype=np.int64).reshape(-1)
     if selected.size == 0:
-        raise ValueError("selected is empty")
+        raise InputValueError("selected is empty")
     if selected.min() < 0 or selected.max() >= data.n_frames:
-        raise ValueError(f"selected holds indices outside 0 .. {data.n_frames - 1}")
+        raise InputValueError(f"selected holds indices outside 0 .. {data.n_frames - 1}")
     dtype = default_dtype()
     kept = data.rows(selected).astype(dtype)
     with warnings.catch_warnings():  # the kept frames are a subset: what h fits is the set's

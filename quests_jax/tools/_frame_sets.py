@@ -8,6 +8,7 @@ import dataclasses
 import numpy as np
 
 from .._core.array_types import Float, Int
+from .._core.errors import InputValueError
 from .._core.validation import check_rows
 
 
@@ -27,13 +28,15 @@ class FrameSet:
         x = np.asarray(check_rows(self.x, "descriptors", allow_empty=True))
         sizes = np.asarray(self.sizes, dtype=np.int64).reshape(-1)
         if sizes.size == 0:
-            raise ValueError("the dataset is empty: it needs at least one frame")
+            raise InputValueError("the dataset is empty: it needs at least one frame")
         if (sizes < 1).any():
-            raise ValueError(f"frame {int(np.argmin(sizes))} has no environments")
+            raise InputValueError(f"frame {int(np.argmin(sizes))} has no environments")
         if sizes.sum() != x.shape[0]:
-            raise ValueError(f"frame sizes sum to {sizes.sum()}, but there are {x.shape[0]} rows")
+            raise InputValueError(
+                f"frame sizes sum to {sizes.sum()}, but there are {x.shape[0]} rows"
+            )
         if not np.isfinite(x).all():
-            raise ValueError("descriptors have NaN or infinite entries")
+            raise InputValueError("descriptors have NaN or infinite entries")
         object.__setattr__(self, "x", x)
         object.__setattr__(self, "sizes", sizes)
 
@@ -42,10 +45,10 @@ class FrameSet:
         """From a list of per-frame (n_i, d) arrays (the reference's layout)."""
         descriptors = [np.asarray(a) for a in descriptors]
         if not descriptors:
-            raise ValueError("the dataset is empty: it needs at least one frame")
+            raise InputValueError("the dataset is empty: it needs at least one frame")
         widths = {a.shape[1] if a.ndim == 2 else None for a in descriptors}
         if len(widths) != 1 or None in widths:
-            raise ValueError(f"frames must be 2-D arrays of one width, got widths {widths}")
+            raise InputValueError(f"frames must be 2-D arrays of one width, got widths {widths}")
         return cls(np.concatenate(descriptors), np.array([len(a) for a in descriptors]))
 
     @property

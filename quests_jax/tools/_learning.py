@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .._core.array_types import AnyArray, Bandwidths, Float, Int, Rows
+from .._core.errors import InputValueError
 from .._core.progress import Progress
 from .._core.validation import check_rows
 from ..information import DEFAULT_BANDWIDTH, BandwidthWarning, entropy
@@ -75,12 +76,12 @@ def learning_curve(
     x = _check_x(x)
     fracs = np.asarray(fractions, dtype=float).reshape(-1)
     if fracs.size == 0:
-        raise ValueError("fractions is empty")
+        raise InputValueError("fractions is empty")
     bad = fracs[(fracs <= 0) | (fracs > 1) | ~np.isfinite(fracs)]
     if bad.size:
-        raise ValueError(f"fractions must lie in (0, 1], got {bad[0]:g}")
+        raise InputValueError(f"fractions must lie in (0, 1], got {bad[0]:g}")
     if num_runs < 1:
-        raise ValueError(f"num_runs must be >= 1, got {num_runs}")
+        raise InputValueError(f"num_runs must be >= 1, got {num_runs}")
     rng = np.random.default_rng(seed)
     n = x.shape[0]
     sizes = np.maximum(1, np.ceil(fracs * n - 1e-9).astype(int))
@@ -118,7 +119,7 @@ def entropy_sampler(
     With ``return_times``, also the wall time of each run (s), as (entropies, seconds)."""
     x = _check_x(x)
     if sample < 1 or num_runs < 1:
-        raise ValueError(f"sample and num_runs must be >= 1, got {sample}, {num_runs}")
+        raise InputValueError(f"sample and num_runs must be >= 1, got {sample}, {num_runs}")
     n = x.shape[0]
     rng = np.random.default_rng(seed)
     subsets = (
@@ -169,13 +170,13 @@ def information_gap(n: Int[AnyArray, " sizes"], entropies: Float[AnyArray, " siz
     n = np.asarray(n, dtype=float).reshape(-1)
     y = np.asarray(entropies, dtype=float).reshape(-1)
     if n.shape != y.shape:
-        raise ValueError(f"n and entropies differ in length: {n.size} vs {y.size}")
+        raise InputValueError(f"n and entropies differ in length: {n.size} vs {y.size}")
     keep = np.isfinite(y) & np.isfinite(n)
     n, y = n[keep], y[keep]
     if (n < 1).any():
-        raise ValueError("sizes n must be >= 1")
+        raise InputValueError("sizes n must be >= 1")
     if np.unique(n).size < 3:
-        raise ValueError("the information gap needs entropies at 3 or more distinct sizes")
+        raise InputValueError("the information gap needs entropies at 3 or more distinct sizes")
     ln2 = np.log(n) ** 2
     grid = np.logspace(-6, 2, 161)
     sse = [_linear_fit(ln2, y, c)[2] for c in grid]

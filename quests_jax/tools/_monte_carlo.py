@@ -23,10 +23,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._core.array_types import Float, Rows
+from .._core.errors import InputValueError
 from .._core.progress import Progress
 from .._core.settings import DescriptorSettings
 from .._core.validation import check_frame, check_rows, static_pbc
 from ..describe import (
+    NeighborSpec,
     descriptor_with_overflow,
     get_descriptors,
     plan_neighbors,
@@ -70,50 +72,48 @@ SEGMENT = 50
 steps, and a progress bar advances between calls."""
 
 
-def _score(r, cell, ref, h, target, *, pbc, spec, settings, block_size):
-    x, overflow = descriptor_with_overflow(r, cell, pbc, spec, k=settings.k, cutoff=settings.cutoff)
+@dataclasses.dataclass(frozen=True)
+class _Chain:
+    """The chain's static configuration: the frame's periodicity, its neighbour search,
+    the descriptor's settings and rows per kernel block."""
+
+    pbc: tuple[bool, bool, bool]
+    spec: NeighborSpec
+    settings: DescriptorSettings
+    block_size: int | None
+
+
+def _score(r, cell, ref, h, target, chain: _Chain):
+    settings = chain.settings
+    x, overflow = descriptor_with_overflow(
+        r, cell, chain.pbc, chain.spec, k=settings.k, cutoff=settings.cutoff
+    )
     # plain float32 distances (~2x faster than the per-row split arithmetic): the chain
     # only compares scores; the best frame's dH is recomputed exactly at the end
-    dh = -log_kernel_sums(x, ref, h[None], block_size=block_size, wide=False)[:, 0]
+    dh = -log_kernel_sums(x, ref, h[None], block_size=chain.block_size, wide=False)[:, 0]
     return jnp.mean(jnp.abs(dh - target)), dh, overflow
 
 
-@functools.partial(jax.jit, static_argnames=("pbc", "spec", "settings", "block_size"))
-def _start(key, positions, cell, ref, h, target, *, pbc, spec, settings, block_size):
+@functools.partial(jax.jit, static_argnames=("chain",))
+def _start(key, positions, cell, ref, h, target, *, chain: _Chain):
     """The chain's first state: (key, r, s, best_r, best_s, best_dh, accepted, overflows)."""
-    static = {"pbc": pbc, "spec": spec, "settings": settings, "block_size": block_size}
-    s0, dh0, _ = _score(positions, cell, ref, h, target, **static)
+    s0, dh0, _ = _score(positions, cell, ref, h, target, chain)
     return (key, positions, s0, positions, s0, dh0, 0, 0)
 
 
-@functools.partial(jax.jit, static_argnames=("pbc", "spec", "settings", "length", "block_size"))
+@functools.partial(jax.jit, static_argnames=("chain", "length"))
 def _segment(
-    carry,
-    first,
-    n_steps,
-    cell,
-    ref,
-    h,
-    target,
-    temperature,
-    step_size,
-    *,
-    pbc,
-    spec,
-    settings: DescriptorSettings,
-    length,
-    block_size,
+    carry, first, n_steps, cell, ref, h, target, temperature, step_size, *, chain: _Chain, length
 ):
     """Steps first .. first + length - 1 of the chain (those >= n_steps change nothing):
     (carry, scores (length,))."""
-    static = {"pbc": pbc, "spec": spec, "settings": settings, "block_size": block_size}
 
     def step(carry, i):
         key, r, s, best_r, best_s, best_dh, accepted, overflows = carry
         active = i < n_steps
         key, k_move, k_acc = jax.random.split(key, 3)
         trial = r + step_size * jax.random.normal(k_move, r.shape, r.dtype)
-        s_new, dh_new, overflow = _score(trial, cell, ref, h, target, **static)
+        s_new, dh_new, overflow = _score(trial, cell, ref, h, target, chain)
         kt = temperature * _annealing(i, n_steps)
         p = jnp.exp(-(s_new - s) / kt)
         ok = (p > jax.random.uniform(k_acc, dtype=r.dtype)) & ~overflow & jnp.isfinite(s_new)
@@ -158,10 +158,10 @@ def monte_carlo(
         progress: a progress bar (default: on a terminal, for runs longer than ~2 s).
     """
     if n_steps < 1:
-        raise ValueError(f"n_steps must be >= 1, got {n_steps}")
+        raise InputValueError(f"n_steps must be >= 1, got {n_steps}")
     for name, value in (("temperature", temperature), ("step_size", step_size), ("h", h)):
         if not np.isfinite(value) or value <= 0:
-            raise ValueError(f"{name} must be > 0, got {value}")
+            raise InputValueError(f"{name} must be > 0, got {value}")
     settings = DescriptorSettings(k, cutoff)
     reference = np.asarray(check_rows(reference, "reference", width=settings.width))
     pbc = static_pbc(atoms.pbc)
@@ -171,10 +171,16 @@ def monte_carlo(
         positions, cell, pbc, cutoff=settings.cutoff, capacity_multiplier=capacity_multiplier
     )
     dtype = reference.dtype if reference.dtype in (np.float32, np.float64) else np.float32
-    static = {"pbc": pbc, "spec": spec, "settings": settings, "block_size": batch_size}
+    chain = _Chain(pbc, spec, settings, batch_size)
     cell_, ref, h_, target_ = (jnp.asarray(a, dtype) for a in (cell, reference, h, target))
     carry = _start(
-        jax.random.PRNGKey(seed), jnp.asarray(positions, dtype), cell_, ref, h_, target_, **static
+        jax.random.PRNGKey(seed),
+        jnp.asarray(positions, dtype),
+        cell_,
+        ref,
+        h_,
+        target_,
+        chain=chain,
     )
     parts = []
     with Progress(n_steps, "Monte Carlo", unit="steps", enabled=progress) as bar:
@@ -189,8 +195,8 @@ def monte_carlo(
                 target_,
                 jnp.asarray(temperature, dtype),
                 jnp.asarray(step_size, dtype),
+                chain=chain,
                 length=SEGMENT,
-                **static,
             )
             parts.append(np.asarray(part))
             bar.update(min(SEGMENT, n_steps - first))

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable
 import numpy as np
 
 from .._core.array_types import Bandwidths, DType, Rows
+from .._core.errors import InputValueError
 from .._core.progress import Progress
 from .._core.validation import check_rows
 from ..describe import get_descriptors
@@ -92,7 +93,7 @@ def analyse_trajectory(
         one dict per frame (see the module docstring).
     """
     if window < 0:
-        raise ValueError(f"window must be >= 0, got {window}")
+        raise InputValueError(f"window must be >= 0, got {window}")
     train = None
     if reference is not None:
         reference = np.asarray(check_rows(reference, "reference"), dtype=dtype)
@@ -106,7 +107,7 @@ def analyse_trajectory(
             bounds = np.cumsum([0, *sizes])  # each frame's rows in the chunk
             x = get_descriptors(chunk, k=k, cutoff=cutoff, dtype=dtype)
             if reference is not None and x.shape[1] != reference.shape[1]:
-                raise ValueError(
+                raise InputValueError(
                     f"frame {len(records)} has descriptors of width {x.shape[1]}, the "
                     f"reference {reference.shape[1]}"
                 )
@@ -141,5 +142,5 @@ def analyse_trajectory(
                     on_frame(i, atoms, frame_values)
                 bar.update(1)
     if not records:
-        raise ValueError("the trajectory has no frames")
+        raise InputValueError("the trajectory has no frames")
     return records

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._core.array_types import Rows
+from .._core.errors import InputValueError
 from .._core.validation import check_rows
 from ..information import DEFAULT_BANDWIDTH, delta_entropy
 from ._frame_sets import FrameSet
@@ -44,9 +45,9 @@ def uq_report(
     """
     train = np.asarray(check_rows(train, "train", width=test.x.shape[1]))
     if not np.isfinite(threshold):
-        raise ValueError(f"threshold must be finite, got {threshold}")
+        raise InputValueError(f"threshold must be finite, got {threshold}")
     if top < 0:
-        raise ValueError(f"top must be >= 0, got {top}")
+        raise InputValueError(f"top must be >= 0, got {top}")
     dh = np.asarray(delta_entropy(test.x, train.astype(test.x.dtype), h, batch_size), np.float64)
     above = dh > threshold
     starts = test.starts

@@ -10,6 +10,7 @@ from ase import Atoms
 
 from ... import describe as _describe
 from ... import information as _info
+from ..._core.errors import InputValueError
 from ...tools import FrameSet
 from ..entropy import DEFAULT_BANDWIDTH, DEFAULT_BATCH
 from .baseline import k_means, mean_fps, random_sample
@@ -70,7 +71,7 @@ class DatasetCompressor:
         if selected is None:
             return self._descriptors
         if not isinstance(selected, list):
-            raise ValueError("selected has to be a list of indices or atoms")
+            raise InputValueError("selected has to be a list of indices or atoms")
         if len(selected) == 0:
             return []
         if isinstance(selected[0], Atoms):
@@ -118,7 +119,7 @@ class DatasetCompressor:
     def fixed_compression(self, method: str = "msc", frac: float | None = None):
         """The frames ``method`` keeps at fraction ``frac``, in dataset order."""
         if not isinstance(frac, float) or not 0.0 <= frac <= 1.0:
-            raise ValueError(f"frac has to be a float between zero and one, got {frac!r}")
+            raise InputValueError(f"frac has to be a float between zero and one, got {frac!r}")
         indices = set(self.get_indices(method, self.frac_to_size(frac)))
         return [atoms for i, atoms in enumerate(self.dset) if i in indices]
 
@@ -159,7 +160,7 @@ class DatasetCompressor:
         reference (whose greedy methods treat 0.5 as "one frame"; use
         :meth:`frac_to_size` for a fraction)."""
         if method not in METHODS:
-            raise ValueError(
+            raise InputValueError(
                 f"Compression method {method} not known. Acceptable values are: {list(METHODS)}"
             )
         if method in ("msc", "msc_conditional"):

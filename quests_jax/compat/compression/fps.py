@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from ... import tools as _tools
+from ..._core.errors import InputValueError
 from ...tools import FrameSet
 from .._results import frame_count
 from ..entropy import DEFAULT_BANDWIDTH, DEFAULT_BATCH
@@ -21,7 +22,7 @@ def fps(descriptors, entropies, size: int, method: str = "fps", **kwargs):
     environments, from the frame of highest entropy. Only ``method="fps"`` (the
     reference's default) is provided."""
     if method != "fps":
-        raise ValueError(
+        raise InputValueError(
             f"method {method!r}: quests_jax.compat provides fps with method='fps' only "
             "(use msc for entropy-based selection)"
         )
