@@ -130,6 +130,54 @@ def target(ratio_target: float, floor: float, ref: float | None) -> float:
     return floor if ref is None else max(ratio_target * ref, floor)
 
 
+def time_reference(argv: list, env: dict, repeats: int, name: str, command: str):
+    """Median seconds of the reference's command after a numba warm-up; None if it
+    fails (its active_learning on molecules)."""
+    try:
+        run(argv, env)  # numba warm-up
+        return statistics.median(run(argv, env) for _ in range(repeats))
+    except RuntimeError as err:
+        print(f"{name:6s} {command:16s} reference failed: {str(err)[-200:]}")
+        return None
+
+
+def time_cold(argv: list, env: dict, tmp: str) -> float:
+    """Seconds of our command on an empty compilation cache."""
+    cache = os.path.join(tmp, "xla_cold")
+    shutil.rmtree(cache, ignore_errors=True)
+    try:
+        return run(argv, dict(env, QUESTS_JAX_CACHE_DIR=cache))
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+
+
+def time_warm(argv: list, warm_first: list | None, env: dict, cache: str, repeats: int) -> float:
+    """Median seconds of our command on a cache warmed by ``warm_first`` (the same
+    command on the other dataset)."""
+    shutil.rmtree(cache, ignore_errors=True)
+    warm_env = dict(env, QUESTS_JAX_CACHE_DIR=cache)
+    try:
+        if warm_first is not None:
+            run(warm_first, warm_env)
+        return statistics.median(run(argv, warm_env) for _ in range(repeats))
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+
+
+def report_line(name: str, command: str, ref_t, warm: float, cold) -> str:
+    line = f"{name:6s} {command:16s} reference " + (
+        f"{ref_t:6.2f} s" if ref_t is not None else "     -  "
+    )
+    line += f"  quests-jax warm {warm:6.2f} s"
+    if ref_t:
+        line += f" ({warm / ref_t:.2f}x)"
+    if cold is not None:
+        line += f"  cold {cold:6.2f} s" + (f" ({cold / ref_t:.2f}x)" if ref_t else "")
+    ok = warm <= target(WARM_TARGET, WARM_FLOOR, ref_t)
+    ok &= cold is None or cold <= target(COLD_TARGET, COLD_FLOOR, ref_t)
+    return line + ("  ok" if ok else "  MISSED")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="si,mixed,traj")
@@ -174,41 +222,14 @@ def main():
                     continue
                 ref_t = None
                 if ref_tail is not None and not args.no_reference:
-                    try:
-                        run([ref, *ref_tail], env)  # numba warm-up
-                        ref_t = statistics.median(
-                            run([ref, *ref_tail], env) for _ in range(args.repeats)
-                        )
-                    except RuntimeError as err:  # (its active_learning on molecules)
-                        print(f"{name:6s} {command:16s} reference failed: {str(err)[-200:]}")
-                cold = None
-                if not args.no_cold:
-                    cache = os.path.join(tmp, "xla_cold")
-                    shutil.rmtree(cache, ignore_errors=True)
-                    cold = run([ours, *our_tail], dict(env, QUESTS_JAX_CACHE_DIR=cache))
-                    shutil.rmtree(cache, ignore_errors=True)
-                cache = os.path.join(tmp, "xla_warm_" + name)
-                shutil.rmtree(cache, ignore_errors=True)
-                warm_env = dict(env, QUESTS_JAX_CACHE_DIR=cache)
+                    ref_t = time_reference([ref, *ref_tail], env, args.repeats, name, command)
+                cold = None if args.no_cold else time_cold([ours, *our_tail], env, tmp)
                 other_tail = warm_from.get(command, (None, None))[1]
-                if other_tail is not None:
-                    run([ours, *other_tail], warm_env)  # warm from other data
-                warm = statistics.median(
-                    run([ours, *our_tail], warm_env) for _ in range(args.repeats)
-                )
-                shutil.rmtree(cache, ignore_errors=True)
+                warm_first = None if other_tail is None else [ours, *other_tail]
+                cache = os.path.join(tmp, "xla_warm_" + name)
+                warm = time_warm([ours, *our_tail], warm_first, env, cache, args.repeats)
                 rows.append((name, command, ref_t, warm, cold))
-                line = f"{name:6s} {command:16s} reference " + (
-                    f"{ref_t:6.2f} s" if ref_t is not None else "     -  "
-                )
-                line += f"  quests-jax warm {warm:6.2f} s"
-                if ref_t:
-                    line += f" ({warm / ref_t:.2f}x)"
-                if cold is not None:
-                    line += f"  cold {cold:6.2f} s" + (f" ({cold / ref_t:.2f}x)" if ref_t else "")
-                ok = warm <= target(WARM_TARGET, WARM_FLOOR, ref_t)
-                ok &= cold is None or cold <= target(COLD_TARGET, COLD_FLOOR, ref_t)
-                print(line + ("  ok" if ok else "  MISSED"), flush=True)
+                print(report_line(name, command, ref_t, warm, cold), flush=True)
     finally:
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
