@@ -43,7 +43,6 @@ def main() -> None:
     if args.dtype == "float64":
         jax.config.update("jax_enable_x64", True)
     import quests_jax as qj
-    from quests_jax.information import streaming
 
     print(f"machine: {machine()}")
     test = cu_frame(args.atoms, 0.2, seed=1)
@@ -62,7 +61,7 @@ def main() -> None:
     print(f"test:      {y.shape[0]:,} environments described in {t_y:.1f} s")
     print(f"reference: {x.shape[0]:,} environments described in {t_x:.1f} s")
     t0 = time.perf_counter()
-    dh = streaming.delta_entropy(y, x, progress=True)
+    dh = np.asarray(qj.delta_entropy(y, x, execution="streamed"))
     t_dh = time.perf_counter() - t0
     pairs = y.shape[0] * x.shape[0]
     print(f"dH ({args.dtype}): {t_dh:.1f} s, {pairs / t_dh / 1e9:.2f} G pairs/s")

@@ -14,7 +14,7 @@ behind it are private); the most used names are repeated here. See
   dH. ``entropy``, ``diversity``, ``delta_entropy``, ``overlap``,
   ``get_all_metrics``, ``frame_entropies``, the kernel sums, ``approx_delta_entropy``,
   ``get_bandwidth``; ``write_descriptors``, ``open_descriptors``; submodules
-  ``execution``, ``streaming``, ``sharded``.
+  ``execution``, ``sharded``.
 * ``quests_jax.tools``: compression, learning curves, trajectories, uncertainty
   reports, Monte Carlo generation, ``plots``.
 * ``quests_jax.forces``: ``collective_variable``, ``CollectiveVariable``,
@@ -27,7 +27,7 @@ behind it are private); the most used names are repeated here. See
   (``enable_compilation_cache``, opt-in) and counting compiled programs.
 
 Importing the package defines names and nothing else: no JAX option, warning filter,
-import hook or NumPy random state is changed (tests/test_citizen.py).
+import hook or NumPy random state is changed (tests/package/test_citizen.py).
 """
 
 from typing import TYPE_CHECKING
@@ -72,7 +72,6 @@ from .information import (  # noqa: E402
     open_descriptors,
     overlap,
     perfect_entropy,
-    streaming,
     volume_per_atom,
     weighted_kernel_sum,
     write_descriptors,
@@ -168,6 +167,5 @@ __all__ = [
     "forces",
     "information",
     "sharded",
-    "streaming",
     "tools",
 ]

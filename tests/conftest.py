@@ -207,7 +207,6 @@ PUBLIC_FACES = (
     "quests_jax.information",
     "quests_jax.information.execution",
     "quests_jax.information.sharded",
-    "quests_jax.information.streaming",
     "quests_jax.forces",
     "quests_jax.forces.jaxmd",
     "quests_jax.forces.metadynamics",

@@ -1,11 +1,13 @@
 """Run by tests/test_sharded.py in a fresh interpreter (device count and x64 must be
 set before JAX starts):
 
-    python sharded_worker.py OUT.npz [--process-id I --num-processes N --port P]
+    python sharded_worker.py OUT.npz [--meshes 1,2,4,8] [--process-id I --num-processes N --port P]
 
 Makes deterministic descriptor-like data whose sizes do not divide the device
 count, lets each process take a contiguous, uneven share of the rows, computes the
-sharded quantities, and (process 0) saves them with the single-device results of
+sharded quantities on each mesh (``--meshes``: sub-meshes of the first 1, 2, ...
+devices, so one interpreter covers every device count; default: every device), and
+(process 0) saves them, keyed by the mesh's size, with the single-device results of
 quests_jax's in-memory functions on the same data.
 """
 
@@ -43,6 +45,7 @@ def main() -> None:
     parser.add_argument("--process-id", type=int, default=0)
     parser.add_argument("--num-processes", type=int, default=1)
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--meshes", default="", help="sizes of the sub-meshes to test")
     args = parser.parse_args()
     if args.num_processes > 1:
         jax.distributed.initialize(
@@ -57,33 +60,42 @@ def main() -> None:
     dtype = np.float64 if jax.config.jax_enable_x64 else np.float32
     x, y = data(dtype)
     pid, n_proc = jax.process_index(), jax.process_count()
-    xs = sharded.shard_rows(x[share(N_X, pid, n_proc)], name="x")
-    ys = sharded.shard_rows(y[share(N_Y, pid, n_proc)], name="y")
-    ent, div = sharded.entropy_and_diversity(xs, BANDWIDTHS)
-    dh_local = sharded.local_values(sharded.delta_entropy(ys, xs, BANDWIDTHS), ys)
-    dh_all = sharded.all_values(sharded.delta_entropy(ys, xs, BANDWIDTHS), ys)
     with jax.default_device(jax.local_devices()[0]):  # single-device results
         ref_ent, ref_div = qj.entropy_and_diversity(x, BANDWIDTHS)
         ref_dh = np.asarray(qj.delta_entropy(y, x, BANDWIDTHS))
         mid = np.sort(ref_dh[:, 1])[N_Y // 2 - 1 : N_Y // 2 + 1]
         eps = float(mid.mean())  # half the rows overlap, none near the threshold
         ref_over = qj.overlap(y, x, BANDWIDTHS[1], eps=eps)
-    over = sharded.overlap(ys, xs, BANDWIDTHS[1], eps=eps)
+    sizes = [int(n) for n in args.meshes.split(",")] if args.meshes else [jax.device_count()]
+    results = {}
+    for size in sizes:
+        mesh = sharded.device_mesh(jax.devices()[:size])
+        xs = sharded.shard_rows(x[share(N_X, pid, n_proc)], mesh, name="x")
+        ys = sharded.shard_rows(y[share(N_Y, pid, n_proc)], mesh, name="y")
+        ent, div = sharded.entropy_and_diversity(xs, BANDWIDTHS)
+        dh = sharded.delta_entropy(ys, xs, BANDWIDTHS)
+        over = sharded.overlap(ys, xs, BANDWIDTHS[1], eps=eps)
+        results.update(
+            {
+                f"devices_{size}": mesh.devices.size,
+                f"entropy_{size}": np.asarray(ent),
+                f"diversity_{size}": np.asarray(div),
+                f"dh_local_{size}": sharded.local_values(dh, ys),
+                f"dh_all_{size}": sharded.all_values(dh, ys),
+                f"overlap_{size}": np.asarray(over),
+            }
+        )
     if pid == 0:
         np.savez(
             args.out,
-            devices=jax.device_count(),
+            sizes=np.array(sizes),
             processes=n_proc,
-            entropy=np.asarray(ent),
-            diversity=np.asarray(div),
-            dh_local=dh_local,
-            dh_all=dh_all,
-            overlap=np.asarray(over),
             ref_entropy=np.asarray(ref_ent),
             ref_diversity=np.asarray(ref_div),
             ref_dh=np.asarray(ref_dh),
             ref_overlap=np.asarray(ref_over),
             local_rows=np.arange(N_Y)[share(N_Y, pid, n_proc)],
+            **results,
         )
     if n_proc > 1:
         jax.distributed.shutdown()

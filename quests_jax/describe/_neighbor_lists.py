@@ -17,7 +17,7 @@ Why vesin. Measured on the mlearn Si training set (214 frames, 13,233 atoms, 5 A
 vesin 0.06 s, matscipy 0.065 s, ASE's ``neighbor_list`` 1.09 s; 108,000 Cu atoms:
 vesin 0.57 s, matscipy 0.66 s. vesin and ASE give identical pair sets on triclinic
 cells smaller than the cutoff, slabs (with a zero third vector too), clusters with a
-zero cell and mixed periodicity (``tests/test_neighbor_lists.py``); vesin is a small
+zero cell and mixed periodicity (``tests/describe/test_neighbor_lists.py``); vesin is a small
 wheel with no dependencies beyond NumPy.
 
 Displacements are formed in float64 from float64 positions before any cast to

@@ -14,9 +14,9 @@ on them (as the reference ``quests.entropy``, same names and argument order).
   ``nearest_sq_distances``, ``default_block_size``.
 * Descriptors larger than memory: ``write_descriptors``, ``open_descriptors``.
 * Public submodules: ``execution`` (the one rule that picks traced, in-memory,
-  streamed or sharded execution; every quantity takes ``execution=``), ``streaming``
-  (the quantities from host arrays and memory maps, block by block), ``sharded`` (rows
-  sharded over devices and hosts).
+  streamed or sharded execution; every quantity takes ``execution=``: the one way to
+  call it, whatever the data's size or place), ``sharded`` (the building blocks of
+  multi-process runs: each process's share of the rows laid out over the devices).
 
 Private modules: ``_quantities`` (the functions above), ``_kernels`` (the pure block
 sums and their float32 arithmetic), ``_engine`` (kernel sums of concrete sets driven
@@ -27,7 +27,7 @@ vmapped groups), ``_storage``, ``_bandwidth``.
 from typing import TYPE_CHECKING
 
 from .._core.lazy import lazy_members
-from . import execution, streaming
+from . import execution
 from ._bandwidth import get_bandwidth, volume_per_atom
 from ._frames import (
     ResidentRows,
@@ -98,7 +98,6 @@ __all__ = [
     "perfect_entropy",
     "self_kernel_sums",
     "sharded",
-    "streaming",
     "volume_per_atom",
     "weighted_kernel_sum",
     "write_descriptors",

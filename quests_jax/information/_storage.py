@@ -2,9 +2,11 @@
 
 :func:`write_descriptors` describes frames a chunk at a time and appends the rows to a
 ``.npy`` file, so neither the structures nor the descriptors need fit in memory at
-once; :func:`open_descriptors` memory-maps it for the streamed functions of
-:mod:`quests_jax.information.streaming`. The number of rows need not be known in advance: the
-file gets a fixed-size header that is rewritten with the final shape at the end. It
+once; :func:`open_descriptors` memory-maps it, and every quantity streams a large
+memory map from the host (``execution="streamed"``, chosen by default above
+:data:`quests_jax.information.execution.STREAM_ABOVE_BYTES`). The number of rows
+need not be known in advance: the file gets a fixed-size header that is rewritten
+with the final shape at the end. It
 is written under a unique temporary name and published when complete
 (:mod:`quests_jax._core.output_files`), so an interrupted run never leaves a truncated file
 under the requested name and two runs never mix their rows.

@@ -19,7 +19,7 @@ from ase.io import write
 from conftest import cubic_cu, free_port
 
 TIMEOUT = 8  # --timeout of every process (s)
-PEER = Path(__file__).with_name("fault_peer.py")
+PEER = Path(__file__).parents[1] / "fault_peer.py"
 
 
 @pytest.fixture(scope="module")

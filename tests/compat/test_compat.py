@@ -316,7 +316,7 @@ def test_migration_guide_is_generated_and_covers_every_name():
     import subprocess
     import sys
 
-    script = os.path.join(os.path.dirname(__file__), "..", "docs", "make_migration.py")
+    script = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "make_migration.py")
     result = subprocess.run([sys.executable, script, "--check"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
 

@@ -21,7 +21,7 @@ from conftest import cubic_cu
 from quests_jax.forces.jaxmd import bias_energy_fn
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SI_TEST = os.path.join(HERE, "..", "examples", "data", "mlearn_si", "test.xyz")
+SI_TEST = os.path.join(HERE, "..", "..", "examples", "data", "mlearn_si", "test.xyz")
 K, CUTOFF, H = 8, 5.0, 0.05
 
 

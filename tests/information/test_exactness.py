@@ -106,7 +106,7 @@ def test_float32_sums_follow_brute_force(data, block):
 def test_sharded_sums_equal_brute_force_on_1_to_4_devices(tmp_path):
     out = tmp_path / "r.npz"
     env = dict(os.environ, JAX_NUM_CPU_DEVICES="4", JAX_PLATFORMS="cpu", JAX_ENABLE_X64="1")
-    worker = Path(__file__).with_name("exactness_worker.py")
+    worker = Path(__file__).parents[1] / "exactness_worker.py"
     subprocess.run([sys.executable, str(worker), str(out)], env=env, check=True, timeout=300)
     x = hostile_rows(5, 301, far_share=0.4, duplicate_share=0.2)
     y = np.concatenate([hostile_rows(6, 97, far_share=0.3, duplicate_share=0.1), x[:40]])

@@ -22,7 +22,7 @@ from quests_jax.forces._collective import collective_variable
 from quests_jax.information import _kernels as kernels
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SI = os.path.join(HERE, "..", "examples", "data", "mlearn_si")
+SI = os.path.join(HERE, "..", "..", "examples", "data", "mlearn_si")
 DH_BOUND = 5e-5  # of max(|dH|, 1)
 
 
@@ -182,8 +182,8 @@ def test_no_float64_in_any_float32_program(tmp_path):
     env = dict(os.environ, JAX_NUM_CPU_DEVICES="2", JAX_ENABLE_X64="0")
     env.pop("XLA_FLAGS", None)
     run = subprocess.run(
-        [sys.executable, os.path.join(HERE, "float32_worker.py"), str(tmp_path)],
-        cwd=HERE,
+        [sys.executable, os.path.join(HERE, "..", "float32_worker.py"), str(tmp_path)],
+        cwd=os.path.dirname(HERE),
         env=env,
         capture_output=True,
         text=True,

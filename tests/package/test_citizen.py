@@ -12,7 +12,13 @@ import sys
 import numpy as np
 
 SILICON_TEST = os.path.join(
-    os.path.dirname(os.path.abspath(__file__)), "..", "examples", "data", "mlearn_si", "test.xyz"
+    os.path.dirname(os.path.abspath(__file__)),
+    "..",
+    "..",
+    "examples",
+    "data",
+    "mlearn_si",
+    "test.xyz",
 )
 
 # Runs in a fresh interpreter. The user's program imports JAX and SciPy first (JAX's

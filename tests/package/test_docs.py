@@ -15,7 +15,7 @@ import sys
 import pytest
 from test_layout import FACES
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ import quests_jax as qj
 from quests_jax import tools as compression
 from quests_jax.tools._frame_sets import FrameSet
 
-EXAMPLES = os.path.join(os.path.dirname(__file__), "..", "examples")
+EXAMPLES = os.path.join(os.path.dirname(__file__), "..", "..", "examples")
 sys.path.insert(0, EXAMPLES)
 import silicon_dft  # noqa: E402
 

@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("jax_md")
 pytest.importorskip("optax")
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "examples"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "examples"))
 import biased_md
 import entropy_metadynamics
 import generate_structures

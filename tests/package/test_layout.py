@@ -20,7 +20,6 @@ FACES = (
     "quests_jax.describe",
     "quests_jax.information",
     "quests_jax.information.execution",
-    "quests_jax.information.streaming",
     "quests_jax.information.sharded",
     "quests_jax.tools",
     "quests_jax.tools.plots",

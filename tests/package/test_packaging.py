@@ -17,7 +17,7 @@ import pytest
 
 import quests_jax
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def test_release_files_exist():

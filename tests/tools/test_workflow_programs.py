@@ -1,7 +1,7 @@
 """The workflows compile once: a second dataset of other sizes (frames, environments,
 selected frames; frames in the same power-of-two size) compiles no new program in
 compress, learning_curve, entropy_sampler and metrics (dH_traj:
-tests/test_trajectory.py). Blocks of 64 rows keep the sets small; every call here is
+tests/tools/test_trajectory.py). Blocks of 64 rows keep the sets small; every call here is
 one the command line makes."""
 
 from __future__ import annotations
