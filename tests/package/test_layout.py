@@ -203,3 +203,21 @@ def test_no_module_imports_itself_through_others():
     for start in sorted(graph):
         visit(start, [start], {start})
     assert circles == []
+
+
+TEST_ROOMS = ("core", "describe", "information", "tools", "forces", "cli", "compat", "package")
+
+
+def test_the_tests_mirror_the_rooms():
+    """Every test file sits in the folder of the room it tests (package/: the package
+    as a whole); the top of tests/ holds only shared helpers, and every room of the
+    package has its folder."""
+    tests = pathlib.Path(__file__).resolve().parents[1]
+    misplaced = [
+        str(p.relative_to(tests))
+        for p in tests.rglob("test_*.py")
+        if p.parent == tests or p.parent.name not in TEST_ROOMS
+    ]
+    assert misplaced == []
+    rooms = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()}
+    assert {r.lstrip("_") for r in rooms} <= set(TEST_ROOMS), rooms
