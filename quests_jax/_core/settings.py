@@ -21,7 +21,7 @@ import numpy as np
 from .array_types import DType
 from .errors import InputTypeError, InputValueError
 from .precision import resolve_dtype
-from .validation import check_k_cutoff, check_smooth
+from .validation import check_hashable, check_k_cutoff, check_smooth
 
 DEFAULT_K = 32
 DEFAULT_CUTOFF = 5.0  # Angstrom
@@ -116,12 +116,7 @@ def _check_features(features, k: int, smooth: float | None) -> None:
             "features must be None (the QUESTS descriptor) or a quests_jax.describe.Features, "
             f"got {type(features).__name__}"
         )
-    try:
-        hash(features)
-    except TypeError:
-        raise InputTypeError(
-            f"features ({type(features).__name__}) must be hashable: make it a frozen dataclass"
-        ) from None
+    check_hashable(features, f"features ({type(features).__name__})", "make it a frozen dataclass")
     width = features.width(k)
     if isinstance(width, bool) or not isinstance(width, numbers.Integral) or width < 1:
         raise InputValueError(

@@ -131,6 +131,22 @@ def check_block_size(batch_size, name: str = "batch_size"):
     return int(batch_size)
 
 
+def check_positive(value, name: str, unit: str = "") -> None:
+    """Raise naming ``name`` unless ``value`` is a finite number > 0 (a bool is not one);
+    ``unit``, e.g. " (1/A)", follows "> 0" in the message."""
+    if isinstance(value, bool) or not (np.isfinite(value) and value > 0):
+        raise InputValueError(f"{name} must be a finite number > 0{unit}, got {value}")
+
+
+def check_hashable(value, what: str, advice: str) -> None:
+    """Raise unless ``value`` can be a static value of compiled programs (hashable):
+    "{what} must be hashable: {advice}"."""
+    try:
+        hash(value)
+    except TypeError:
+        raise InputTypeError(f"{what} must be hashable: {advice}") from None
+
+
 def check_k_cutoff(k, cutoff) -> tuple[int, float]:
     """Validate the descriptor's static configuration; returns (int k, float cutoff)."""
     if isinstance(k, bool) or not isinstance(k, numbers.Integral):

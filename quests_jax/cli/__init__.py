@@ -557,12 +557,13 @@ def _failed(err: Exception, args, watch) -> int:
     input: options, files, peers, memory; INTERNAL_ERROR for anything else, a bug).
     With --debug the exception propagates (its traceback). A process of a multi-process
     run tells its peers and leaves at once, without waiting for them."""
-    code = 1
+    memory = _out_of_memory(err, args)
     if isinstance(err, (InputError, OSError, supervisor.PeerError)):
-        message = first_line(err)
+        message, code = first_line(err), 1
+    elif memory is not None:
+        message, code = memory, 1
     else:
-        message = _out_of_memory(err, args) or _internal_error(err)
-        code = 1 if message.startswith("out of memory") else INTERNAL_ERROR
+        message, code = _internal_error(err), INTERNAL_ERROR
     if args.debug:
         if watch is None:
             raise err

@@ -17,7 +17,6 @@ sizes, cells and periodicity, and is kept in the persistent compilation cache
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import time
 from collections.abc import Sequence
@@ -139,8 +138,6 @@ def _compute(
     out = np.empty((total, width), dtype=dtype)
     starts = np.cumsum([0] + [a[0].shape[0] for a in arrays])
     x64 = x64_scope(dtype)
-    # the program's static value: what its arithmetic depends on (not the host dtype)
-    program_settings = dataclasses.replace(settings, dtype="float32")
     seconds = {"host": 0.0, "device": 0.0}
     tied = np.zeros(total, bool)  # atoms whose k-th and (k+1)-th neighbours tie
 
@@ -169,7 +166,7 @@ def _compute(
             atoms = slice(starts[first], starts[first] + pairs.n_atoms)
             for block, keep in enumerate(keeps):
                 vectors, valid = k_nearest(pairs, k, cutoff, keep, dtype, tied[atoms])
-                results = _dispatch(vectors, valid, program_settings)
+                results = _dispatch(vectors, valid, settings)
                 pending.append((starts[first], pairs.n_atoms, block, results))
             seconds["host"] += time.perf_counter() - t0
             while len(pending) > n_blocks:

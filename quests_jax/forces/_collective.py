@@ -57,7 +57,13 @@ import numpy as np
 from .._core.array_types import Array, AtomMask, Bool, Cell, Float, Pbc, Positions, Rows
 from .._core.errors import InputTypeError, InputValueError
 from .._core.settings import DescriptorSettings, Features
-from .._core.validation import check_frame, check_rows, static_pbc
+from .._core.validation import (
+    check_frame,
+    check_hashable,
+    check_positive,
+    check_rows,
+    static_pbc,
+)
 from ..describe import NeighborSpec, descriptor_with_overflow, plan_neighbors
 from ..information import DEFAULT_BANDWIDTH, log_kernel_sums, self_kernel_sums
 
@@ -92,7 +98,7 @@ class SmoothMaxDH(Reduction):
     beta: float = 1.0
 
     def __post_init__(self) -> None:
-        _check_positive("beta", self.beta)
+        check_positive(self.beta, "beta")
 
     def __call__(self, dh, mask):
         return jax.nn.logsumexp(jnp.where(mask, self.beta * dh, -jnp.inf)) / self.beta
@@ -129,15 +135,10 @@ class CountAboveDH(Reduction):
         return jnp.sum(jnp.where(mask, jax.nn.sigmoid((dh - self.threshold) / self.width), 0.0))
 
 
-def _check_positive(name: str, value) -> None:
-    if isinstance(value, bool) or not (np.isfinite(value) and value > 0):
-        raise InputValueError(f"{name} must be a finite number > 0, got {value!r}")
-
-
 def _check_threshold_width(threshold, width) -> None:
     if isinstance(threshold, bool) or not np.isfinite(threshold):
         raise InputValueError(f"threshold must be a finite number (nats), got {threshold!r}")
-    _check_positive("width", width)
+    check_positive(width, "width")
 
 
 REDUCTIONS: dict[str, Reduction] = {
@@ -174,13 +175,11 @@ def _reduction(kind) -> Callable:
             "kind must be 'entropy', a dH reduction's name or a callable (dh, mask) -> "
             f"scalar, got {type(kind).__name__}"
         )
-    try:
-        hash(kind)
-    except TypeError:
-        raise InputTypeError(
-            f"the reduction {type(kind).__name__} must be hashable (a static value): make "
-            "it a frozen dataclass or a function"
-        ) from None
+    check_hashable(
+        kind,
+        f"the reduction {type(kind).__name__}",
+        "a static value: make it a frozen dataclass or a function",
+    )
     return kind
 
 
@@ -348,7 +347,7 @@ def collective_variable(
     """
     reduction = None if kind == "entropy" else _reduction(kind)
     settings = DescriptorSettings(k, cutoff, smooth, features=features)
-    _check_positive("h", h)
+    check_positive(h, "h", " (1/A)")
     pbc = static_pbc(pbc)
     ref, ref_log_p = None, None
     if reference is not None:

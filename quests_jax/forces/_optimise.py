@@ -19,7 +19,7 @@ import numpy as np
 from .._core.array_types import Array, Cell, Float, Positions
 from .._core.errors import InputValueError
 from .._core.retry import until_it_fits
-from .._core.validation import check_frame, static_pbc
+from .._core.validation import check_frame, check_positive, static_pbc
 from ..describe import (
     map_neighbor_chunks,
     safe_norm,
@@ -179,9 +179,8 @@ def _check_optimisation(cv, n_steps, learning_rate, r_min, target) -> None:
         ) from err
     if isinstance(n_steps, bool) or int(n_steps) != n_steps or n_steps < 1:
         raise InputValueError(f"n_steps must be a positive integer, got {n_steps}")
-    for name, value in (("learning_rate", learning_rate), ("r_min", r_min)):
-        if not (np.isfinite(value) and value > 0):
-            raise InputValueError(f"{name} must be a finite number > 0, got {value}")
+    check_positive(learning_rate, "learning_rate")
+    check_positive(r_min, "r_min")
     if target is not None:
         if not np.isfinite(target):
             raise InputValueError(f"target must be a finite number (nats) or None, got {target}")

@@ -36,6 +36,7 @@ import numpy as np
 
 from .._core.array_types import AnyArray, Array, Float, Int
 from .._core.errors import InputValueError
+from .._core.validation import check_positive
 
 if TYPE_CHECKING:
     from typing import Any
@@ -60,9 +61,8 @@ class WellTempered(eqx.Module):
 
     def __init__(self, height, sigma, bias_factor, kT, stride):
         sigma = tuple(float(s) for s in np.atleast_1d(sigma))
-        for name, value in (("height", height), ("kT", kT)):
-            if not (np.isfinite(value) and value > 0):
-                raise InputValueError(f"{name} must be a finite number > 0, got {value}")
+        check_positive(height, "height")
+        check_positive(kT, "kT")
         if not all(np.isfinite(s) and s > 0 for s in sigma):
             raise InputValueError(f"sigma must be > 0 in every component, got {sigma}")
         if not (np.isfinite(bias_factor) and bias_factor > 1):

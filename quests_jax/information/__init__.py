@@ -7,7 +7,8 @@ on them (as the reference ``quests.entropy``, same names and argument order).
   ``kernel_sum``, ``log_kernel_sum``, ``weighted_kernel_sum``,
   ``approx_delta_entropy``, ``perfect_entropy``; ``ReferenceRows`` (a reference set
   prepared once for the dH of many query sets); ``ResidentRows`` (a dataset kept on
-  the device for kernel sums against many small sets); ``BandwidthWarning``; the defaults;
+  the device for kernel sums against many small sets) and ``ladder_capacity`` (the
+  padded sizes, powers of two, of such small sets); ``BandwidthWarning``; the defaults;
   ``get_bandwidth``, ``volume_per_atom``.
 * Pure kernel sums (jit, vmap, grad; the building blocks of the entropy forces):
   ``log_kernel_sums``, ``self_kernel_sums``, ``cross_kernel_sums``,
@@ -34,6 +35,7 @@ from ._frames import (
     frame_entropies,
     frames_self_metrics,
     frames_window_delta_entropy,
+    ladder_capacity,
 )
 from ._kernels import (
     cross_kernel_sums,
@@ -90,6 +92,7 @@ __all__ = [
     "get_all_metrics",
     "get_bandwidth",
     "kernel_sum",
+    "ladder_capacity",
     "log_kernel_sum",
     "log_kernel_sums",
     "nearest_sq_distances",

@@ -49,6 +49,7 @@ from ..information import (
     delta_entropy,
     entropy_and_diversity,
     frame_entropies,
+    ladder_capacity,
 )
 from ._frame_sets import FrameSet
 
@@ -201,7 +202,7 @@ def _frame_distance_sums(blocks: list, n: int, rows: np.ndarray) -> np.ndarray:
     total = np.zeros(n, np.float64)
     for start in range(0, len(rows), FPS_CHUNK):
         chunk = rows[start : start + FPS_CHUNK]
-        capacity = next(c for c in (32, 64, 128, 256, FPS_CHUNK) if c >= len(chunk))
+        capacity = ladder_capacity(len(chunk))
         padded = np.zeros((capacity, rows.shape[1]), rows.dtype)
         padded[: len(chunk)] = chunk
         valid = np.arange(capacity) < len(chunk)
