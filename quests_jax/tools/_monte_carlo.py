@@ -15,7 +15,6 @@ rejected and counted, never used.
 from __future__ import annotations
 
 import dataclasses
-import functools
 from typing import TYPE_CHECKING
 
 import jax
@@ -24,6 +23,7 @@ import numpy as np
 
 from .._core.array_types import Float, Rows
 from .._core.errors import InputValueError
+from .._core.program_store import stored_jit
 from .._core.progress import Progress
 from .._core.settings import DescriptorSettings
 from .._core.validation import check_frame, check_rows, static_pbc
@@ -94,14 +94,14 @@ def _score(r, cell, ref, h, target, chain: _Chain):
     return jnp.mean(jnp.abs(dh - target)), dh, overflow
 
 
-@functools.partial(jax.jit, static_argnames=("chain",))
+@stored_jit(static_argnames=("chain",))
 def _start(key, positions, cell, ref, h, target, *, chain: _Chain):
     """The chain's first state: (key, r, s, best_r, best_s, best_dh, accepted, overflows)."""
     s0, dh0, _ = _score(positions, cell, ref, h, target, chain)
     return (key, positions, s0, positions, s0, dh0, 0, 0)
 
 
-@functools.partial(jax.jit, static_argnames=("chain", "length"))
+@stored_jit(static_argnames=("chain", "length"))
 def _segment(
     carry, first, n_steps, cell, ref, h, target, temperature, step_size, *, chain: _Chain, length
 ):

@@ -96,13 +96,17 @@ def test_importing_quests_jax_first_keeps_numpys_random_state():
 def test_the_compilation_cache_is_opt_in(tmp_path):
     code = (
         "import jax, quests_jax as qj\n"
-        "before = jax.config.jax_compilation_cache_dir\n"
-        "print(before, qj.enable_compilation_cache(), jax.config.jax_compilation_cache_dir,\n"
-        "      jax.config.jax_persistent_cache_min_compile_time_secs)"
+        "from quests_jax._core import program_store\n"
+        "before = jax.config.jax_compilation_cache_dir, program_store.folder()\n"
+        "print(*before, qj.enable_compilation_cache(), jax.config.jax_compilation_cache_dir,\n"
+        "      jax.config.jax_persistent_cache_min_compile_time_secs, program_store.folder())"
     )
-    before, returned, after, min_time = _fresh(code, XDG_CACHE_HOME=str(tmp_path)).split()
+    before, store_before, returned, after, min_time, store = _fresh(
+        code, XDG_CACHE_HOME=str(tmp_path)
+    ).split()
     ours = str(tmp_path / "quests_jax" / "xla")
-    assert (before, returned, after, float(min_time)) == ("None", ours, ours, 0.0)
+    assert (before, store_before, returned, after) == ("None", "None", ours, ours)
+    assert (float(min_time), store) == (0.0, os.path.join(ours, "programs"))
     path = str(tmp_path / "mine")
     code = f"import quests_jax as qj; print(qj.enable_compilation_cache({path!r}))"
     assert _fresh(code) == path

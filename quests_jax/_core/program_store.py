@@ -1,0 +1,375 @@
+"""Whole compiled programs on disk: a process that finds its program there skips
+tracing and lowering as well as XLA's compile.
+
+JAX's persistent cache (:mod:`quests_jax._core.compilation`) is keyed by the lowered
+program, so every process still traces and lowers each function before it can look
+the program up: ~0.1 - 0.15 s per program here, 0.2 s of a 1.5-s ``quests-jax dH``
+and 0.7 s of ``compress``. :func:`stored_jit` is ``jax.jit`` plus a store of the
+compiled executables (``jax.experimental.serialize_executable``) keyed by everything
+the traced program depends on:
+
+* the function (module and qualified name) and a digest of the package's source
+  (any edit of quests_jax is a new key);
+* the versions of jax and jaxlib, the platform, its version, the device kind and, on
+  CPU, the host's instruction-set flags (an executable is machine code);
+* JAX's configuration at the call (every ``jax.config`` value in force: x64, matmul
+  precision, promotion rules, debug flags, ...);
+* the values of the static arguments and the tree, shapes, dtypes and weak types of
+  the others.
+
+It is used only where it cannot be wrong: a single process with one device, every
+argument concrete (inside ``jit``, ``grad`` or ``vmap`` the function is traced as
+usual), and static arguments built from plain values and quests_jax's own frozen
+dataclasses (a user's own class, whose code the key cannot see, takes the plain
+path). An entry ends with a digest of its bytes: one cut short or damaged is
+removed and compiled again. Entries are written whole and renamed into place, so
+concurrent runs never read half an entry; the store keeps the most recently used
+entries within :data:`STORE_MAX_BYTES`. Loading an executable runs code from the
+cache folder, as JAX's persistent cache does: keep the folder private (the default,
+``~/.cache/quests_jax``, is).
+
+:func:`quests_jax.enable_compilation_cache` turns the store on (a subfolder
+``programs`` of the cache folder); importing the package does not.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import hashlib
+import inspect
+import logging
+import os
+import struct
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+
+logger = logging.getLogger("quests_jax")
+
+STORE_MAX_BYTES = 256 << 20
+"""The store's size cap: past it, the least recently used entries are removed."""
+
+FRESH_COMPILE = {"xla_embed_ir_in_executable": False}
+"""Compiler options of the programs written to the store (see ``_compile``)."""
+
+_MAGIC = b"quests_jax program 2\n"
+_DIGEST = 16
+_PACKAGE = Path(__file__).resolve().parents[1]
+
+_folder: str | None = None
+_loaded_count = 0
+_loaded_seconds = 0.0
+
+
+def enable(folder: str | os.PathLike[str] | None) -> None:
+    """Keep whole programs in ``folder`` (None: off) for the rest of the process."""
+    global _folder
+    _folder = None
+    if folder is not None:
+        try:
+            os.makedirs(folder, exist_ok=True)
+        except OSError:
+            return  # an unwritable store only costs tracing
+        _folder = os.fspath(folder)
+
+
+def folder() -> str | None:
+    """Where whole programs are kept now (None: the store is off)."""
+    return _folder
+
+
+def loaded() -> tuple[int, float]:
+    """Programs loaded from the store in this process, and the seconds it took."""
+    return _loaded_count, _loaded_seconds
+
+
+@functools.cache
+def _package_digest() -> str:
+    """A digest of the package's source files (their paths and bytes)."""
+    h = hashlib.blake2b(digest_size=16)
+    for path in sorted(_PACKAGE.rglob("*.py")):
+        h.update(str(path.relative_to(_PACKAGE)).encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+@functools.cache
+def _machine() -> str:
+    """JAX's versions, the platform, its version and device kind, the CPU's flags."""
+    import jaxlib
+
+    device = jax.devices()[0]
+    flags = ""
+    if device.platform == "cpu":
+        try:
+            with open("/proc/cpuinfo") as f:
+                flags = next((line for line in f if line.startswith("flags")), "")
+        except OSError:
+            import platform
+
+            flags = platform.processor() + platform.machine()
+    return repr(
+        (jax.__version__, jaxlib.__version__, device.platform, device.client.platform_version)
+        + (device.device_kind, flags, _package_digest())
+    )
+
+
+_config_texts: dict[tuple, str] = {}
+
+
+def _config() -> str:
+    """JAX's configuration now (``jax.config.values``: the values in force, context
+    managers such as ``jax.enable_x64`` included), as text; memoised per value."""
+    values = tuple(jax.config.values.items())
+    try:
+        return _config_texts[values]
+    except TypeError:  # an unhashable value
+        return repr(sorted(values, key=lambda item: item[0]))
+    except KeyError:
+        text = repr(sorted(values, key=lambda item: item[0]))
+        if len(_config_texts) < 64:
+            _config_texts[values] = text
+        return text
+
+
+def _static_token(value) -> str | None:
+    """Text that determines a static argument (None: it is not known to)."""
+    if isinstance(value, np.generic):  # np.bool_ etc.: compared as their Python values
+        value = value.item()
+    if value is None or isinstance(value, bool | int | float | str):
+        return repr(value)
+    if isinstance(value, np.dtype):
+        return f"dtype:{value}"
+    if isinstance(value, tuple | list):
+        parts = [_static_token(v) for v in value]
+        return None if None in parts else f"{type(value).__name__}({','.join(parts)})"  # type: ignore[arg-type]
+    kind = type(value)
+    if (
+        dataclasses.is_dataclass(value)
+        and kind.__module__.startswith("quests_jax.")
+        and kind.__dataclass_params__.frozen
+    ):
+        fields = [_static_token(getattr(value, f.name)) for f in dataclasses.fields(value)]
+        if None in fields:
+            return None
+        return f"{kind.__module__}.{kind.__qualname__}({','.join(fields)})"  # type: ignore[arg-type]
+    return None
+
+
+def _leaf_token(leaf) -> str | None:
+    if isinstance(leaf, jax.core.Tracer):
+        return None
+    if isinstance(leaf, np.ndarray | np.generic | jax.Array | bool | int | float):
+        return str(jax.typeof(leaf))
+    return None
+
+
+class StoredFunction:
+    """``jax.jit(fun, static_argnames=...)`` whose compiled programs are kept whole on
+    disk while the store is on (module docstring). Attributes of the jitted function
+    (``lower``, ``trace``, ...) are reached through it."""
+
+    def __init__(self, fun, static_argnames: tuple[str, ...] = ()):
+        self.jitted = jax.jit(fun, static_argnames=static_argnames)
+        self.static_argnames = frozenset(static_argnames)
+        self.name = f"{fun.__module__}.{fun.__qualname__}"
+        # static arguments must come by name (their values are the key's, not traced)
+        parameters = list(inspect.signature(fun).parameters)
+        self._positional = min(
+            [parameters.index(n) for n in static_argnames if n in parameters] or [len(parameters)]
+        )
+        self._programs: dict[str, jax.stages.Compiled] = {}
+        functools.update_wrapper(self, fun)
+
+    def __getattr__(self, name):
+        return getattr(self.jitted, name)
+
+    def __call__(self, *args, **kwargs):
+        if _folder is None:
+            return self.jitted(*args, **kwargs)
+        dynamic = {k: v for k, v in kwargs.items() if k not in self.static_argnames}
+        static = {k: v for k, v in kwargs.items() if k in self.static_argnames}
+        key = self._key(args, dynamic, static)
+        if key is None:
+            return self.jitted(*args, **kwargs)
+        program = self._programs.get(key)
+        if program is not None:
+            return program(*args, **dynamic)
+        program = self._load(key)
+        if program is not None:
+            try:  # its first run, waited for: an entry that cannot run is replaced
+                out = jax.block_until_ready(program(*args, **dynamic))
+            except jax.errors.JaxRuntimeError as error:
+                logger.debug("program store: %s failed to run (%s): compiled again", key, error)
+                _remove(self._path(key))
+            else:
+                self._programs[key] = program
+                return out
+        program = self._programs[key] = self._compile(key, args, kwargs)
+        return program(*args, **dynamic)
+
+    def _key(self, args, dynamic, static) -> str | None:
+        if len(args) > self._positional or jax.process_count() != 1 or jax.device_count() != 1:
+            return None
+        leaves, tree = jax.tree_util.tree_flatten((args, dynamic))
+        tokens = [_leaf_token(leaf) for leaf in leaves]
+        statics = [_static_token(value) for _, value in sorted(static.items())]
+        config = _config()
+        if None in tokens or None in statics or " at 0x" in config:
+            return None
+        names = ",".join(sorted(static))
+        text = "|".join([self.name, _machine(), config, str(tree), names, *tokens, *statics])  # type: ignore[list-item]
+        digest = hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+        return f"{self.name.rsplit('.', 1)[-1].lstrip('_')}-{digest}"
+
+    def _path(self, key: str) -> str:
+        return os.path.join(_folder or "", key + ".program")
+
+    def _load(self, key: str):
+        path = self._path(key)
+        t0 = time.perf_counter()
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError:
+            return None
+        try:
+            program = _unpack(data, key)
+        except Exception as error:  # noqa: BLE001 - any failure: compile it again
+            logger.debug("program store: %s unreadable (%s): compiled again", path, error)
+            _remove(path)
+            return None
+        with contextlib.suppress(OSError):
+            os.utime(path)  # recently used
+        global _loaded_count, _loaded_seconds
+        _loaded_count += 1
+        _loaded_seconds += time.perf_counter() - t0
+        return program
+
+    def _compile(self, key: str, args, kwargs):
+        # compiled afresh, never read from JAX's persistent cache: on CPU an executable
+        # read from it serialises without its code ("Function ... not found" when the
+        # next process runs it). An option set to its default value (no change of
+        # code) gives the persistent cache another key, under which nothing is
+        # written (a minimum compile time no compile reaches), so nothing is found.
+        # (If it was found all the same, the program is not stored.)
+        option = "jax_persistent_cache_min_compile_time_secs"
+        before, reads = getattr(jax.config, option), _cache_reads()
+        jax.config.update(option, float("inf"))
+        try:
+            program = self.jitted.lower(*args, **kwargs).compile(FRESH_COMPILE)
+        finally:
+            jax.config.update(option, before)
+        if _cache_reads() != reads:
+            logger.debug("program store: %s read from JAX's cache: not stored", key)
+            return program
+        try:
+            data = _pack(program, key)
+        except Exception as error:  # noqa: BLE001 - not serialisable: kept in memory only
+            logger.debug("program store: %s not stored (%s)", key, error)
+        else:
+            _write(self._path(key), data)
+        return program
+
+
+_reads = [0]
+
+
+def _count_read(event: str, **_) -> None:
+    if event == "/jax/compilation_cache/cache_hits":
+        _reads[0] += 1
+
+
+@functools.cache
+def _listen() -> None:
+    jax.monitoring.register_event_listener(_count_read)
+
+
+def _cache_reads() -> int:
+    """Programs read from JAX's persistent cache in this process so far."""
+    _listen()
+    return _reads[0]
+
+
+def _pack(program: jax.stages.Compiled, key: str) -> bytes:
+    """An entry: magic, key, the argument and result trees, the executable, a digest."""
+    from jax.experimental import serialize_executable
+
+    payload, in_tree, out_tree = serialize_executable.serialize(program)
+    parts = [key.encode(), in_tree.serialize_using_proto(), out_tree.serialize_using_proto()]
+    body = _MAGIC + struct.pack("<QQQ", *map(len, parts)) + b"".join(parts) + payload
+    return body + blake(body)
+
+
+def _unpack(data: bytes, key: str) -> jax.stages.Compiled:
+    """The program of an entry written by :func:`_pack` under ``key``; ValueError when
+    it is cut short, damaged, or holds another key's program."""
+    from jax.experimental import serialize_executable
+
+    body, digest = data[:-_DIGEST], data[-_DIGEST:]
+    if not body.startswith(_MAGIC) or blake(body) != digest:
+        raise ValueError("damaged or cut short")
+    offset = len(_MAGIC) + 24
+    parts = []
+    for size in struct.unpack_from("<QQQ", body, len(_MAGIC)):
+        parts.append(body[offset : offset + size])
+        offset += size
+    if parts[0] != key.encode():
+        raise ValueError(f"holds the program of {parts[0][:80]!r}")
+    trees = [
+        jax.tree_util.PyTreeDef.deserialize_using_proto(jax.tree_util.default_registry, part)
+        for part in parts[1:]
+    ]
+    return serialize_executable.deserialize_and_load(body[offset:], *trees)
+
+
+def blake(data: bytes) -> bytes:
+    """The digest that ends an entry."""
+    return hashlib.blake2b(data, digest_size=_DIGEST).digest()
+
+
+def _remove(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.remove(path)
+
+
+def _write(path: str, data: bytes) -> None:
+    """Write ``data`` whole and rename it into place; then keep the store in its cap.
+    A failure (a full disk, a read-only folder) only costs compiling next time."""
+    temporary = f"{path}.{os.getpid()}.{time.monotonic_ns()}.tmp"
+    try:
+        with open(temporary, "wb") as f:
+            f.write(data)
+        os.replace(temporary, path)
+    except OSError as error:
+        logger.debug("program store: %s not written (%s)", path, error)
+        _remove(temporary)
+        return
+    _evict(os.path.dirname(path))
+
+
+def _evict(folder: str) -> None:
+    """Remove the least recently used entries while the store exceeds its cap."""
+    try:
+        entries = [e for e in os.scandir(folder) if e.name.endswith(".program")]
+        stats = [(e.stat().st_mtime_ns, e.stat().st_size, e.path) for e in entries]
+    except OSError:
+        return
+    total = sum(size for _, size, _ in stats)
+    for _, size, path in sorted(stats):
+        if total <= STORE_MAX_BYTES:
+            break
+        _remove(path)
+        total -= size
+
+
+def stored_jit(fun=None, *, static_argnames: tuple[str, ...] = ()):
+    """``jax.jit`` with the whole-program store: ``@stored_jit`` or
+    ``@stored_jit(static_argnames=(...))``."""
+    if fun is None:
+        return functools.partial(stored_jit, static_argnames=static_argnames)
+    return StoredFunction(fun, tuple(static_argnames))
