@@ -8,9 +8,10 @@ sharing a home folder, compile each program once with::
 
     qj.enable_compilation_cache()  # ~/.cache/quests_jax/xla, or a folder of your own
 
-The library's own programs are kept whole as well (traced and compiled, in the
-subfolder ``programs``): a later process loads them without tracing them again
-(``whole_programs=False``: JAX's cache alone). Importing quests_jax does not do this
+Programs that are costly to trace (the Monte Carlo chain's) are kept traced as well
+(``jax.export``, in the subfolder ``programs``): a later process loads them without
+tracing them again
+(``traced_programs=False``: JAX's cache alone). Importing quests_jax does not do this
 by itself; the ``quests-jax`` command does. A
 cache configured through JAX (``jax_compilation_cache_dir``) is left as it is. The
 cache repairs itself: damaged entries are removed and written again, with one

@@ -28,10 +28,10 @@ notebook opts in with one call:
   on every run). Entries are recognised by the record ``quests_jax-entries.json``
   keeps of each one's size, time and digest (an entry is hashed once, when first
   seen; after that a ``stat`` suffices); a new entry must decompress;
-* whole programs: the library's own programs are also kept traced and compiled
-  (:mod:`quests_jax._core.program_store`, subfolder ``programs``), so that a later
-  process skips tracing and lowering them as well (JAX's cache is keyed by the lowered
-  program: it skips only XLA's compile);
+* traced programs: those costly to trace (the Monte Carlo chain's) are also kept
+  traced and lowered (:mod:`quests_jax._core.program_store`, subfolder ``programs``),
+  so that a later process skips tracing and lowering them as well (JAX's cache is
+  keyed by the lowered program: it skips only XLA's compile);
 * never waited for: when another process has held the cache's lock for over
   :data:`LOCK_WAIT` seconds (stopped, or stuck on a network file system), the run
   compiles without the cache, with one warning, instead of waiting 10 s for every
@@ -95,15 +95,15 @@ def cache_dir() -> str | None:
 
 
 def enable_compilation_cache(
-    path: str | os.PathLike[str] | None = None, *, whole_programs: bool = True
+    path: str | os.PathLike[str] | None = None, *, traced_programs: bool = True
 ) -> str | None:
     """Turn on JAX's persistent compilation cache for this process (module docstring).
 
     Args:
         path: the cache folder; None: ``QUESTS_JAX_CACHE_DIR`` or
             ``~/.cache/quests_jax/xla``.
-        whole_programs: also keep the library's programs whole, traced and compiled,
-            in its subfolder ``programs`` (:mod:`quests_jax._core.program_store`): a
+        traced_programs: also keep the programs that are costly to trace, traced and
+            lowered, in its subfolder ``programs`` (:mod:`quests_jax._core.program_store`): a
             later process skips tracing them too.
 
     Returns:
@@ -127,7 +127,7 @@ def enable_compilation_cache(
     if not _checked(folder):
         return None
     jax.config.update("jax_compilation_cache_dir", folder)
-    program_store.enable(os.path.join(folder, "programs") if whole_programs else None)
+    program_store.enable(os.path.join(folder, "programs") if traced_programs else None)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     if jax.config.jax_compilation_cache_max_size == -1:
@@ -243,16 +243,16 @@ def _intact(data: bytes) -> bool:
 class CompileStats:
     """Programs obtained from XLA, and the seconds spent obtaining them."""
 
-    programs: int = 0  # compiled, read from the persistent cache or the program store
+    programs: int = 0  # compiled or read from the persistent cache
     seconds: float = 0.0
     cache_hits: int = 0
     cache_read_seconds: float = 0.0
-    stored: int = 0  # loaded whole (traced and compiled) from the program store
+    stored: int = 0  # of which traced programs were read from the store (not traced)
 
     @property
     def compiled(self) -> int:
-        """Programs compiled here (not read from the persistent cache or the store)."""
-        return self.programs - self.cache_hits - self.stored
+        """Programs compiled here (not read from the persistent cache)."""
+        return self.programs - self.cache_hits
 
     def __sub__(self, other: CompileStats) -> CompileStats:
         return CompileStats(*(a - b for a, b in zip(self._values(), other._values(), strict=True)))
@@ -261,7 +261,7 @@ class CompileStats:
         return dataclasses.astuple(self)
 
     def describe(self) -> str:
-        stored = f", {self.stored} loaded whole from the program store" if self.stored else ""
+        stored = f"; {self.stored} traced programs read from the store" if self.stored else ""
         return (
             f"{self.programs} programs in {self.seconds:.2f} s ({self.compiled} compiled, "
             f"{self.cache_hits} read from the cache in {self.cache_read_seconds:.2f} s{stored})"
@@ -296,13 +296,7 @@ def _listen() -> None:
 def totals() -> CompileStats:
     """Everything counted since the first :func:`track` (a copy)."""
     _listen()
-    stored, seconds = program_store.loaded()
-    return dataclasses.replace(
-        _totals,
-        programs=_totals.programs + stored,
-        seconds=_totals.seconds + seconds,
-        stored=stored,
-    )
+    return dataclasses.replace(_totals, stored=program_store.loaded())
 
 
 @contextlib.contextmanager

@@ -1,32 +1,46 @@
-"""Whole compiled programs on disk: a process that finds its program there skips
-tracing and lowering as well as XLA's compile.
+"""Traced programs on disk: a process that finds its program there skips tracing and
+lowering it; JAX's persistent cache then supplies the compiled code.
 
 JAX's persistent cache (:mod:`quests_jax._core.compilation`) is keyed by the lowered
 program, so every process still traces and lowers each function before it can look
-the program up: ~0.1 - 0.15 s per program here, 0.2 s of a 1.5-s ``quests-jax dH``
-and 0.7 s of ``compress``. :func:`stored_jit` is ``jax.jit`` plus a store of the
-compiled executables (``jax.experimental.serialize_executable``) keyed by everything
-the traced program depends on:
+the program up. For most of the library's programs that costs 0.03 - 0.15 s; the
+Monte Carlo chain's start and segment (a traced neighbour search, the descriptor and
+the kernel sums, in a scan) cost ~0.4 s each. :func:`stored_jit` is ``jax.jit`` plus
+a store of the lowered programs, serialised by ``jax.export`` (the public, versioned
+format of StableHLO), keyed by everything the traced program depends on:
 
 * the function (module and qualified name) and a digest of the package's source
   (any edit of quests_jax is a new key);
-* the versions of jax and jaxlib, the platform, its version, the device kind and, on
-  CPU, the host's instruction-set flags (an executable is machine code);
+* the versions of jax and jaxlib, the platform, its version and device kind;
 * JAX's configuration at the call (every ``jax.config`` value in force: x64, matmul
   precision, promotion rules, debug flags, ...);
 * the values of the static arguments and the tree, shapes, dtypes and weak types of
   the others.
 
+Where it is used. The first call of an exported program in a process costs ~0.2 s
+on CPU whatever the program (``jax.export`` initialises LAPACK's handlers, which
+imports SciPy), so only programs whose tracing costs more are stored: the Monte
+Carlo programs (warm ``mcmc`` of a 63-atom frame: 4.1 -> 3.4 s). Stored everywhere,
+``dH`` was 0.06 s slower and ``compress msc`` 0.15 s faster (measured).
+
 It is used only where it cannot be wrong: a single process with one device, every
 argument concrete (inside ``jit``, ``grad`` or ``vmap`` the function is traced as
 usual), and static arguments built from plain values and quests_jax's own frozen
 dataclasses (a user's own class, whose code the key cannot see, takes the plain
-path). An entry ends with a digest of its bytes: one cut short or damaged is
-removed and compiled again. Entries are written whole and renamed into place, so
-concurrent runs never read half an entry; the store keeps the most recently used
-entries within :data:`STORE_MAX_BYTES`. Loading an executable runs code from the
-cache folder, as JAX's persistent cache does: keep the folder private (the default,
-``~/.cache/quests_jax``, is).
+path). An entry carries its key and ends with a digest of its bytes: one cut short,
+damaged or filed under another key is removed and traced again, as is one whose
+first call fails. Entries are written whole and renamed into place, so concurrent
+runs never read half an entry; the store keeps the most recently used entries within
+:data:`STORE_MAX_BYTES`. XLA compiles the exported module as it compiles the traced
+one, but may fuse it differently: values agree to float32 rounding (a 200-step
+Monte Carlo chain of Si: atoms within 1e-6 A of the plain path's), and every run with
+the store gives the same bits.
+
+Not the compiled executables themselves (``jax.experimental.serialize_executable``,
+no tracing, lowering or cache lookup at all): tried first, the Monte Carlo start
+crashed the next process on CPU (a segmentation fault), and an executable serialised
+after JAX's cache had read it ran "Function ... not found"; JAX's cache deserialises
+with the compile options, that API without.
 
 :func:`quests_jax.enable_compilation_cache` turns the store on (a subfolder
 ``programs`` of the cache folder); importing the package does not.
@@ -43,6 +57,7 @@ import logging
 import os
 import struct
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import jax
@@ -53,16 +68,12 @@ logger = logging.getLogger("quests_jax")
 STORE_MAX_BYTES = 256 << 20
 """The store's size cap: past it, the least recently used entries are removed."""
 
-FRESH_COMPILE = {"xla_embed_ir_in_executable": False}
-"""Compiler options of the programs written to the store (see ``_compile``)."""
-
-_MAGIC = b"quests_jax program 2\n"
+_MAGIC = b"quests_jax exported program 1\n"
 _DIGEST = 16
 _PACKAGE = Path(__file__).resolve().parents[1]
 
 _folder: str | None = None
 _loaded_count = 0
-_loaded_seconds = 0.0
 
 
 def enable(folder: str | os.PathLike[str] | None) -> None:
@@ -82,9 +93,9 @@ def folder() -> str | None:
     return _folder
 
 
-def loaded() -> tuple[int, float]:
-    """Programs loaded from the store in this process, and the seconds it took."""
-    return _loaded_count, _loaded_seconds
+def loaded() -> int:
+    """Programs read from the store in this process."""
+    return _loaded_count
 
 
 @functools.cache
@@ -99,22 +110,13 @@ def _package_digest() -> str:
 
 @functools.cache
 def _machine() -> str:
-    """JAX's versions, the platform, its version and device kind, the CPU's flags."""
+    """JAX's versions, the platform, its version and device kind, the source's digest."""
     import jaxlib
 
     device = jax.devices()[0]
-    flags = ""
-    if device.platform == "cpu":
-        try:
-            with open("/proc/cpuinfo") as f:
-                flags = next((line for line in f if line.startswith("flags")), "")
-        except OSError:
-            import platform
-
-            flags = platform.processor() + platform.machine()
     return repr(
         (jax.__version__, jaxlib.__version__, device.platform, device.client.platform_version)
-        + (device.device_kind, flags, _package_digest())
+        + (device.device_kind, _package_digest())
     )
 
 
@@ -182,7 +184,7 @@ class StoredFunction:
         self._positional = min(
             [parameters.index(n) for n in static_argnames if n in parameters] or [len(parameters)]
         )
-        self._programs: dict[str, jax.stages.Compiled] = {}
+        self._programs: dict[str, Callable] = {}
         functools.update_wrapper(self, fun)
 
     def __getattr__(self, name):
@@ -201,9 +203,9 @@ class StoredFunction:
             return program(*args, **dynamic)
         program = self._load(key)
         if program is not None:
-            try:  # its first run, waited for: an entry that cannot run is replaced
+            try:  # its first call, waited for: an entry that cannot run is replaced
                 out = jax.block_until_ready(program(*args, **dynamic))
-            except jax.errors.JaxRuntimeError as error:
+            except Exception as error:  # noqa: BLE001 - any failure: traced again
                 logger.debug("program store: %s failed to run (%s): compiled again", key, error)
                 _remove(self._path(key))
             else:
@@ -231,7 +233,6 @@ class StoredFunction:
 
     def _load(self, key: str):
         path = self._path(key)
-        t0 = time.perf_counter()
         try:
             with open(path, "rb") as f:
                 data = f.read()
@@ -245,86 +246,60 @@ class StoredFunction:
             return None
         with contextlib.suppress(OSError):
             os.utime(path)  # recently used
-        global _loaded_count, _loaded_seconds
+        global _loaded_count
         _loaded_count += 1
-        _loaded_seconds += time.perf_counter() - t0
         return program
 
     def _compile(self, key: str, args, kwargs):
-        # compiled afresh, never read from JAX's persistent cache: on CPU an executable
-        # read from it serialises without its code ("Function ... not found" when the
-        # next process runs it). An option set to its default value (no change of
-        # code) gives the persistent cache another key, under which nothing is
-        # written (a minimum compile time no compile reaches), so nothing is found.
-        # (If it was found all the same, the program is not stored.)
-        option = "jax_persistent_cache_min_compile_time_secs"
-        before, reads = getattr(jax.config, option), _cache_reads()
-        jax.config.update(option, float("inf"))
+        from jax import export
+
         try:
-            program = self.jitted.lower(*args, **kwargs).compile(FRESH_COMPILE)
-        finally:
-            jax.config.update(option, before)
-        if _cache_reads() != reads:
-            logger.debug("program store: %s read from JAX's cache: not stored", key)
-            return program
-        try:
-            data = _pack(program, key)
-        except Exception as error:  # noqa: BLE001 - not serialisable: kept in memory only
+            exported = export.export(self.jitted)(*args, **kwargs)
+            data = _pack(exported.serialize(), key)
+        except Exception as error:  # noqa: BLE001 - not exportable: the plain path
             logger.debug("program store: %s not stored (%s)", key, error)
-        else:
-            _write(self._path(key), data)
-        return program
+            return functools.partial(
+                self.jitted, **{k: kwargs[k] for k in kwargs if k in self.static_argnames}
+            )
+        _write(self._path(key), data)
+        return _runner(exported)
 
 
-_reads = [0]
+def _runner(exported) -> Callable:
+    """Calls of an exported program, its arrays committed to the one device first (the
+    exported call's jit is keyed by their placement, the plain jit's not: a mix of
+    NumPy and device arrays compiled it twice)."""
+    call = jax.jit(exported.call)
+    device = jax.devices()[0]
+
+    def place(leaf):
+        return jax.device_put(leaf, device) if isinstance(leaf, np.ndarray | jax.Array) else leaf
+
+    def run(*args, **kwargs):
+        return call(*jax.tree_util.tree_map(place, args), **jax.tree_util.tree_map(place, kwargs))
+
+    return run
 
 
-def _count_read(event: str, **_) -> None:
-    if event == "/jax/compilation_cache/cache_hits":
-        _reads[0] += 1
-
-
-@functools.cache
-def _listen() -> None:
-    jax.monitoring.register_event_listener(_count_read)
-
-
-def _cache_reads() -> int:
-    """Programs read from JAX's persistent cache in this process so far."""
-    _listen()
-    return _reads[0]
-
-
-def _pack(program: jax.stages.Compiled, key: str) -> bytes:
-    """An entry: magic, key, the argument and result trees, the executable, a digest."""
-    from jax.experimental import serialize_executable
-
-    payload, in_tree, out_tree = serialize_executable.serialize(program)
-    parts = [key.encode(), in_tree.serialize_using_proto(), out_tree.serialize_using_proto()]
-    body = _MAGIC + struct.pack("<QQQ", *map(len, parts)) + b"".join(parts) + payload
+def _pack(serialized: bytes | bytearray, key: str) -> bytes:
+    """An entry: magic, key, the serialised program, a digest of all before it."""
+    body = _MAGIC + struct.pack("<Q", len(key)) + key.encode() + bytes(serialized)
     return body + blake(body)
 
 
-def _unpack(data: bytes, key: str) -> jax.stages.Compiled:
-    """The program of an entry written by :func:`_pack` under ``key``; ValueError when
-    it is cut short, damaged, or holds another key's program."""
-    from jax.experimental import serialize_executable
+def _unpack(data: bytes, key: str) -> Callable:
+    """The program of an entry written by :func:`_pack` under ``key``, ready to call;
+    ValueError when it is cut short, damaged, or holds another key's program."""
+    from jax import export
 
     body, digest = data[:-_DIGEST], data[-_DIGEST:]
     if not body.startswith(_MAGIC) or blake(body) != digest:
         raise ValueError("damaged or cut short")
-    offset = len(_MAGIC) + 24
-    parts = []
-    for size in struct.unpack_from("<QQQ", body, len(_MAGIC)):
-        parts.append(body[offset : offset + size])
-        offset += size
-    if parts[0] != key.encode():
-        raise ValueError(f"holds the program of {parts[0][:80]!r}")
-    trees = [
-        jax.tree_util.PyTreeDef.deserialize_using_proto(jax.tree_util.default_registry, part)
-        for part in parts[1:]
-    ]
-    return serialize_executable.deserialize_and_load(body[offset:], *trees)
+    (size,) = struct.unpack_from("<Q", body, len(_MAGIC))
+    start = len(_MAGIC) + 8
+    if body[start : start + size] != key.encode():
+        raise ValueError(f"holds the program of {body[start : start + size][:80]!r}")
+    return _runner(export.deserialize(bytearray(body[start + size :])))
 
 
 def blake(data: bytes) -> bytes:

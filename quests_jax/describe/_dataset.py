@@ -17,6 +17,7 @@ sizes, cells and periodicity, and is kept in the persistent compilation cache
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Sequence
 
@@ -28,7 +29,6 @@ from .._core.compilation import logger
 from .._core.errors import InputTypeError, InputValueError
 from .._core.padding import pad_rows
 from .._core.precision import x64_scope
-from .._core.program_store import stored_jit
 from .._core.progress import Progress
 from .._core.settings import DescriptorSettings, Features
 from .._core.validation import check_frame, check_neighbour_budget
@@ -91,7 +91,7 @@ def _check_budgets(arrays, cutoff: float, first_frame: int = 0) -> None:
         check_neighbour_budget(positions.shape[0], cell, pbc, cutoff, where)
 
 
-@stored_jit(static_argnames=("settings",))
+@functools.partial(jax.jit, static_argnames=("settings",))
 def _features(vectors, valid, *, settings: DescriptorSettings):
     """(C, k, 3), (C, k) -> (C, width): the one compiled descriptor program."""
     return rows_from_vectors(settings, vectors, valid, sort=sort_leading_axis_unrolled)

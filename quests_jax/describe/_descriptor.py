@@ -39,6 +39,7 @@ value and forces cost 5 - 12x the plain one's (a smooth sort is O(k^2) per row).
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -46,7 +47,6 @@ import numpy as np
 
 from .._core.array_types import AtomMask, Cell, Pbc, Positions
 from .._core.errors import InputTypeError
-from .._core.program_store import stored_jit
 from .._core.retry import until_it_fits
 from .._core.settings import DescriptorSettings, Features
 from .._core.validation import check_frame, concrete_or_none, static_pbc
@@ -125,7 +125,7 @@ def smooth_chunks(spec: NeighborSpec, n_atoms: int, k: int) -> NeighborSpec:
     return dataclasses.replace(spec, chunk_size=chunk)
 
 
-@stored_jit(static_argnames=("pbc", "spec", "settings"))
+@functools.partial(jax.jit, static_argnames=("pbc", "spec", "settings"))
 def _descriptor_jit(positions, cell, atom_mask, *, pbc, spec, settings: DescriptorSettings):
     def rows(query, vectors, index, shift, valid):
         return rows_from_vectors(settings, vectors, valid)

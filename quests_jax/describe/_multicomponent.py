@@ -12,11 +12,12 @@ as periodic).
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 
 from .._core.array_types import AtomMask, Cell, Pbc, Positions, Species
-from .._core.program_store import stored_jit
 from .._core.settings import DescriptorSettings
 from .._core.validation import static_pbc
 from ._descriptor import _descriptor_jit
@@ -65,7 +66,7 @@ def descriptor_multicomponent_with_overflow(
     )
 
 
-@stored_jit(static_argnames=("pbc", "n_species", "spec", "settings"))
+@functools.partial(jax.jit, static_argnames=("pbc", "n_species", "spec", "settings"))
 def _multicomponent_jit(positions, cell, species, atom_mask, *, pbc, n_species, spec, settings):
     n = positions.shape[0]
     base = jnp.ones(n, dtype=bool) if atom_mask is None else jnp.asarray(atom_mask, dtype=bool)

@@ -33,6 +33,7 @@ truncated (see :func:`quests_jax.descriptor`, which recovers by enlarging the sp
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import math
 from typing import TYPE_CHECKING, Literal
@@ -44,7 +45,6 @@ import numpy as np
 
 from .._core.array_types import Array, AtomMask, Bool, Cell, Float, Int, Pbc, Positions
 from .._core.errors import InputValueError
-from .._core.program_store import stored_jit
 from .._core.validation import check_frame, check_k_cutoff, check_neighbour_budget, static_pbc
 from ._geometry import (
     PLANNING_TOLERANCE,
@@ -663,7 +663,7 @@ def find_neighbors(
     )
 
 
-@stored_jit(static_argnames=("pbc", "spec", "k", "cutoff"))
+@functools.partial(jax.jit, static_argnames=("pbc", "spec", "k", "cutoff"))
 def _find_neighbors_jit(positions, cell, atom_mask, *, pbc, spec, k, cutoff):
     (index, shift, valid), overflow = map_neighbor_chunks(
         lambda query, vectors, index, shift, valid: (index, shift, valid),

@@ -41,6 +41,7 @@ vs 1.05 s on 2 cores), the price of never compiling for a new size.
 
 from __future__ import annotations
 
+import functools
 from typing import Literal
 
 import jax
@@ -50,7 +51,6 @@ import numpy as np
 from .._core.errors import InputValueError
 from .._core.npy_files import read_rows
 from .._core.precision import x64_scope
-from .._core.program_store import stored_jit
 from .._core.progress import Progress
 from ._kernels import (
     block_sq_distances,
@@ -89,21 +89,21 @@ def _distances(y, y_valid, block, wide, limit, exact):
     return exact_block_sq_distances(y, rows, centre, sq, wide, limit, y_valid, valid)
 
 
-@stored_jit(static_argnames=("wide", "exact"))
+@functools.partial(jax.jit, static_argnames=("wide", "exact"))
 def _self_pair(acc_i, acc_j, block_i, block_j, scales, limit, *, wide, exact):
     d2 = _distances(block_i[0], block_i[3], block_j, wide, limit, exact)
     rows, cols = self_block_sums(d2, scales, False)
     return acc_i + rows, acc_j + cols
 
 
-@stored_jit(static_argnames=("wide", "exact"))
+@functools.partial(jax.jit, static_argnames=("wide", "exact"))
 def _self_diagonal(acc, block, scales, limit, *, wide, exact):
     d2 = _distances(block[0], block[3], block, wide, limit, exact)
     sums, _ = self_block_sums(d2, scales, True)
     return acc + sums
 
 
-@stored_jit(static_argnames=("wide", "exact"))
+@functools.partial(jax.jit, static_argnames=("wide", "exact"))
 def _log_step(carry, y, y_valid, block, weights, scales, limit, *, wide, exact):
     d2 = _distances(y, y_valid, block, wide, limit, exact)
     return log_sums_step(carry, d2, scales, weights)

@@ -23,13 +23,14 @@ block-streamed sums of the other quantities.
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from .._core.array_types import Bandwidths, FrameSizes, Rows
 from .._core.errors import InputValueError
-from .._core.program_store import stored_jit
 from .._core.validation import check_block_size
 from ._arguments import DEFAULT_BANDWIDTH, as_bandwidths, shape_out
 from ._kernels import (
@@ -147,7 +148,7 @@ def _log_sums_to_nearest(d2, valid, scales):
     return (scales[:, None] * nearest[None, :] + rel).T
 
 
-@stored_jit(static_argnames=("wide", "exact"))
+@functools.partial(jax.jit, static_argnames=("wide", "exact"))
 def _padded_self_metrics(frames, mask, h, *, wide, exact):
     """(entropy (G, H), -log p (G, C, H), any far row ()) of G padded frames (G, C, d):
     log p_i = log sum_j K(x_i, x_j) over the frame, the self term exactly 1; ``wide``:
@@ -169,7 +170,7 @@ def _padded_self_metrics(frames, mask, h, *, wide, exact):
     return entropy, dh, jnp.any(far)
 
 
-@stored_jit(static_argnames=("exact",))
+@functools.partial(jax.jit, static_argnames=("exact",))
 def _padded_window_dh(frames, mask, previous, previous_mask, h, *, exact):
     """dH = -log sum_j K(y_i, x_j) (G, C, H) of each padded frame (G, C, d) against its
     own padded previous rows (G, W C, d), in log space relative to the nearest row;
@@ -364,7 +365,7 @@ DATASET_GROUP = 8192
 """Dataset rows per call of :meth:`ResidentRows.log_sums`."""
 
 
-@stored_jit
+@jax.jit
 def _group_log_sums(y, rows, valid, h):
     """log sum_j K(y_i, rows_j) (R, H) of dataset rows y (R, d) against one small set
     ``rows`` (C, d) (valid (C,)), in split arithmetic centred on the set's robust

@@ -20,6 +20,7 @@ argument.
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import jax
@@ -37,7 +38,6 @@ from .._core.array_types import (
 )
 from .._core.errors import InputTypeError, InputValueError
 from .._core.npy_files import read_rows
-from .._core.program_store import stored_jit
 from .._core.validation import (
     check_block_size,
     check_finite_dh,
@@ -238,7 +238,7 @@ def _cross_log_sums(y, x, h, y_mask, x_mask, block_size, execution, weights=None
 # jitted cores (block size static)
 
 
-@stored_jit(static_argnames=("block_size", "wide"))
+@functools.partial(jax.jit, static_argnames=("block_size", "wide"))
 def _self_metrics(x, h, mask, *, block_size, wide=False):
     """(entropy (H,), diversity (H,), -log p (N, H)) from one pass; ``wide`` for
     per-row accuracy of -log p in float32 (see :mod:`quests_jax.information._kernels`)."""
@@ -248,17 +248,17 @@ def _self_metrics(x, h, mask, *, block_size, wide=False):
     return entropy, diversity, jnp.where(valid[:, None], -log_p, jnp.inf)
 
 
-@stored_jit(static_argnames=("block_size",))
+@functools.partial(jax.jit, static_argnames=("block_size",))
 def _log_sums(y, x, h, y_mask, x_mask, *, block_size):
     return log_kernel_sums(y, x, h, y_mask=y_mask, x_mask=x_mask, block_size=block_size)
 
 
-@stored_jit(static_argnames=("block_size",))
+@functools.partial(jax.jit, static_argnames=("block_size",))
 def _weighted(y, x, w, h, *, block_size):
     return log_kernel_sums(y, x, h, weights=w, block_size=block_size)
 
 
-@stored_jit(static_argnames=("n", "block_size"))
+@functools.partial(jax.jit, static_argnames=("n", "block_size"))
 def _approx(y, x, h, *, n, block_size):
     d2 = nearest_sq_distances(y, x, n, block_size=block_size)
     return -log_kernel_from_sq_distances(d2, h)

@@ -27,6 +27,7 @@ random member of each); random choices take a ``seed``.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -38,7 +39,6 @@ import numpy as np
 from .._core.array_types import AnyArray, Bandwidths, Float, Int, Rows
 from .._core.errors import InputValueError
 from .._core.precision import HIGHEST, default_dtype
-from .._core.program_store import stored_jit
 from .._core.progress import Progress
 from .._core.validation import check_rows
 from ..information import (
@@ -184,7 +184,7 @@ FPS_CHUNK = 512
 """Rows of the chosen frame per call (larger frames take several calls)."""
 
 
-@stored_jit
+@jax.jit
 def _distance_row_sums(y, rows, valid):
     """sum_j |y_i - rows_j| over the valid rows (C,) of one chunk of the chosen frame,
     for one block of dataset rows y (B, d): (B,)."""
@@ -251,7 +251,7 @@ def fps(
 # baselines on mean descriptors
 
 
-@stored_jit(static_argnames=("size",))
+@functools.partial(jax.jit, static_argnames=("size",))
 def _mean_fps(means, start, *, size):
     def step(carry, _):
         d_min, last = carry
@@ -279,7 +279,7 @@ def mean_fps(data: FrameSet, size: int, *, start: int | None = None, seed: int =
     return np.asarray(_mean_fps(means, jnp.asarray(start), size=size)).astype(np.int64)
 
 
-@stored_jit(static_argnames=("iterations",))
+@functools.partial(jax.jit, static_argnames=("iterations",))
 def _lloyd(points, centres, *, iterations):
     """Lloyd iterations of k-means until the assignment is stable: (centres, labels)."""
 

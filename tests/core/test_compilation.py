@@ -62,7 +62,7 @@ def test_the_command_line_enables_the_cache(tmp_path):
 WORK = """
 import numpy as np, quests_jax as qj
 from quests_jax.compilation import track
-qj.enable_compilation_cache(whole_programs=False)  # JAX's cache alone (test_program_store)
+qj.enable_compilation_cache(traced_programs=False)  # JAX's cache alone (test_program_store)
 x = np.random.default_rng(0).normal(size=(500, 8)).astype(np.float32) * 0.05
 with track() as stats:
     qj.entropy(x, 0.03); qj.delta_entropy(x[:10], x, 0.03)
