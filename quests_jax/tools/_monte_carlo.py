@@ -96,17 +96,19 @@ def prepare_reference(reference: np.ndarray, h: float, dtype, block: int | None 
     centred on it in blocks (B, block, d), their squared norms (B, block), +inf for
     padding, and -1 / (2 h^2)); ``block`` rows per block (default REFERENCE_BLOCK)."""
     block = block or REFERENCE_BLOCK
-    x = np.asarray(reference, np.float64)
-    centre = x.mean(axis=0)
+    x = np.asarray(reference)
+    centre = x.mean(axis=0, dtype=np.float64)
     n_blocks = -(-len(x) // block)
-    rows = np.zeros((n_blocks * block, x.shape[1]))
-    rows[: len(x)] = x - centre
-    norms = np.full(len(rows), np.inf)
-    norms[: len(x)] = np.sum(rows[: len(x)] ** 2, axis=1)
+    rows = np.zeros((n_blocks * block, x.shape[1]), dtype)
+    norms = np.full(len(rows), np.inf, dtype)
+    for start in range(0, len(x), block):  # in float64, a block at a time
+        part = x[start : start + block] - centre
+        rows[start : start + len(part)] = part
+        norms[start : start + len(part)] = np.sum(part * part, axis=1)
     return (
         jnp.asarray(centre, dtype),
-        jnp.asarray(rows.reshape(n_blocks, block, -1), dtype),
-        jnp.asarray(norms.reshape(n_blocks, block), dtype),
+        jnp.asarray(rows.reshape(n_blocks, block, -1)),
+        jnp.asarray(norms.reshape(n_blocks, block)),
         jnp.asarray(-0.5 / (h * h), dtype),
     )
 
