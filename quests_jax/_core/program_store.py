@@ -77,7 +77,7 @@ _loaded_count = 0
 
 
 def enable(folder: str | os.PathLike[str] | None) -> None:
-    """Keep whole programs in ``folder`` (None: off) for the rest of the process."""
+    """Keep traced programs in ``folder`` (None: off) for the rest of the process."""
     global _folder
     _folder = None
     if folder is not None:
@@ -89,7 +89,7 @@ def enable(folder: str | os.PathLike[str] | None) -> None:
 
 
 def folder() -> str | None:
-    """Where whole programs are kept now (None: the store is off)."""
+    """Where traced programs are kept now (None: the store is off)."""
     return _folder
 
 
@@ -171,8 +171,8 @@ def _leaf_token(leaf) -> str | None:
 
 
 class StoredFunction:
-    """``jax.jit(fun, static_argnames=...)`` whose compiled programs are kept whole on
-    disk while the store is on (module docstring). Attributes of the jitted function
+    """``jax.jit(fun, static_argnames=...)`` whose traced programs are kept on disk
+    while the store is on (module docstring). Attributes of the jitted function
     (``lower``, ``trace``, ...) are reached through it."""
 
     def __init__(self, fun, static_argnames: tuple[str, ...] = ()):
@@ -188,6 +188,8 @@ class StoredFunction:
         functools.update_wrapper(self, fun)
 
     def __getattr__(self, name):
+        if name == "jitted":  # not made yet (a copy being built): no recursion
+            raise AttributeError(name)
         return getattr(self.jitted, name)
 
     def __call__(self, *args, **kwargs):
@@ -206,12 +208,14 @@ class StoredFunction:
             try:  # its first call, waited for: an entry that cannot run is replaced
                 out = jax.block_until_ready(program(*args, **dynamic))
             except Exception as error:  # noqa: BLE001 - any failure: traced again
-                logger.debug("program store: %s failed to run (%s): compiled again", key, error)
+                logger.debug("program store: %s failed to run (%s): traced again", key, error)
                 _remove(self._path(key))
             else:
+                global _loaded_count
+                _loaded_count += 1
                 self._programs[key] = program
                 return out
-        program = self._programs[key] = self._compile(key, args, kwargs)
+        program = self._programs[key] = self._trace(key, args, kwargs)
         return program(*args, **dynamic)
 
     def _key(self, args, dynamic, static) -> str | None:
@@ -240,17 +244,15 @@ class StoredFunction:
             return None
         try:
             program = _unpack(data, key)
-        except Exception as error:  # noqa: BLE001 - any failure: compile it again
-            logger.debug("program store: %s unreadable (%s): compiled again", path, error)
+        except Exception as error:  # noqa: BLE001 - any failure: trace it again
+            logger.debug("program store: %s unreadable (%s): traced again", path, error)
             _remove(path)
             return None
         with contextlib.suppress(OSError):
             os.utime(path)  # recently used
-        global _loaded_count
-        _loaded_count += 1
         return program
 
-    def _compile(self, key: str, args, kwargs):
+    def _trace(self, key: str, args, kwargs):
         from jax import export
 
         try:
@@ -314,7 +316,7 @@ def _remove(path: str) -> None:
 
 def _write(path: str, data: bytes) -> None:
     """Write ``data`` whole and rename it into place; then keep the store in its cap.
-    A failure (a full disk, a read-only folder) only costs compiling next time."""
+    A failure (a full disk, a read-only folder) only costs tracing next time."""
     temporary = f"{path}.{os.getpid()}.{time.monotonic_ns()}.tmp"
     try:
         with open(temporary, "wb") as f:

@@ -176,3 +176,17 @@ def test_a_stored_program_that_fails_to_run_is_traced_again(store, monkeypatch):
     monkeypatch.undo()
     again = stored_jit(_toy.__wrapped__, static_argnames=("power",))
     assert float(again(x, 1.0, power=2)[0]) == 14.0
+
+
+def test_the_store_keeps_the_most_recently_used_within_its_cap(store, monkeypatch):
+    fresh = stored_jit(_toy.__wrapped__, static_argnames=("power",))
+    x = np.arange(3, dtype=np.float32)
+    fresh(x, 1.0, power=1)
+    (first,) = _names(store)
+    size = (store / first).stat().st_size
+    monkeypatch.setattr(program_store, "STORE_MAX_BYTES", int(2.5 * size))
+    os.utime(store / first, ns=(1, 1))  # long unused
+    fresh(x, 1.0, power=2)
+    fresh(x, 1.0, power=3)  # a third entry: past the cap, the least recently used goes
+    names = _names(store)
+    assert len(names) == 2 and first not in names
