@@ -9,7 +9,7 @@ at a temperature that falls linearly to ~0 three times over the run. The best
 frame seen is returned, its dH and score recomputed exactly (the chain compares
 scores from plain float32 distances against a reference prepared once, centred and
 in blocks of REFERENCE_BLOCK rows: one matmul and one exponential pass per block,
-~3.5x faster than the information functions' streamed, per-row-exact sums; its
+~3x faster than the information functions' streamed, per-row-exact sums; its
 programs depend on the reference's number of blocks, not of rows). A move
 whose neighbour search would overflow the frame's static capacity (atoms crowding) is
 rejected and counted, never used.
