@@ -10,10 +10,9 @@ sharing a home folder, compile each program once with::
 
 Programs that are costly to trace (the Monte Carlo chain's) are kept traced as well
 (``jax.export``, in the subfolder ``programs``): a later process loads them without
-tracing them again
-(``traced_programs=False``: JAX's cache alone). Importing quests_jax does not do this
-by itself; the ``quests-jax`` command does. A
-cache configured through JAX (``jax_compilation_cache_dir``) is left as it is. The
+tracing them again (``traced_programs=False``: JAX's cache alone). Importing
+quests_jax does not do this by itself; the ``quests-jax`` command does. A cache
+configured through JAX (``jax_compilation_cache_dir``) is left as it is. The
 cache repairs itself: damaged entries are removed and written again, with one
 :class:`CompilationCacheWarning`, and a cache locked by a stuck process is skipped.
 :func:`track` counts the programs a block of code obtained from XLA.

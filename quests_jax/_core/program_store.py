@@ -56,12 +56,13 @@ import inspect
 import logging
 import os
 import struct
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import jax
 import numpy as np
+
+from .output_files import write_atomically
 
 logger = logging.getLogger("quests_jax")
 
@@ -315,16 +316,13 @@ def _remove(path: str) -> None:
 
 
 def _write(path: str, data: bytes) -> None:
-    """Write ``data`` whole and rename it into place; then keep the store in its cap.
-    A failure (a full disk, a read-only folder) only costs tracing next time."""
-    temporary = f"{path}.{os.getpid()}.{time.monotonic_ns()}.tmp"
+    """Write ``data`` whole and rename it into place (``write_atomically``); then keep
+    the store in its cap. A failure (a full disk, a read-only folder) only costs
+    tracing next time."""
     try:
-        with open(temporary, "wb") as f:
-            f.write(data)
-        os.replace(temporary, path)
+        write_atomically(path, lambda tmp: Path(tmp).write_bytes(data), overwrite=True)
     except OSError as error:
         logger.debug("program store: %s not written (%s)", path, error)
-        _remove(temporary)
         return
     _evict(os.path.dirname(path))
 
@@ -332,7 +330,9 @@ def _write(path: str, data: bytes) -> None:
 def _evict(folder: str) -> None:
     """Remove the least recently used entries while the store exceeds its cap."""
     try:
-        entries = [e for e in os.scandir(folder) if e.name.endswith(".program")]
+        entries = [  # (not another run's temporary, ".name.XXXX.partial.program")
+            e for e in os.scandir(folder) if e.name.endswith(".program") and e.name[0] != "."
+        ]
         stats = [(e.stat().st_mtime_ns, e.stat().st_size, e.path) for e in entries]
     except OSError:
         return
@@ -345,7 +345,7 @@ def _evict(folder: str) -> None:
 
 
 def stored_jit(fun=None, *, static_argnames: tuple[str, ...] = ()):
-    """``jax.jit`` with the whole-program store: ``@stored_jit`` or
+    """``jax.jit`` with the store of traced programs: ``@stored_jit`` or
     ``@stored_jit(static_argnames=(...))``."""
     if fun is None:
         return functools.partial(stored_jit, static_argnames=static_argnames)

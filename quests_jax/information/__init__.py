@@ -12,7 +12,9 @@ on them (as the reference ``quests.entropy``, same names and argument order).
   ``get_bandwidth``, ``volume_per_atom``.
 * Pure kernel sums (jit, vmap, grad; the building blocks of the entropy forces):
   ``log_kernel_sums``, ``self_kernel_sums``, ``cross_kernel_sums``,
-  ``nearest_sq_distances``, ``default_block_size``.
+  ``nearest_sq_distances``, ``default_block_size``; for a traced loop against one
+  reference, without gradients: ``prepare_reference_blocks`` once,
+  ``prepared_log_sums`` each step.
 * Descriptors larger than memory: ``write_descriptors``, ``open_descriptors``.
 * Public submodules: ``execution`` (the one rule that picks traced, in-memory,
   streamed or sharded execution; every quantity takes ``execution=``: the one way to
@@ -42,6 +44,8 @@ from ._kernels import (
     default_block_size,
     log_kernel_sums,
     nearest_sq_distances,
+    prepare_reference_blocks,
+    prepared_log_sums,
     self_kernel_sums,
 )
 from ._quantities import (
@@ -95,6 +99,8 @@ __all__ = [
     "ladder_capacity",
     "log_kernel_sum",
     "log_kernel_sums",
+    "prepare_reference_blocks",
+    "prepared_log_sums",
     "nearest_sq_distances",
     "open_descriptors",
     "overlap",

@@ -516,6 +516,59 @@ def log_sums_step(carry, d2, scales, weights=None):
     return new_nearest, new_rel, mean_w
 
 
+PREPARED_BLOCK = 4096
+"""Reference rows per block of :func:`prepare_reference_blocks` (default)."""
+
+
+def prepare_reference_blocks(x, h, block: int | None = None, dtype=None) -> tuple:
+    """A reference set (N, d) prepared once, on the host, for many calls of
+    :func:`prepared_log_sums` inside a traced loop (a Monte Carlo chain): (rows
+    (B, block, d), their centres (B, d), |rows - centre|^2 (B, block), -1/(2 h^2)
+    (H,)), each block prepared as the engine's (:func:`prepare_block`); padding rows
+    get |rows - centre|^2 = +inf, so they add exactly nothing whatever the queries.
+    Its programs depend on the number of blocks, not of rows."""
+    block = block or PREPARED_BLOCK
+    x = np.asarray(x)
+    dtype = x.dtype if dtype is None else np.dtype(dtype)
+    far = far_beyond(float(np.abs(x).max()), np.asarray(h, np.float64).reshape(-1), np)
+    n_blocks = -(-len(x) // block)
+    rows = np.zeros((n_blocks, block, x.shape[1]), dtype)
+    centres = np.zeros((n_blocks, x.shape[1]), dtype)
+    sq = np.zeros((n_blocks, block), dtype)
+    for b in range(n_blocks):
+        part = np.zeros((block, x.shape[1]), dtype)
+        valid = np.arange(block) < len(x) - b * block
+        part[valid] = x[b * block : (b + 1) * block]
+        rows[b], centres[b], sq[b], _ = prepare_block(part, valid, far)
+        sq[b][~valid] = np.inf
+    return (
+        jnp.asarray(rows),
+        jnp.asarray(centres),
+        jnp.asarray(sq),
+        jnp.asarray(scales_of(h, dtype, np).reshape(-1)),
+    )
+
+
+def prepared_log_sums(y, prepared: tuple):
+    """log sum_j K(y_i, x_j) (M, H) of rows y (M, d) against a reference from
+    :func:`prepare_reference_blocks`, in plain distances |y - c|^2 + |x - c|^2 -
+    2 (y - c).(x - c) about each block's centre (one matmul per block; no split
+    arithmetic, no gradient rule: ~3x faster than :func:`log_kernel_sums` where a
+    chain only compares its scores), streamed over the blocks relative to each row's
+    nearest reference row (:func:`log_sums_step`)."""
+    rows, centres, sq, scales = prepared
+
+    def step(carry, block):
+        rows_j, centre_j, sq_j = block
+        return log_sums_step(
+            carry, block_sq_distances(y, rows_j, centre_j, sq_j, False), scales
+        ), None
+
+    init = log_sums_init(y.shape[0], scales.shape[0], y.dtype)
+    (nearest, rel, _), _ = jax.lax.scan(step, init, (rows, centres, sq))
+    return scales[None, :] * nearest[:, None] + rel.T
+
+
 def _stream_log_sums(y, x, h, weights, y_mask, x_mask, block_size, wide):
     """Forward pass of :func:`log_kernel_sums` (see there)."""
     log_sum, mean_w, _ = _stream_log_parts(y, x, h, weights, y_mask, x_mask, block_size, wide)

@@ -7,10 +7,10 @@ descriptors and its dH against the reference (in log space: finite everywhere),
 and accepts by Metropolis on the score mean_i |dH_i - target| (lower is better)
 at a temperature that falls linearly to ~0 three times over the run. The best
 frame seen is returned, its dH and score recomputed exactly (the chain compares
-scores from plain float32 distances against a reference prepared once, centred and
-in blocks of REFERENCE_BLOCK rows: one matmul and one exponential pass per block,
-~3x faster than the information functions' streamed, per-row-exact sums; its
-programs depend on the reference's number of blocks, not of rows). A move
+scores from plain float32 distances against a reference prepared once, in blocks
+(``information.prepare_reference_blocks`` / ``prepared_log_sums``: one matmul and
+one exponential pass per block, ~3x faster than the streamed, per-row-exact sums;
+its programs depend on the reference's number of blocks, not of rows). A move
 whose neighbour search would overflow the frame's static capacity (atoms crowding) is
 rejected and counted, never used.
 """
@@ -26,7 +26,6 @@ import numpy as np
 
 from .._core.array_types import Float, Rows
 from .._core.errors import InputValueError
-from .._core.precision import HIGHEST
 from .._core.program_store import stored_jit
 from .._core.progress import Progress
 from .._core.settings import DescriptorSettings
@@ -37,7 +36,13 @@ from ..describe import (
     get_descriptors,
     plan_neighbors,
 )
-from ..information import DEFAULT_BANDWIDTH, DEFAULT_TARGET, delta_entropy
+from ..information import (
+    DEFAULT_BANDWIDTH,
+    DEFAULT_TARGET,
+    delta_entropy,
+    prepare_reference_blocks,
+    prepared_log_sums,
+)
 
 if TYPE_CHECKING:
     from ase import Atoms
@@ -86,64 +91,12 @@ class _Chain:
     settings: DescriptorSettings
 
 
-REFERENCE_BLOCK = 4096
-"""Reference rows per block of the chain's kernel sums: the reference is padded to a
-multiple of it, so its programs depend on that multiple, not on its number of rows."""
-
-
-def prepare_reference(reference: np.ndarray, h: float, dtype, block: int | None = None) -> tuple:
-    """The reference as the chain reads it, once per chain: (centre (d,), rows
-    centred on it in blocks (B, block, d), their squared norms (B, block), +inf for
-    padding, and -1 / (2 h^2)); ``block`` rows per block (default REFERENCE_BLOCK)."""
-    block = block or REFERENCE_BLOCK
-    x = np.asarray(reference)
-    centre = x.mean(axis=0, dtype=np.float64)
-    n_blocks = -(-len(x) // block)
-    rows = np.zeros((n_blocks * block, x.shape[1]), dtype)
-    norms = np.full(len(rows), np.inf, dtype)
-    for start in range(0, len(x), block):  # in float64, a block at a time
-        part = x[start : start + block] - centre
-        rows[start : start + len(part)] = part
-        norms[start : start + len(part)] = np.sum(part * part, axis=1)
-    return (
-        jnp.asarray(centre, dtype),
-        jnp.asarray(rows.reshape(n_blocks, block, -1)),
-        jnp.asarray(norms.reshape(n_blocks, block)),
-        jnp.asarray(-0.5 / (h * h), dtype),
-    )
-
-
-def chain_delta_entropy(x, reference: tuple):
-    """dH (N,) of descriptor rows x (N, d) against a reference from
-    :func:`prepare_reference`: -log sum_j exp(s |x_i - y_j|^2), in plain distances
-    |x|^2 + |y|^2 - 2 x.y about the reference's centre (one matmul per block, ~3x
-    faster than the per-row split arithmetic of the information functions; the chain
-    only compares scores), each row's sum relative to its nearest reference row."""
-    centre, blocks, norms, scale = reference
-    q = x - centre
-    q2 = jnp.sum(q * q, axis=1)
-
-    def block(carry, inputs):
-        nearest, total = carry
-        rows, r2 = inputs
-        d2 = q2[:, None] + r2[None, :] - 2 * jnp.matmul(q, rows.T, precision=HIGHEST)
-        new = jnp.minimum(nearest, jnp.min(d2, axis=1))
-        total = total * jnp.exp(scale * (nearest - new)) + jnp.sum(
-            jnp.exp(scale * (d2 - new[:, None])), axis=1
-        )
-        return (new, total), None
-
-    start = (jnp.full(x.shape[0], jnp.inf, x.dtype), jnp.zeros(x.shape[0], x.dtype))
-    (nearest, total), _ = jax.lax.scan(block, start, (blocks, norms))
-    return -(scale * nearest + jnp.log(total))
-
-
 def _score(r, cell, reference, target, chain: _Chain):
     settings = chain.settings
     x, overflow = descriptor_with_overflow(
         r, cell, chain.pbc, chain.spec, k=settings.k, cutoff=settings.cutoff
     )
-    dh = chain_delta_entropy(x, reference)
+    dh = -prepared_log_sums(x, reference)[:, 0]
     return jnp.mean(jnp.abs(dh - target)), dh, overflow
 
 
@@ -208,7 +161,7 @@ def monte_carlo(
         reference: (n_ref, 2k - 1) descriptors of the dataset to add to.
         step_size: standard deviation of each atom's trial displacement (A).
         batch_size: reference rows per block of the chain's kernel sums (default
-            REFERENCE_BLOCK).
+            4,096: :func:`quests_jax.information.prepare_reference_blocks`).
         capacity_multiplier: neighbour-search room for atoms that move together.
         progress: a progress bar (default: on a terminal, for runs longer than ~2 s).
     """
@@ -228,7 +181,7 @@ def monte_carlo(
     dtype = reference.dtype if reference.dtype in (np.float32, np.float64) else np.float32
     chain = _Chain(pbc, spec, settings)
     cell_, target_ = jnp.asarray(cell, dtype), jnp.asarray(target, dtype)
-    prepared = prepare_reference(reference, h, dtype)
+    prepared = prepare_reference_blocks(reference, h, batch_size, dtype)
     carry = _start(
         jax.random.PRNGKey(seed),
         jnp.asarray(positions, dtype),

@@ -127,18 +127,36 @@ def test_the_chains_scores_follow_a_float64_brute_force(block):
 
     from ase.io import read
 
-    from quests_jax.tools._monte_carlo import chain_delta_entropy, prepare_reference
+    from quests_jax.information import prepare_reference_blocks, prepared_log_sums
 
     data = Path(__file__).parents[2] / "examples" / "data" / "mlearn_si"
     ref = qj.get_descriptors(read(data / "train.xyz", ":"))
     x = qj.get_descriptors(read(data / "test.xyz", "3:5"))
     h = 0.015
-    prepared = prepare_reference(ref, h, np.float32, block)
-    assert prepared[1].shape[0] == (4 if block is None else 14)
-    dh = np.asarray(chain_delta_entropy(x, prepared))
+    prepared = prepare_reference_blocks(ref, h, block)
+    assert prepared[0].shape[0] == (4 if block is None else 14)
+    dh = -np.asarray(prepared_log_sums(x, prepared))[:, 0]
     d2 = np.sum((x.astype(np.float64)[:, None] - ref.astype(np.float64)[None]) ** 2, axis=-1)
     scaled = -d2 / (2 * h * h)
     top = scaled.max(axis=1)
     exact = -(top + np.log(np.exp(scaled - top[:, None]).sum(axis=1)))
     assert np.ptp(exact) > 1.0  # environments near and far from the training set
     np.testing.assert_allclose(dh, exact, atol=1e-3, rtol=0)
+
+
+def test_batch_size_sets_the_chains_reference_blocks(monkeypatch):
+    """batch_size was documented as the chain's block rows but ignored (found in review)."""
+    from quests_jax.tools import _monte_carlo
+
+    seen = []
+    prepare = _monte_carlo.prepare_reference_blocks
+
+    def spy(reference, h, block=None, dtype=None):
+        seen.append(block)
+        return prepare(reference, h, block, dtype)
+
+    monkeypatch.setattr(_monte_carlo, "prepare_reference_blocks", spy)
+    atoms = cubic_cu(2, seed=5)
+    ref = qj.get_descriptors([cubic_cu(2, seed=s) for s in range(2)])
+    monte_carlo(atoms, ref, n_steps=2, batch_size=24, progress=False)
+    assert seen == [24]
